@@ -1,0 +1,755 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/looplab/fsm"
+
+	"github.com/claimbot/claimbot/internal/flow"
+	"github.com/claimbot/claimbot/internal/locale"
+	"github.com/claimbot/claimbot/internal/validate"
+)
+
+// Kind is what a client frame carries.
+type Kind int
+
+// The kinds of input.
+const (
+	Resume  Kind = iota // a (re)connect: reply with the current question
+	Text                // typed text
+	Choose              // a quick reply's value
+	Command             // back or restart
+)
+
+// Input is one client frame, decoded.
+type Input struct {
+	Kind  Kind
+	Text  string // Text: what was typed; Choose: the value; Command: the name
+	ID    string // the frame id, for de-duplication (optional)
+	State string // the state the client answers (optional)
+}
+
+// Env is what a step needs from the outside world.
+type Env struct {
+	Now     time.Time
+	ClaimID func() string // a new receipt number; called only when a claim is filed
+}
+
+// Claim is a filed claim, for the outbox.
+type Claim struct {
+	ID          string
+	User        string
+	Lang        string
+	Flow        string
+	Version     string
+	SubmittedAt time.Time
+	Answers     map[string]any
+}
+
+// Result is what a step produced.
+type Result struct {
+	Session *Session // the session after the step (a copy; nil if unchanged)
+	Reply   Reply
+	Claim   *Claim // set when the step filed a claim
+	Applied bool   // the input was applied (false: duplicate id or stale state)
+}
+
+// Engine steps sessions through a set of flows with a catalogue of texts.
+// It is immutable; build a new one when flows are reloaded.
+type Engine struct {
+	flows    map[string]*flow.Flow
+	versions *Versions
+	cat      *locale.Catalog
+	words    map[string]map[string]string // lang → normalized command word → command
+	machines sync.Map                     // *flow.Flow → *sync.Pool of *fsm.FSM
+}
+
+// New builds an engine over flows (by id) and their catalogue. versions
+// keeps older versions of flows for conversations pinned to them; it may
+// be nil.
+func New(flows map[string]*flow.Flow, cat *locale.Catalog, versions *Versions) *Engine {
+	if versions == nil {
+		versions = NewVersions()
+	}
+	for _, f := range flows {
+		versions.Add(f)
+	}
+	e := &Engine{flows: flows, versions: versions, cat: cat, words: map[string]map[string]string{}}
+	for _, lang := range cat.Languages() {
+		e.words[lang] = map[string]string{}
+		for _, cmd := range []string{flow.ValueBack, flow.ValueRestart} {
+			for _, w := range strings.Split(cat.Text(lang, "bot.command."+cmd, nil), ",") {
+				if w = normWord(w); w != "" {
+					e.words[lang][w] = cmd
+				}
+			}
+		}
+	}
+	return e
+}
+
+// Catalog returns the engine's texts.
+func (e *Engine) Catalog() *locale.Catalog { return e.cat }
+
+// Flow returns the current version of a flow, or nil.
+func (e *Engine) Flow(id string) *flow.Flow { return e.flows[id] }
+
+// Flows returns the current flows by id.
+func (e *Engine) Flows() map[string]*flow.Flow { return e.flows }
+
+// Versions returns the store of flow versions.
+func (e *Engine) Versions() *Versions { return e.versions }
+
+func normWord(s string) string {
+	return strings.ToLower(strings.Join(strings.Fields(validate.Normalize(s)), ""))
+}
+
+// resolve finds the flow a session runs on. A session stays on the version
+// it started on while any instance knows that version; otherwise it moves to
+// the current version if its state still exists there, and starts over if not.
+func (e *Engine) resolve(s *Session) (f *flow.Flow, moved bool, err error) {
+	cur := e.flows[s.Flow]
+	if cur == nil {
+		return nil, false, fmt.Errorf("engine: unknown flow %q", s.Flow)
+	}
+	if s.Version == "" || s.Version == cur.Version {
+		return cur, false, nil
+	}
+	if old := e.versions.Get(s.Flow, s.Version); old != nil {
+		return old, false, nil
+	}
+	return cur, true, nil
+}
+
+// ErrUnknownFlow is returned for a session whose flow is not loaded.
+var ErrUnknownFlow = errors.New("engine: unknown flow")
+
+// Step applies one input to a session. It never changes s.
+func (e *Engine) Step(s *Session, in Input, env Env) (Result, error) {
+	f, moved, err := e.resolve(s)
+	if err != nil {
+		return Result{}, fmt.Errorf("%w %q", ErrUnknownFlow, s.Flow)
+	}
+	t := &turn{e: e, f: f, env: env}
+	if s.State == "" || (moved && f.States[s.State] == nil) {
+		// A new conversation, or one whose flow version is gone and whose
+		// state no longer exists: (re)start on the current version.
+		t.s = s.Clone()
+		t.start()
+		t.s.remember(in.ID)
+		return t.result(true), nil
+	}
+	if in.Kind == Resume {
+		if moved {
+			t.s = s.Clone()
+			t.s.Version = f.Version
+			t.reply = t.current()
+			return t.result(true), nil
+		}
+		t.s = s
+		return Result{Reply: t.current()}, nil
+	}
+	if s.Seen(in.ID) || (in.State != "" && in.State != s.State) {
+		t.s = s
+		return Result{Reply: t.current()}, nil
+	}
+	t.s = s.Clone()
+	if moved {
+		t.s.Version = f.Version
+	}
+	t.s.remember(in.ID)
+	t.apply(in)
+	return t.result(true), nil
+}
+
+// turn is the working state of one Step.
+type turn struct {
+	e     *Engine
+	f     *flow.Flow
+	s     *Session
+	env   Env
+	reply Reply
+	claim *Claim
+	msgs  []string // messages of states passed through on the way
+}
+
+func (t *turn) result(applied bool) Result {
+	t.s.Updated = t.env.Now
+	return Result{Session: t.s, Reply: t.reply, Claim: t.claim, Applied: applied}
+}
+
+func (t *turn) text(id string, data any) string { return t.e.cat.Text(t.s.Lang, id, data) }
+
+func (t *turn) say(txt flow.Text, data any) string {
+	if txt.Tmpl == nil && t.s.Lang == locale.Source {
+		return txt.Source
+	}
+	return t.e.cat.Text(t.s.Lang, txt.ID, data)
+}
+
+// start begins a new conversation on the flow's current version.
+func (t *turn) start() {
+	cur := t.e.flows[t.s.Flow]
+	t.f = cur
+	s := t.s
+	s.Version, s.State, s.Answers, s.History, s.Skipped = cur.Version, "", nil, nil, nil
+	s.Refused, s.Done = 0, false
+	if !cur.Intake.Open(t.env.Now) {
+		s.State, s.Done = cur.Start, true
+		t.reply = t.closed()
+		return
+	}
+	t.derive(nil)
+}
+
+func (t *turn) apply(in Input) {
+	s := t.s
+	cmd := ""
+	switch in.Kind {
+	case Command:
+		cmd = in.Text
+	case Choose:
+		if in.Text == flow.ValueBack || in.Text == flow.ValueRestart {
+			cmd = in.Text
+		}
+	case Text:
+		cmd = t.e.words[s.Lang][normWord(in.Text)]
+	}
+	switch cmd {
+	case flow.ValueRestart:
+		t.start()
+		return
+	case flow.ValueBack:
+		t.back()
+		return
+	case "":
+	default:
+		t.reply = t.current()
+		t.reply.Invalid = true
+		return
+	}
+	if s.Done {
+		t.reply = t.current()
+		return
+	}
+	st := t.f.States[s.State]
+	if st == nil || !st.Waits() {
+		t.derive(nil)
+		return
+	}
+	if st.Ask == flow.InputSummary {
+		t.summaryAnswer(st, in)
+		return
+	}
+	v, code, ok := t.answer(st, in)
+	if !ok {
+		t.refuse(st, code)
+		return
+	}
+	if s.Answers == nil {
+		s.Answers = map[string]any{}
+	}
+	s.Answers[st.Save] = v
+	s.Refused = 0
+	t.derive(st)
+}
+
+// answer validates an input for a waiting state.
+func (t *turn) answer(st *flow.State, in Input) (v any, code string, ok bool) {
+	switch st.Ask {
+	case flow.InputChoice, flow.InputConfirm:
+		opts := t.options(st)
+		value := ""
+		if in.Kind == Choose {
+			for _, o := range opts {
+				if o.Value == in.Text {
+					value = o.Value
+				}
+			}
+		} else if i := validate.MatchChoice(in.Text, opts); i >= 0 {
+			value = opts[i].Value
+		} else if st.Ask == flow.InputConfirm {
+			if yes, ok := validate.Confirm(in.Text); ok {
+				value = map[bool]string{true: flow.ValueYes, false: flow.ValueNo}[yes]
+			}
+		}
+		if value == "" {
+			return nil, "", false
+		}
+		if st.Ask == flow.InputConfirm {
+			return value == flow.ValueYes, "", true
+		}
+		return value, "", true
+	}
+	if in.Kind != Text {
+		return nil, "", false
+	}
+	var err error
+	switch st.Ask {
+	case flow.InputText:
+		v, err = validate.Text(in.Text, int(st.Min), int(st.Max))
+	case flow.InputEmail:
+		v, err = validate.Email(in.Text)
+	case flow.InputPhone:
+		v, err = validate.Phone(in.Text)
+	case flow.InputBusinessNumber:
+		v, err = validate.BusinessNumber(in.Text)
+	case flow.InputAmount:
+		var n int64
+		n, err = validate.Amount(in.Text)
+		switch {
+		case err != nil:
+		case st.Max > 0 && n > st.Max:
+			err = &validate.Error{Kind: "amount", Code: "too_large"}
+		case n < st.Min:
+			err = &validate.Error{Kind: "amount", Code: "too_small"}
+		}
+		v = n
+	default:
+		return nil, "", false
+	}
+	if err != nil {
+		var ve *validate.Error
+		if errors.As(err, &ve) {
+			return nil, ve.Code, false
+		}
+		return nil, "", false
+	}
+	return v, "", true
+}
+
+// options are a state's quick replies as the matcher sees them: the label
+// in the session's language, the Korean label and the synonyms.
+func (t *turn) options(st *flow.State) []validate.Option {
+	var opts []validate.Option
+	for _, c := range t.choices(st) {
+		o := validate.Option{Value: c.Value, Label: c.Label}
+		if fc, ok := st.Choice(c.Value); ok {
+			o.Also = append(o.Also, fc.Also...)
+			if fc.Label != c.Label && fc.Label != "" {
+				o.Also = append(o.Also, fc.Label)
+			}
+		}
+		opts = append(opts, o)
+	}
+	return opts
+}
+
+// refuse answers a refused input: why, and the question again; after the
+// state's tries, its fallback.
+func (t *turn) refuse(st *flow.State, code string) {
+	s := t.s
+	s.Refused++
+	if st.Tries > 0 && s.Refused >= st.Tries {
+		s.Refused = 0
+		s.Skipped = append(s.Skipped, st.ID)
+		t.derive(st)
+		return
+	}
+	msg := t.refusal(st, code)
+	t.reply = t.ask(st)
+	t.reply.Invalid = true
+	t.reply.Messages = append([]string{msg}, lastOf(t.reply.Messages)...)
+}
+
+func lastOf(msgs []string) []string {
+	if len(msgs) <= 1 {
+		return msgs
+	}
+	return msgs[len(msgs)-1:]
+}
+
+func (t *turn) refusal(st *flow.State, code string) string {
+	if st.Invalid != nil {
+		return t.say(*st.Invalid, t.s.Answers)
+	}
+	data := map[string]any{"min": st.Min, "max": st.Max}
+	if st.Ask == flow.InputAmount {
+		data["min"], data["max"] = formatInt(st.Min), formatInt(st.Max)
+	}
+	if code != "" {
+		id := "bot.invalid." + string(st.Ask) + "." + code
+		if t.e.cat.Has(t.s.Lang, id) || t.e.cat.Has(locale.Source, id) {
+			return t.text(id, data)
+		}
+	}
+	return t.text("bot.invalid."+string(st.Ask), data)
+}
+
+// back returns to the previous question; its answer stays known.
+func (t *turn) back() {
+	s := t.s
+	if s.Done || len(s.History) == 0 {
+		t.reply = t.current()
+		return
+	}
+	prev := s.History[len(s.History)-1]
+	s.History = s.History[:len(s.History)-1]
+	s.State, s.Refused = prev, 0
+	t.reply = t.ask(t.f.States[prev])
+}
+
+// summaryAnswer handles the summary: submit, or change one answer.
+func (t *turn) summaryAnswer(st *flow.State, in Input) {
+	opts := t.options(st)
+	value := ""
+	if in.Kind == Choose {
+		for _, o := range opts {
+			if o.Value == in.Text {
+				value = o.Value
+			}
+		}
+	} else if i := validate.MatchChoice(in.Text, opts); i >= 0 {
+		value = opts[i].Value
+	}
+	switch {
+	case value == flow.ValueSubmit:
+		t.s.Refused = 0
+		t.derive(st)
+	case strings.HasPrefix(value, flow.EditPrefix):
+		q := t.f.Fields[strings.TrimPrefix(value, flow.EditPrefix)]
+		t.fire(st.ID, value)
+		t.s.History = append(t.s.History, st.ID)
+		t.s.State, t.s.Refused = q.ID, 0
+		t.reply = t.ask(q)
+	default:
+		t.refuse(st, "")
+	}
+}
+
+// derive walks the flow from its start over the known answers, stopping at
+// the first question without an answer, at the summary, or at an end. So a
+// changed answer re-derives the path: answers the new path does not ask are
+// dropped, questions it newly needs are asked, and computed answers are
+// recomputed. from is the state just answered (nil when none): the machine
+// fires the events of every move after it, and the messages of the states
+// passed after it are shown.
+func (t *turn) derive(from *flow.State) {
+	s, f := t.s, t.f
+	kept := make(map[string]any, len(s.Answers))
+	history := s.History[:0]
+	// stop waits at cur. Answers past an unanswered question are kept for
+	// when the path reaches them again; at the summary or an end, only the
+	// answers on the path remain.
+	stop := func(cur string, prune bool) {
+		if !prune {
+			for k, v := range s.Answers {
+				if _, ok := kept[k]; !ok {
+					kept[k] = v
+				}
+			}
+		}
+		s.State, s.Answers, s.History = cur, kept, history
+	}
+	cur, firing := f.Start, from == nil
+	var prev, event string
+	for hops := 0; ; hops++ {
+		if hops > 4*len(f.States) {
+			panic(fmt.Sprintf("engine: flow %s loops at %q", f.ID, cur)) // lint rejects such flows
+		}
+		st := f.States[cur]
+		if firing && prev != "" {
+			t.fire(prev, event)
+		}
+		for _, a := range st.Set {
+			if v, ok := a.Eval(kept); ok {
+				kept[a.Key] = v
+			}
+		}
+		if firing && !st.Waits() && !st.Submit {
+			for _, txt := range st.Say {
+				t.msgs = append(t.msgs, t.say(txt, kept))
+			}
+		}
+		switch {
+		case st.Ask == flow.InputSummary && (from == nil || from.ID != cur):
+			stop(cur, true)
+			t.reply = t.ask(st)
+			return
+		case st.Terminal():
+			stop(cur, true)
+			t.finish(st)
+			return
+		case st.Waits() && st.Ask != flow.InputSummary:
+			if s.skipped(cur) {
+				prev, event, cur = cur, flow.EventFallback, st.Fallback
+				firing = firing || from == st
+				continue
+			}
+			v, ok := s.Answers[st.Save]
+			if !ok {
+				stop(cur, false)
+				t.reply = t.ask(st)
+				return
+			}
+			kept[st.Save] = v
+			history = append(history, cur)
+			if c, ok := st.Choice(choiceValue(v)); ok && c.To != "" {
+				prev, event, cur = cur, c.Event, c.To
+			} else {
+				b, _ := st.NextBranch(kept)
+				prev, event, cur = cur, b.Event, b.To
+			}
+		default: // a state that does not wait, or the summary just answered
+			if st.Ask == flow.InputSummary {
+				history = append(history, cur)
+			}
+			b, _ := st.NextBranch(kept)
+			prev, event, cur = cur, b.Event, b.To
+		}
+		if from != nil && prev == from.ID {
+			firing = true
+			t.msgs = t.msgs[:0]
+		}
+	}
+}
+
+func choiceValue(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case bool:
+		if v {
+			return flow.ValueYes
+		}
+		return flow.ValueNo
+	}
+	return ""
+}
+
+// fire moves the flow's state machine along one edge; a move the flow does
+// not allow is a bug in the engine, not in the input.
+func (t *turn) fire(from, event string) {
+	pool, _ := t.e.machines.LoadOrStore(t.f, &sync.Pool{})
+	p := pool.(*sync.Pool)
+	m, _ := p.Get().(*fsm.FSM)
+	if m == nil {
+		m = t.f.Machine(from)
+	}
+	m.SetState(from)
+	if err := m.Event(context.Background(), event); err != nil {
+		var nt fsm.NoTransitionError
+		if !errors.As(err, &nt) {
+			panic(fmt.Sprintf("engine: flow %s: %s --%s-->: %v", t.f.ID, from, event, err))
+		}
+	}
+	p.Put(m)
+}
+
+// finish ends the conversation in a terminal state.
+func (t *turn) finish(st *flow.State) {
+	s := t.s
+	s.Done, s.Refused = true, 0
+	if st.Submit {
+		if !t.f.Intake.Open(t.env.Now) {
+			s.Done = false
+			s.State = t.f.Summary
+			t.reply = t.closed()
+			t.reply.Done = false
+			t.reply.State, t.reply.Input = s.State, flow.InputSummary.Wire()
+			return
+		}
+		s.ClaimID = t.env.ClaimID()
+		s.Filed++
+		t.claim = &Claim{ID: s.ClaimID, User: s.User, Lang: s.Lang, Flow: t.f.ID, Version: t.f.Version,
+			SubmittedAt: t.env.Now.UTC().Truncate(time.Second), Answers: s.Answers}
+		data := map[string]any{"claim_id": s.ClaimID}
+		for _, txt := range st.Say {
+			t.msgs = append(t.msgs, t.say(txt, data))
+		}
+		s.Answers, s.History, s.Skipped = nil, nil, nil
+	}
+	t.reply = Reply{Type: "reply", State: st.ID, Input: flow.InputNone.Wire(), Messages: t.msgs, Done: true, ClaimID: s.ClaimID,
+		Choices: []Choice{{Value: flow.ValueRestart, Label: t.text("bot.choice.restart", nil)}}}
+	if !st.Submit {
+		t.reply.ClaimID = ""
+		if len(t.reply.Messages) == 0 {
+			t.reply.Messages = []string{t.text("bot.done.ended", nil)}
+		}
+	}
+}
+
+// closed is the reply outside the intake window.
+func (t *turn) closed() Reply {
+	w := t.f.Intake
+	data := map[string]any{"opens": formatDate(w.Opens, t.s.Lang), "closes": formatDate(w.Closes, t.s.Lang)}
+	if w.Closes.IsZero() {
+		data["closes"] = t.text("bot.intake.open_end", nil)
+	}
+	msg := t.text("bot.intake.closed", data)
+	if w.Closed != nil {
+		msg = t.say(*w.Closed, data)
+	}
+	return Reply{Type: "reply", State: t.s.State, Input: flow.InputNone.Wire(), Messages: []string{msg}, Done: true,
+		Choices: []Choice{{Value: flow.ValueRestart, Label: t.text("bot.choice.restart", nil)}}}
+}
+
+func formatDate(d time.Time, lang string) string {
+	if d.IsZero() {
+		return ""
+	}
+	d = d.In(time.FixedZone("KST", 9*60*60))
+	if lang == "en" {
+		return d.Format("2 Jan 2006 15:04 KST")
+	}
+	return fmt.Sprintf("%d년 %d월 %d일 %02d:%02d", d.Year(), d.Month(), d.Day(), d.Hour(), d.Minute())
+}
+
+// current is the reply for the session as it stands, as sent on connect.
+func (t *turn) current() Reply {
+	s := t.s
+	if s.Done {
+		if s.ClaimID != "" && t.f.States[s.State] != nil && t.f.States[s.State].Submit {
+			return Reply{Type: "reply", State: s.State, Input: flow.InputNone.Wire(), Done: true, ClaimID: s.ClaimID,
+				Messages: []string{t.text("bot.done.filed", map[string]any{"claim_id": s.ClaimID})},
+				Choices:  []Choice{{Value: flow.ValueRestart, Label: t.text("bot.choice.restart", nil)}}}
+		}
+		if !t.f.Intake.Open(t.env.Now) {
+			return t.closed()
+		}
+		t.msgs = nil
+		if st := t.f.States[s.State]; st != nil {
+			for _, txt := range st.Say {
+				t.msgs = append(t.msgs, t.say(txt, s.Answers))
+			}
+		}
+		st := t.f.States[s.State]
+		if st == nil {
+			st = &flow.State{ID: s.State, End: true}
+		}
+		t.finishReplyOnly(st)
+		return t.reply
+	}
+	st := t.f.States[s.State]
+	if st == nil {
+		return Reply{Type: "reply", State: s.State, Input: flow.InputNone.Wire()}
+	}
+	return t.ask(st)
+}
+
+func (t *turn) finishReplyOnly(st *flow.State) {
+	t.reply = Reply{Type: "reply", State: st.ID, Input: flow.InputNone.Wire(), Messages: t.msgs, Done: true,
+		Choices: []Choice{{Value: flow.ValueRestart, Label: t.text("bot.choice.restart", nil)}}}
+	if len(t.reply.Messages) == 0 {
+		t.reply.Messages = []string{t.text("bot.done.ended", nil)}
+	}
+}
+
+// ask is the reply for a waiting state: the messages of the states passed on
+// the way, the state's own messages, and its choices.
+func (t *turn) ask(st *flow.State) Reply {
+	s := t.s
+	msgs := append([]string(nil), t.msgs...)
+	for _, txt := range st.Say {
+		msgs = append(msgs, t.say(txt, s.Answers))
+	}
+	if st.Ask == flow.InputSummary {
+		msgs = append(msgs, t.summary(st))
+	} else if v, ok := s.Answers[st.Save]; ok {
+		msgs = append(msgs, t.text("bot.current", map[string]any{"value": t.display(st, v)}))
+	}
+	r := Reply{Type: "reply", State: st.ID, Field: st.Save, Input: st.Ask.Wire(), Messages: msgs, Choices: t.choices(st)}
+	if len(s.History) > 0 {
+		r.Choices = append(r.Choices, Choice{Value: flow.ValueBack, Label: t.text("bot.choice.back", nil)})
+	}
+	return r
+}
+
+// choices are the quick replies a state offers, without back.
+func (t *turn) choices(st *flow.State) []Choice {
+	switch st.Ask {
+	case flow.InputChoice, flow.InputConfirm:
+		if len(st.Choices) == 0 { // confirm with the default labels
+			return []Choice{
+				{Value: flow.ValueYes, Label: t.text("bot.choice.yes", nil)},
+				{Value: flow.ValueNo, Label: t.text("bot.choice.no", nil)},
+			}
+		}
+		out := make([]Choice, len(st.Choices))
+		for i, c := range st.Choices {
+			label := c.Label
+			if t.s.Lang != locale.Source {
+				label = t.text(t.f.ChoiceID(st.ID, c.Value), nil)
+			}
+			out[i] = Choice{Value: c.Value, Label: label}
+		}
+		return out
+	case flow.InputSummary:
+		out := []Choice{{Value: flow.ValueSubmit, Label: t.text("bot.choice.submit", nil)}}
+		for _, id := range t.s.History {
+			q := t.f.States[id]
+			if q == nil || q.Save == "" || !st.Editable(q.Save) {
+				continue
+			}
+			out = append(out, Choice{Value: flow.EditPrefix + q.Save,
+				Label: t.text("bot.summary.edit", map[string]any{"label": t.say(q.Label, nil)})})
+		}
+		return out
+	}
+	return nil
+}
+
+// summary lists the answers on the path, in full: the user's own screen.
+func (t *turn) summary(st *flow.State) string {
+	var b strings.Builder
+	for _, id := range t.s.History {
+		q := t.f.States[id]
+		if q == nil || q.Save == "" || !st.Editable(q.Save) {
+			continue
+		}
+		v, ok := t.s.Answers[q.Save]
+		if !ok {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(t.text("bot.summary.line", map[string]any{"label": t.say(q.Label, nil), "value": t.display(q, v)}))
+	}
+	return b.String()
+}
+
+// display shows an answer as the user knows it.
+func (t *turn) display(q *flow.State, v any) string {
+	switch q.Ask {
+	case flow.InputChoice, flow.InputConfirm:
+		value := choiceValue(v)
+		for _, c := range t.choices(q) {
+			if c.Value == value {
+				return c.Label
+			}
+		}
+		if b, ok := v.(bool); ok {
+			return t.text("bot.value."+choiceValue(b), nil)
+		}
+	case flow.InputAmount:
+		if n, ok := v.(int64); ok {
+			return t.text("bot.value.amount", map[string]any{"value": formatInt(n)})
+		}
+	}
+	return fmt.Sprint(v)
+}
+
+// formatInt writes 250000 as 250,000.
+func formatInt(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}

@@ -1,0 +1,87 @@
+// Package engine steps one person's conversation through a flow: a pure
+// function (flow, session, input) → (session, reply) that does no I/O, so
+// the server, the scripted-conversation runner, the terminal chat and the
+// benchmarks all drive the same code.
+package engine
+
+import (
+	"time"
+)
+
+// MaxApplied is how many applied frame ids a session remembers.
+const MaxApplied = 64
+
+// Session is one person's conversation in one flow: everything the engine
+// needs to resume it. The session store keeps it in Redis; nothing durable
+// lives anywhere else.
+type Session struct {
+	User    string         `json:"u"`
+	Flow    string         `json:"f"`
+	Version string         `json:"v"`           // the flow version the conversation started on
+	Lang    string         `json:"l"`           // ko or en
+	State   string         `json:"s,omitempty"` // the state waiting for an answer, or where it ended
+	Answers map[string]any `json:"a,omitempty"` // answer key → string, bool or int64
+	History []string       `json:"h,omitempty"` // answered waiting states on the path, for back
+	Skipped []string       `json:"k,omitempty"` // states left through their fallback
+	Refused int            `json:"r,omitempty"` // refusals in the current state
+	Done    bool           `json:"d,omitempty"`
+	ClaimID string         `json:"c,omitempty"` // the receipt of the last filed claim
+	Filed   int            `json:"n,omitempty"` // claims filed in this session
+	Applied []string       `json:"i,omitempty"` // the last MaxApplied applied frame ids
+	Updated time.Time      `json:"t"`
+}
+
+// NewSession is a conversation not yet started; the first Step starts it.
+func NewSession(user, flowID, lang string) *Session {
+	if lang != "en" {
+		lang = "ko"
+	}
+	return &Session{User: user, Flow: flowID, Lang: lang}
+}
+
+// Clone returns a deep copy, so a step never changes its input.
+func (s *Session) Clone() *Session {
+	c := *s
+	if s.Answers != nil {
+		c.Answers = make(map[string]any, len(s.Answers))
+		for k, v := range s.Answers {
+			c.Answers[k] = v
+		}
+	}
+	c.History = append([]string(nil), s.History...)
+	c.Skipped = append([]string(nil), s.Skipped...)
+	c.Applied = append([]string(nil), s.Applied...)
+	return &c
+}
+
+// Seen reports whether a frame id was applied already.
+func (s *Session) Seen(id string) bool {
+	if id == "" {
+		return false
+	}
+	for _, a := range s.Applied {
+		if a == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Session) remember(id string) {
+	if id == "" {
+		return
+	}
+	if len(s.Applied) >= MaxApplied {
+		s.Applied = append(s.Applied[:0], s.Applied[len(s.Applied)-MaxApplied+1:]...)
+	}
+	s.Applied = append(s.Applied, id)
+}
+
+func (s *Session) skipped(state string) bool {
+	for _, k := range s.Skipped {
+		if k == state {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,94 @@
+package flow
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/expr-lang/expr"
+	"github.com/looplab/fsm"
+)
+
+// Holds reports whether the branch is taken for these answers. A condition
+// that cannot be evaluated (an answer it names is not known yet) does not hold.
+func (b *Branch) Holds(answers map[string]any) bool {
+	if b.If == "" {
+		return true
+	}
+	out, err := expr.Run(b.prog, answers)
+	if err != nil {
+		return false
+	}
+	ok, _ := out.(bool)
+	return ok
+}
+
+// Eval computes the assignment over the answers. An assignment that cannot
+// be evaluated yet yields ok == false and the key stays unset.
+func (a *Assign) Eval(answers map[string]any) (any, bool) {
+	out, err := expr.Run(a.prog, answers)
+	if err != nil || out == nil {
+		return nil, false
+	}
+	switch v := out.(type) {
+	case int:
+		return int64(v), true
+	case float64:
+		if v == float64(int64(v)) {
+			return int64(v), true
+		}
+	}
+	return out, true
+}
+
+// Next returns the branch taken from s for these answers.
+func (s *State) NextBranch(answers map[string]any) (Branch, bool) {
+	for _, b := range s.Next {
+		if b.Holds(answers) {
+			return b, true
+		}
+	}
+	return Branch{}, false
+}
+
+// Machine builds a looplab/fsm state machine of the flow, in state initial.
+// The machine is the flow's transition table: the engine fires the event of
+// every move it makes, so a move the flow does not allow is an error.
+func (f *Flow) Machine(initial string) *fsm.FSM {
+	edges := f.Edges()
+	events := make(fsm.Events, 0, len(edges))
+	for _, e := range edges {
+		events = append(events, fsm.EventDesc{Name: e.Event, Src: []string{e.From}, Dst: e.To})
+	}
+	return fsm.NewFSM(initial, events, nil)
+}
+
+// Graph draws the flow as Mermaid (format "mermaid") or Graphviz ("dot")
+// with looplab/fsm's visualizers. The output is sorted and stable.
+func (f *Flow) Graph(format string) (string, error) {
+	m := f.Machine(f.Start)
+	switch format {
+	case "", "mermaid":
+		return fsm.VisualizeForMermaidWithGraphType(m, fsm.StateDiagram)
+	case "dot", "graphviz":
+		return fsm.VisualizeWithType(m, fsm.GRAPHVIZ)
+	}
+	return "", fmt.Errorf("graph: unknown format %q (mermaid or dot)", format)
+}
+
+// Describe is a one-line description of a state for logs and tools.
+func (s *State) Describe() string {
+	var parts []string
+	if s.Ask != "" {
+		parts = append(parts, "ask "+string(s.Ask))
+	}
+	if s.Save != "" {
+		parts = append(parts, "save "+s.Save)
+	}
+	if s.End {
+		parts = append(parts, "end")
+	}
+	if s.Submit {
+		parts = append(parts, "submit")
+	}
+	return strings.Join(parts, ", ")
+}

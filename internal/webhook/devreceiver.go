@@ -1,0 +1,243 @@
+package webhook
+
+import (
+	"bytes"
+	"cmp"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/claimbot/claimbot/internal/privacy"
+)
+
+const (
+	// devMaxClaims is how many claims the dev receiver keeps; older ones
+	// are forgotten.
+	devMaxClaims = 1000
+	// maxBodyBytes bounds a received body; a claim is a few KiB.
+	maxBodyBytes = 1 << 20
+)
+
+//go:embed devreceiver.html
+var devPageHTML string
+
+var devPage = template.Must(template.New("devreceiver").Parse(devPageHTML))
+
+// kst is the time zone of the dev page; a fixed zone needs no tzdata.
+var kst = time.FixedZone("KST", 9*60*60)
+
+// DevReceiver stands in for the backend when no CLAIMBOT_WEBHOOK_URL is
+// set. POST receives a webhook: 401 when the signature does not verify,
+// 422 when the body does not match the schema, 204 for a new claim and 200
+// for a webhook-id already received (it is not stored twice). GET shows
+// the received claims, newest first, with personal data masked. Claims live
+// in memory only; the newest 1000 are kept.
+type DevReceiver struct {
+	secret Secret
+	log    *slog.Logger
+
+	mu     sync.Mutex
+	claims []*devClaim // oldest first
+	byID   map[string]*devClaim
+}
+
+type devClaim struct {
+	id       string // webhook-id
+	event    Event
+	received time.Time
+	attempts int // verified deliveries of this webhook-id
+}
+
+// NewDevReceiver returns a receiver that verifies with secret. A nil
+// logger logs nowhere.
+func NewDevReceiver(secret Secret, logger *slog.Logger) *DevReceiver {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &DevReceiver{secret: secret, log: logger, byID: make(map[string]*devClaim)}
+}
+
+// Claims returns the stored events, oldest first. Numbers in answers are
+// json.Number.
+func (d *DevReceiver) Claims() []Event {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]Event, len(d.claims))
+	for i, c := range d.claims {
+		out[i] = c.event
+	}
+	return out
+}
+
+func (d *DevReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodPost:
+		d.receive(w, r)
+	case http.MethodGet, http.MethodHead:
+		d.page(w)
+	default:
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	}
+}
+
+func (d *DevReceiver) receive(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			http.Error(w, "webhook: body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		http.Error(w, "webhook: read body", http.StatusBadRequest)
+		return
+	}
+	id := r.Header.Get(HeaderID)
+	if err := d.secret.Verify(r.Header, body, time.Now()); err != nil {
+		d.log.Warn("webhook: dev receiver refused a delivery", "webhook_id", id, "err", err)
+		http.Error(w, err.Error(), http.StatusUnauthorized)
+		return
+	}
+	if err := ValidateBody(body); err != nil {
+		d.log.Warn("webhook: dev receiver refused a body", "webhook_id", id, "err", err)
+		http.Error(w, err.Error(), http.StatusUnprocessableEntity)
+		return
+	}
+	ev, err := decodeEvent(body)
+	if err != nil {
+		d.log.Warn("webhook: dev receiver refused a body", "webhook_id", id, "err", err)
+		http.Error(w, err.Error(), http.StatusUnprocessableEntity)
+		return
+	}
+
+	d.mu.Lock()
+	c, dup := d.byID[id]
+	if dup {
+		c.attempts++
+	} else {
+		c = &devClaim{id: id, event: ev, received: time.Now(), attempts: 1}
+		d.byID[id] = c
+		d.claims = append(d.claims, c)
+		if len(d.claims) > devMaxClaims {
+			delete(d.byID, d.claims[0].id)
+			d.claims = slices.Delete(d.claims, 0, 1)
+		}
+	}
+	attempts := c.attempts
+	d.mu.Unlock()
+
+	d.log.Info("webhook: dev receiver got a claim",
+		"webhook_id", id,
+		"claim_id", ev.Data.ClaimID,
+		"flow", ev.Data.Flow.ID,
+		"user", privacy.UserID(ev.Data.UserID),
+		"attempts", attempts,
+		"duplicate", dup)
+	if dup {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// decodeEvent decodes a body that passed the schema, keeping numbers as
+// json.Number so large amounts stay exact.
+func decodeEvent(body []byte) (Event, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var ev Event
+	if err := dec.Decode(&ev); err != nil {
+		return Event{}, fmt.Errorf("webhook: decode body: %w", err)
+	}
+	return ev, nil
+}
+
+type devPageData struct {
+	Max    int
+	Claims []devClaimView
+}
+
+type devClaimView struct {
+	ClaimID   string
+	Received  string
+	Submitted string
+	Flow      string
+	Locale    string
+	User      string
+	Attempts  int
+	Answers   []devAnswer
+}
+
+type devAnswer struct {
+	Key   string
+	Value string
+}
+
+func (d *DevReceiver) page(w http.ResponseWriter) {
+	data := devPageData{Max: devMaxClaims}
+	d.mu.Lock()
+	for _, c := range slices.Backward(d.claims) {
+		data.Claims = append(data.Claims, viewOf(c))
+	}
+	d.mu.Unlock()
+
+	var buf bytes.Buffer
+	if err := devPage.Execute(&buf, data); err != nil {
+		d.log.Error("webhook: dev receiver page", "err", err)
+		http.Error(w, "webhook: render page", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	w.Write(buf.Bytes())
+}
+
+// viewOf prepares one claim for the page. Answers are masked here: personal
+// data is never shown in full on a dev page.
+func viewOf(c *devClaim) devClaimView {
+	data := c.event.Data
+	v := devClaimView{
+		ClaimID:   data.ClaimID,
+		Received:  c.received.In(kst).Format("2006-01-02 15:04:05 MST"),
+		Submitted: data.SubmittedAt.In(kst).Format("2006-01-02 15:04:05 MST"),
+		Flow:      data.Flow.ID + "@" + data.Flow.Version,
+		Locale:    data.Locale,
+		User:      privacy.UserID(data.UserID),
+		Attempts:  c.attempts,
+	}
+	for k, val := range privacy.MaskAnswers(data.Answers) {
+		v.Answers = append(v.Answers, devAnswer{Key: k, Value: fmt.Sprint(val)})
+	}
+	slices.SortFunc(v.Answers, func(a, b devAnswer) int {
+		ra, rb := answerRank(a.Key), answerRank(b.Key)
+		if ra != rb {
+			return cmp.Compare(ra, rb)
+		}
+		return cmp.Compare(a.Key, b.Key)
+	})
+	return v
+}
+
+// answerOrder is the order of CONTRACT §4; other keys follow by name.
+var answerOrder = []string{
+	"privacy_consent", "reporter_type", "service", "damage_type", "still_file",
+	"inquiry_type", "business_name", "business_number", "loss_amount",
+	"support_tier", "email", "phone", "title", "content",
+}
+
+func answerRank(key string) int {
+	if i := slices.Index(answerOrder, key); i >= 0 {
+		return i
+	}
+	return len(answerOrder)
+}

@@ -1,0 +1,55 @@
+// Package webhook is the claim handoff of CONTRACT §3: the body of the
+// "claim.submitted" webhook, its Standard Webhooks signature
+// (https://www.standardwebhooks.com), the JSON Schema of the body, and a
+// development receiver that stands in for the backend.
+//
+// The JSON Schema of the body ships in the repository at
+// internal/webhook/claim.schema.json (draft 2020-12); ValidateBody checks a
+// body against it.
+package webhook
+
+import "time"
+
+// EventClaimSubmitted is the type of the only event claimbot sends.
+const EventClaimSubmitted = "claim.submitted"
+
+// Flow names the flow and the flow version a claim was filed with.
+type Flow struct {
+	ID      string `json:"id"`
+	Version string `json:"version"`
+}
+
+// Claim is the data of a claim.submitted event.
+type Claim struct {
+	ClaimID     string         `json:"claim_id"`
+	UserID      string         `json:"user_id"`
+	Locale      string         `json:"locale"`
+	Flow        Flow           `json:"flow"`
+	SubmittedAt time.Time      `json:"submitted_at"`
+	Answers     map[string]any `json:"answers"`
+}
+
+// Event is the webhook body.
+type Event struct {
+	Type      string    `json:"type"`
+	Timestamp time.Time `json:"timestamp"`
+	Data      Claim     `json:"data"`
+}
+
+// NewEvent wraps a filed claim in a claim.submitted event. Times become
+// UTC, truncated to seconds, so they encode as "2022-10-19T06:12:40Z"; the
+// event's timestamp is the claim's submission time, so the body is the
+// same on every attempt. Nil answers encode as {}.
+func NewEvent(c Claim) Event {
+	c.SubmittedAt = c.SubmittedAt.UTC().Truncate(time.Second)
+	if c.Answers == nil {
+		c.Answers = map[string]any{}
+	}
+	return Event{Type: EventClaimSubmitted, Timestamp: c.SubmittedAt, Data: c}
+}
+
+// MessageID is the webhook-id of a claim's deliveries: the same on every
+// attempt, so the backend can dedupe on it.
+func MessageID(claimID string) string {
+	return "msg_" + claimID
+}

@@ -1,0 +1,90 @@
+package webhook
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+)
+
+var englishPrinter = message.NewPrinter(language.English)
+
+// SchemaPath is where the JSON Schema of the webhook body lives in the
+// repository.
+const SchemaPath = "internal/webhook/claim.schema.json"
+
+//go:embed claim.schema.json
+var schemaJSON []byte
+
+// Schema returns the JSON Schema of the webhook body (draft 2020-12).
+func Schema() []byte { return bytes.Clone(schemaJSON) }
+
+var compiledSchema = sync.OnceValues(func() (*jsonschema.Schema, error) {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schemaJSON))
+	if err != nil {
+		return nil, fmt.Errorf("webhook: schema: %w", err)
+	}
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	const url = "claim.schema.json"
+	if err := c.AddResource(url, doc); err != nil {
+		return nil, fmt.Errorf("webhook: schema: %w", err)
+	}
+	sch, err := c.Compile(url)
+	if err != nil {
+		return nil, fmt.Errorf("webhook: schema: %w", err)
+	}
+	return sch, nil
+})
+
+// ValidateBody checks a webhook body against the JSON Schema. The error
+// names every failing place in the body but never quotes the values found
+// there, so it may be logged: bodies hold personal data.
+func ValidateBody(body []byte) error {
+	sch, err := compiledSchema()
+	if err != nil {
+		return err
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("webhook: body is not JSON: %w", err)
+	}
+	if err := sch.Validate(doc); err != nil {
+		var ve *jsonschema.ValidationError
+		if !errors.As(err, &ve) {
+			return fmt.Errorf("webhook: body: %w", err)
+		}
+		var problems []string
+		collectProblems(ve, &problems)
+		return fmt.Errorf("webhook: body does not match %s: %s", SchemaPath, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// collectProblems lists the leaves of a validation error as
+// "/json/pointer: what is wrong", leaving out the offending values.
+func collectProblems(e *jsonschema.ValidationError, out *[]string) {
+	if len(e.Causes) > 0 {
+		for _, c := range e.Causes {
+			collectProblems(c, out)
+		}
+		return
+	}
+	var what string
+	switch k := e.ErrorKind.(type) {
+	case *kind.Pattern:
+		what = fmt.Sprintf("does not match pattern %q", k.Want)
+	case *kind.Format:
+		what = "is not a valid " + k.Want
+	default:
+		what = e.ErrorKind.LocalizedString(englishPrinter)
+	}
+	*out = append(*out, "/"+strings.Join(e.InstanceLocation, "/")+": "+what)
+}
