@@ -146,6 +146,9 @@ func baseLang(t language.Tag) string {
 }
 
 func (c *Catalog) add(lang string, m *i18n.Message) {
+	if lang != Source && strings.TrimSpace(m.Other) == "" {
+		return // not translated yet: fall back to Korean, and lint says it is missing
+	}
 	if c.langs[lang] == nil {
 		c.langs[lang] = map[string]*entry{}
 	}

@@ -1,0 +1,158 @@
+// Package redistest starts a Redis for tests: a real redis-server when one
+// is on the PATH, else the embedded miniredis. With CLAIMBOT_REQUIRE_REAL=1
+// (CI) nothing falls back: a missing redis-server fails the test.
+package redistest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+// RequireReal reports whether tests must not fall back or skip (CI).
+func RequireReal() bool { return os.Getenv("CLAIMBOT_REQUIRE_REAL") == "1" }
+
+// Server is a Redis for one test.
+type Server struct {
+	URL  string
+	Addr string
+	Real bool // a redis-server process, which Kill and Restart can stop
+
+	t    testing.TB
+	dir  string
+	conf string
+	cmd  *exec.Cmd
+	mini *miniredis.Miniredis
+}
+
+// Start starts a real redis-server with the repository's redis.conf when
+// one is installed, else miniredis (unless CLAIMBOT_REQUIRE_REAL=1).
+func Start(t testing.TB) *Server {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err == nil {
+		return startReal(t)
+	}
+	if RequireReal() {
+		t.Fatal("redistest: redis-server is not on the PATH and CLAIMBOT_REQUIRE_REAL=1")
+	}
+	m := miniredis.RunT(t)
+	return &Server{URL: "redis://" + m.Addr(), Addr: m.Addr(), mini: m, t: t}
+}
+
+// StartReal starts a real redis-server, for tests that kill or restart it;
+// it skips the test when none is installed (and fails it in CI).
+func StartReal(t testing.TB) *Server {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if RequireReal() {
+			t.Fatal("redistest: redis-server is not on the PATH and CLAIMBOT_REQUIRE_REAL=1")
+		}
+		t.Skip("redis-server is not installed")
+	}
+	return startReal(t)
+}
+
+func startReal(t testing.TB) *Server {
+	t.Helper()
+	conf, err := Conf()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{t: t, dir: t.TempDir(), conf: conf, Real: true}
+	s.Addr = "127.0.0.1:" + strconv.Itoa(freePort(t))
+	s.URL = "redis://" + s.Addr
+	s.run()
+	t.Cleanup(func() { s.Kill() })
+	return s
+}
+
+// Conf finds the shipped redis.conf at the repository's top.
+func Conf() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return filepath.Join(dir, "redis.conf"), nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("redistest: no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+func freePort(t testing.TB) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func (s *Server) run() {
+	s.t.Helper()
+	_, port, _ := net.SplitHostPort(s.Addr)
+	s.cmd = exec.Command("redis-server", s.conf, "--port", port, "--bind", "127.0.0.1",
+		"--dir", s.dir, "--daemonize", "no", "--save", "", "--logfile", filepath.Join(s.dir, "redis.log"))
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatalf("redistest: start redis-server: %v", err)
+	}
+	c := redis.NewClient(&redis.Options{Addr: s.Addr})
+	defer c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := c.Ping(context.Background()).Err()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
+			s.t.Fatalf("redistest: redis-server did not answer: %v\n%s", err, log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Kill stops redis-server with SIGKILL, as a crash would.
+func (s *Server) Kill() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		if s.mini != nil {
+			s.mini.Close()
+		}
+		return
+	}
+	s.cmd.Process.Kill()
+	s.cmd.Wait()
+	s.cmd = nil
+}
+
+// Restart starts redis-server again on the same port and data folder, so
+// it loads its append-only file.
+func (s *Server) Restart() {
+	s.t.Helper()
+	if !s.Real {
+		s.t.Fatal("redistest: Restart needs a real redis-server")
+	}
+	s.Kill()
+	s.run()
+}
+
+// Client returns a client of the server, closed when the test ends.
+func (s *Server) Client(t testing.TB) *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: s.Addr})
+	t.Cleanup(func() { c.Close() })
+	return c
+}

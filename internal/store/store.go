@@ -1,0 +1,301 @@
+// Package store keeps conversations in Redis and applies chat turns to
+// them. A turn is one compare-and-set on the session's revision, done by one
+// Lua script; a turn that files a claim also appends it to the user's shard
+// outbox in that same script, so the session is marked filed and the claim
+// queued together or not at all. Each connection caches the session it last
+// wrote, so a turn normally costs one Redis round trip.
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/claimbot/claimbot/internal/engine"
+	"github.com/claimbot/claimbot/internal/flow"
+	"github.com/claimbot/claimbot/internal/shard"
+	"github.com/claimbot/claimbot/internal/webhook"
+)
+
+// ErrUnavailable means Redis could not be reached in time: nothing was applied.
+var ErrUnavailable = errors.New("store: redis unavailable")
+
+// Options configure a Store.
+type Options struct {
+	TTL       time.Duration    // idle expiry of a session (default 72h)
+	Timeout   time.Duration    // the most a turn waits for Redis (default 1.5s)
+	Now       func() time.Time // the clock (default time.Now)
+	ClaimIDTL time.Duration    // how long a receipt number stays reserved (default 30 days)
+}
+
+// Store applies turns to sessions kept in Redis.
+type Store struct {
+	rdb    redis.UniversalClient
+	engine func() *engine.Engine
+	opt    Options
+}
+
+// New returns a Store. engine returns the current engine: the server swaps
+// engines when flows are reloaded.
+func New(rdb redis.UniversalClient, eng func() *engine.Engine, opt Options) *Store {
+	if opt.TTL <= 0 {
+		opt.TTL = 72 * time.Hour
+	}
+	if opt.Timeout <= 0 {
+		opt.Timeout = 1500 * time.Millisecond
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.ClaimIDTL <= 0 {
+		opt.ClaimIDTL = 30 * 24 * time.Hour
+	}
+	return &Store{rdb: rdb, engine: eng, opt: opt}
+}
+
+// Redis returns the store's client.
+func (s *Store) Redis() redis.UniversalClient { return s.rdb }
+
+//go:embed turn.lua
+var turnLua string
+
+// turnScript compares the session's revision and, when it matches, writes
+// the new session and, for a filed claim, reserves the receipt number and
+// appends the claim to the outbox: all or nothing.
+//
+// KEYS: session, outbox, claim id reservation (or the session key again)
+// ARGV: expected revision (0: the session must not exist), new value, TTL ms,
+//
+//	then for a claim: claim id, body, unix ms, reservation TTL ms
+//
+// Returns {1, revision} applied; {0, current value} revision mismatch;
+// {2} receipt number already taken.
+var turnScript = redis.NewScript(turnLua)
+
+// Conv is one connection's conversation: the user's session in one flow,
+// with the last revision this connection saw.
+type Conv struct {
+	st                 *Store
+	key                string
+	User, Flow, Lang   string
+	sess               *engine.Session
+	rev                int64
+	submitted, applied int
+}
+
+// Open loads or starts the user's conversation in a flow and returns the
+// reply to show on connect.
+func (s *Store) Open(ctx context.Context, user, flowID, lang string) (*Conv, engine.Result, error) {
+	c := &Conv{st: s, key: shard.Session(user, flowID), User: user, Flow: flowID, Lang: lang}
+	res, err := c.Turn(ctx, engine.Input{Kind: engine.Resume})
+	return c, res, err
+}
+
+// Session returns the session as this connection last saw it.
+func (c *Conv) Session() *engine.Session { return c.sess }
+
+// Turn applies one input and returns the engine's result. On ErrUnavailable
+// nothing was applied.
+func (c *Conv) Turn(ctx context.Context, in engine.Input) (engine.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.st.opt.Timeout)
+	defer cancel()
+	if c.sess == nil {
+		if err := c.load(ctx); err != nil {
+			return engine.Result{}, err
+		}
+	}
+	refreshed := false
+	for attempt := 0; attempt < 8; attempt++ {
+		eng := c.st.engine()
+		if err := c.st.ensureVersion(ctx, eng, c.sess); err != nil {
+			return engine.Result{}, err
+		}
+		var claimID string
+		res, err := eng.Step(c.sess, in, engine.Env{Now: c.st.opt.Now(), ClaimID: func() string {
+			claimID = newClaimID(c.User)
+			return claimID
+		}})
+		if err != nil {
+			return engine.Result{}, err
+		}
+		if res.Session == nil {
+			// Not applied (a repeated id or a stale state) or nothing to
+			// write. The cached session may be behind another tab: check once.
+			if !refreshed && in.Kind != engine.Resume {
+				refreshed = true
+				if err := c.load(ctx); err != nil {
+					return engine.Result{}, err
+				}
+				continue
+			}
+			return res, nil
+		}
+		ok, err := c.write(ctx, res)
+		if err != nil {
+			return engine.Result{}, err
+		}
+		if ok {
+			c.sess = res.Session
+			return res, nil
+		}
+		refreshed = true // c.write loaded the current session
+	}
+	return engine.Result{}, fmt.Errorf("store: turn on %s: too much contention", c.key)
+}
+
+func newClaimID(user string) string {
+	var b [5]byte
+	rand.Read(b[:])
+	return shard.NewClaimID(shard.Of(user), b[:])
+}
+
+// load reads the session from Redis (a new one when there is none).
+func (c *Conv) load(ctx context.Context) error {
+	val, err := c.st.rdb.Get(ctx, c.key).Result()
+	if errors.Is(err, redis.Nil) {
+		c.sess, c.rev = engine.NewSession(c.User, c.Flow, c.Lang), 0
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%w: load %s: %v", ErrUnavailable, c.key, err)
+	}
+	return c.decode(val)
+}
+
+func (c *Conv) decode(val string) error {
+	rev, sess, err := Decode([]byte(val))
+	if err != nil {
+		// A session that cannot be read (a damaged value) must not lock
+		// the user out: start over, overwriting it.
+		sess = engine.NewSession(c.User, c.Flow, c.Lang)
+	}
+	c.sess, c.rev = sess, rev
+	return nil
+}
+
+// write compare-and-sets the step's session; false means another turn won
+// the race and c now holds the current session.
+func (c *Conv) write(ctx context.Context, res engine.Result) (bool, error) {
+	next := c.rev + 1
+	val, err := Encode(next, res.Session)
+	if err != nil {
+		return false, err
+	}
+	keys := []string{c.key, c.key, c.key}
+	args := []any{c.rev, val, c.st.opt.TTL.Milliseconds()}
+	if cl := res.Claim; cl != nil {
+		n := shard.Of(c.User)
+		body, err := Body(cl)
+		if err != nil {
+			return false, err
+		}
+		keys = []string{c.key, shard.Outbox(n), shard.ClaimReservation(n, cl.ID)}
+		args = append(args, cl.ID, body, cl.SubmittedAt.UnixMilli(), c.st.opt.ClaimIDTL.Milliseconds())
+	}
+	out, err := turnScript.Run(ctx, c.st.rdb, keys, args...).Slice()
+	if err != nil {
+		return false, fmt.Errorf("%w: turn %s: %v", ErrUnavailable, c.key, err)
+	}
+	code, _ := out[0].(int64)
+	switch code {
+	case 1:
+		c.rev = next
+		return true, nil
+	case 0:
+		if len(out) < 2 || out[1] == nil {
+			c.sess, c.rev = engine.NewSession(c.User, c.Flow, c.Lang), 0
+			return false, nil
+		}
+		s, _ := out[1].(string)
+		return false, c.decode(s)
+	case 2:
+		return false, nil // the receipt number is taken: step again with a new one
+	}
+	return false, fmt.Errorf("store: turn %s: unexpected script result %v", c.key, out)
+}
+
+// Body is the webhook body of a filed claim, exactly as it is sent on
+// every attempt.
+func Body(cl *engine.Claim) ([]byte, error) {
+	return json.Marshal(webhook.NewEvent(webhook.Claim{
+		ClaimID: cl.ID, UserID: cl.User, Locale: cl.Lang,
+		Flow:        webhook.Flow{ID: cl.Flow, Version: cl.Version},
+		SubmittedAt: cl.SubmittedAt, Answers: cl.Answers,
+	}))
+}
+
+// ensureVersion makes the flow version a session is pinned to known to the
+// engine, loading its source from Redis when another instance (or this one
+// before a restart) loaded it. A version found nowhere is left to the
+// engine, which moves the session to the current version.
+func (s *Store) ensureVersion(ctx context.Context, eng *engine.Engine, sess *engine.Session) error {
+	cur := eng.Flow(sess.Flow)
+	if cur == nil || sess.Version == "" || sess.Version == cur.Version || eng.Versions().Get(sess.Flow, sess.Version) != nil {
+		return nil
+	}
+	src, err := s.rdb.Get(ctx, shard.FlowSource(sess.Flow, sess.Version)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%w: flow source: %v", ErrUnavailable, err)
+	}
+	f, ps := flow.Parse(cur.Path+"@"+sess.Version, src)
+	if f != nil && len(ps.Errors()) == 0 {
+		eng.Versions().Add(f)
+	}
+	return nil
+}
+
+// SaveFlows stores the source of each flow version, so sessions pinned to
+// it can continue on any instance after reloads and restarts. It is kept
+// for as long as a session can stay idle, counted from the last load.
+func (s *Store) SaveFlows(ctx context.Context, flows map[string]*flow.Flow) error {
+	pipe := s.rdb.Pipeline()
+	for _, f := range flows {
+		pipe.Set(ctx, shard.FlowSource(f.ID, f.Version), f.Source, s.opt.TTL+24*time.Hour)
+	}
+	_, err := pipe.Exec(ctx)
+	return err
+}
+
+// Encode writes a session value: its revision, a newline, then JSON.
+func Encode(rev int64, sess *engine.Session) ([]byte, error) {
+	buf := strconv.AppendInt(make([]byte, 0, 512), rev, 10)
+	buf = append(buf, '\n')
+	js, err := json.Marshal(sess)
+	if err != nil {
+		return nil, fmt.Errorf("store: encode session: %w", err)
+	}
+	return append(buf, js...), nil
+}
+
+// Decode reads a session value. Whole numbers among the answers come back
+// as int64, as the engine stores them.
+func Decode(val []byte) (int64, *engine.Session, error) {
+	i := 0
+	for i < len(val) && val[i] != '\n' {
+		i++
+	}
+	rev, err := strconv.ParseInt(string(val[:i]), 10, 64)
+	if err != nil || i == len(val) {
+		return 0, nil, fmt.Errorf("store: decode session: bad revision")
+	}
+	var sess engine.Session
+	if err := json.Unmarshal(val[i+1:], &sess); err != nil {
+		return rev, nil, fmt.Errorf("store: decode session: %w", err)
+	}
+	for k, v := range sess.Answers {
+		if f, ok := v.(float64); ok && f == float64(int64(f)) {
+			sess.Answers[k] = int64(f)
+		}
+	}
+	return rev, &sess, nil
+}

@@ -1,0 +1,240 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/claimbot/claimbot/internal/engine"
+	"github.com/claimbot/claimbot/internal/flow"
+	"github.com/claimbot/claimbot/internal/locale"
+	"github.com/claimbot/claimbot/internal/redistest"
+	"github.com/claimbot/claimbot/internal/shard"
+	"github.com/claimbot/claimbot/internal/store"
+	"github.com/claimbot/claimbot/internal/webhook"
+)
+
+func testEngine(t testing.TB) *engine.Engine {
+	t.Helper()
+	flows, ps := flow.LoadDir("../../flows")
+	if len(ps.Errors()) > 0 {
+		t.Fatal(ps.Errors())
+	}
+	cat, ps := locale.Load("../../locales", flows)
+	if len(ps.Errors()) > 0 {
+		t.Fatal(ps.Errors())
+	}
+	return engine.New(flows, cat, nil)
+}
+
+var during = time.Date(2022, 10, 20, 10, 0, 0, 0, time.UTC)
+
+func newStore(t testing.TB, rdb redis.UniversalClient) *store.Store {
+	eng := testEngine(t)
+	return store.New(rdb, func() *engine.Engine { return eng }, store.Options{TTL: time.Hour, Now: func() time.Time { return during }})
+}
+
+func turn(t testing.TB, c *store.Conv, kind engine.Kind, text string) engine.Reply {
+	t.Helper()
+	res, err := c.Turn(context.Background(), engine.Input{Kind: kind, Text: text})
+	if err != nil {
+		t.Fatalf("turn %q: %v", text, err)
+	}
+	return res.Reply
+}
+
+// walkToSummary answers a general user's paid-service claim up to the summary.
+func walkToSummary(t testing.TB, c *store.Conv) {
+	t.Helper()
+	for _, in := range []struct {
+		kind engine.Kind
+		text string
+	}{
+		{engine.Choose, "yes"}, {engine.Choose, "general"}, {engine.Choose, "pay"}, {engine.Choose, "paid"},
+		{engine.Text, "me@example.com"}, {engine.Text, "010-1234-5678"}, {engine.Text, "결제 실패"}, {engine.Text, "결제가 두 번 됐어요"},
+	} {
+		if r := turn(t, c, in.kind, in.text); r.Invalid {
+			t.Fatalf("%q refused: %v", in.text, r.Messages)
+		}
+	}
+}
+
+func TestTurnsPersist(t *testing.T) {
+	rs := redistest.Start(t)
+	rdb := rs.Client(t)
+	st := newStore(t, rdb)
+	c, res, err := st.Open(context.Background(), "u-1", "damage-1015", "ko")
+	if err != nil || res.Reply.Field != "privacy_consent" {
+		t.Fatalf("open: %v %+v", err, res.Reply)
+	}
+	turn(t, c, engine.Choose, "yes")
+	turn(t, c, engine.Text, "소상공인")
+	// Another connection (another tab, another instance) resumes it.
+	c2, res, err := newStore(t, rdb).Open(context.Background(), "u-1", "damage-1015", "ko")
+	if err != nil || res.Reply.Field != "service" {
+		t.Fatalf("resume: %v %+v", err, res.Reply)
+	}
+	if got := c2.Session().Answers["reporter_type"]; got != "small_business" {
+		t.Errorf("reporter_type = %v", got)
+	}
+	ttl := rdb.PTTL(context.Background(), shard.Session("u-1", "damage-1015")).Val()
+	if ttl <= 0 || ttl > time.Hour {
+		t.Errorf("session TTL %v, want the idle expiry", ttl)
+	}
+}
+
+func TestSubmitIsOneScript(t *testing.T) {
+	rs := redistest.Start(t)
+	rdb := rs.Client(t)
+	st := newStore(t, rdb)
+	c, _, err := st.Open(context.Background(), "u-2", "damage-1015", "ko")
+	if err != nil {
+		t.Fatal(err)
+	}
+	walkToSummary(t, c)
+	var mu sync.Mutex
+	var sent []string
+	rdb.AddHook(countHook{func(name string) { mu.Lock(); sent = append(sent, name); mu.Unlock() }})
+	r := turn(t, c, engine.Choose, "submit")
+	if !r.Done || r.ClaimID == "" {
+		t.Fatalf("submit: %+v", r)
+	}
+	// One round trip: the script that marks the session filed and appends
+	// the claim to the outbox (go-redis sends EVALSHA, and EVAL only when
+	// the script is not cached yet).
+	if len(sent) == 0 || len(sent) > 2 || (len(sent) == 2 && (sent[0] != "evalsha" || sent[1] != "eval")) ||
+		(len(sent) == 1 && sent[0] != "evalsha") {
+		t.Fatalf("submit sent %v, want one script", sent)
+	}
+	n := shard.Of("u-2")
+	msgs, err := rdb.XRange(context.Background(), shard.Outbox(n), "-", "+").Result()
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("outbox: %v %v", msgs, err)
+	}
+	body := msgs[0].Values[shard.FieldBody].(string)
+	if msgs[0].Values[shard.FieldClaim] != r.ClaimID || !strings.Contains(body, r.ClaimID) {
+		t.Errorf("outbox entry %v, claim %s", msgs[0].Values, r.ClaimID)
+	}
+	if err := webhook.ValidateBody([]byte(body)); err != nil {
+		t.Errorf("body does not match the schema: %v", err)
+	}
+	if sn, ok := shard.OfClaim(r.ClaimID); !ok || sn != n {
+		t.Errorf("claim id %s: shard %d, want %d", r.ClaimID, sn, n)
+	}
+}
+
+type countHook struct{ saw func(string) }
+
+func (h countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.saw(cmd.Name())
+		return next(ctx, cmd)
+	}
+}
+func (h countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, c := range cmds {
+			h.saw(c.Name())
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// Two connections of one user answering the same question at once: one
+// answer is applied, the other gets the current reply; nothing is applied
+// to a question it was not meant for.
+func TestRacingConnections(t *testing.T) {
+	rs := redistest.Start(t)
+	rdb := rs.Client(t)
+	st := newStore(t, rdb)
+	ctx := context.Background()
+	a, _, _ := st.Open(ctx, "u-3", "damage-1015", "ko")
+	b, _, _ := st.Open(ctx, "u-3", "damage-1015", "ko")
+	turn(t, a, engine.Choose, "yes")
+	var wg sync.WaitGroup
+	results := make([]engine.Result, 2)
+	for i, c := range []*store.Conv{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			value := []string{"general", "enterprise"}[i]
+			res, err := c.Turn(ctx, engine.Input{Kind: engine.Choose, Text: value, State: "reporter_type", ID: "x-" + value})
+			if err != nil {
+				t.Error(err)
+			}
+			results[i] = res
+		}()
+	}
+	wg.Wait()
+	applied := 0
+	for _, r := range results {
+		if r.Applied {
+			applied++
+		}
+		if r.Reply.Field != "service" || r.Reply.Invalid {
+			t.Errorf("reply %+v, want the service question", r.Reply)
+		}
+	}
+	if applied != 1 {
+		t.Fatalf("%d answers applied, want exactly 1", applied)
+	}
+}
+
+func TestUnavailable(t *testing.T) {
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := l.Addr().String()
+	l.Close() // nothing listens there
+	rdb := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
+	defer rdb.Close()
+	st := newStore(t, rdb)
+	start := time.Now()
+	_, _, err := st.Open(context.Background(), "u-4", "damage-1015", "ko")
+	if !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("err = %v, want ErrUnavailable", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("took %v; a turn never hangs on an unreachable Redis", d)
+	}
+}
+
+func TestCodecRoundTrip(t *testing.T) {
+	s := engine.NewSession("u", "damage-1015", "ko")
+	s.State = "summary"
+	s.Answers = map[string]any{"loss_amount": int64(10000000000), "privacy_consent": true, "email": "a@b.co"}
+	s.History = []string{"privacy_consent"}
+	val, err := store.Encode(7, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, got, err := store.Decode(val)
+	if err != nil || rev != 7 {
+		t.Fatalf("decode: %v rev %d", err, rev)
+	}
+	if got.Answers["loss_amount"] != int64(10000000000) || got.Answers["privacy_consent"] != true || got.State != "summary" {
+		t.Errorf("round trip: %+v", got)
+	}
+}
+
+func BenchmarkCodec(b *testing.B) {
+	s := engine.NewSession("u-123456", "damage-1015", "ko")
+	s.State = "content"
+	s.Answers = map[string]any{"privacy_consent": true, "reporter_type": "small_business", "service": "messenger",
+		"damage_type": "free_monetary", "business_name": "행복분식", "business_number": "220-81-62517",
+		"loss_amount": int64(250000), "support_tier": "tier_30k", "email": "owner@example.com", "phone": "010-5555-1234", "title": "주문 알림 누락"}
+	s.History = []string{"privacy_consent", "reporter_type", "service", "damage_type", "business_name", "business_number", "loss_amount", "email", "phone", "title"}
+	for i := 0; i < 10; i++ {
+		s.Applied = append(s.Applied, "k3f9-"+string(rune('0'+i)))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		val, _ := store.Encode(3, s)
+		store.Decode(val)
+	}
+}
