@@ -1,0 +1,50 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/claimbot/claimbot/internal/config"
+	"github.com/claimbot/claimbot/internal/server"
+)
+
+func init() {
+	register("serve", "run the chat server (the default); settings come from the environment", serve)
+}
+
+func serve(args []string) error {
+	fs := newFlags("serve", "[flags]")
+	addr := fs.String("addr", "", "listen address (CLAIMBOT_ADDR)")
+	flows := fs.String("flows", "", "folder of flow files (CLAIMBOT_FLOWS)")
+	locales := fs.String("locales", "", "folder of message files (CLAIMBOT_LOCALES)")
+	redisURL := fs.String("redis", "", "Redis URL (REDIS_URL)")
+	if err := fs.Parse(args); err != nil {
+		return errSilent
+	}
+	getenv := func(k string) string {
+		over := map[string]string{"CLAIMBOT_ADDR": *addr, "CLAIMBOT_FLOWS": *flows, "CLAIMBOT_LOCALES": *locales, "REDIS_URL": *redisURL}
+		if v := over[k]; v != "" {
+			return v
+		}
+		return os.Getenv(k)
+	}
+	cfg, err := config.FromEnv(getenv)
+	if err != nil {
+		return err
+	}
+	var h slog.Handler = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel})
+	if !cfg.Dev() {
+		h = slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel})
+	}
+	log := slog.New(h)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	r, err := server.Start(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	return r.Wait()
+}

@@ -1,0 +1,175 @@
+// Package config reads claimbot's settings from the environment (contract
+// §0). Flags of `claimbot serve` may override them.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/claimbot/claimbot/internal/outbox"
+)
+
+// Config is the server's configuration.
+type Config struct {
+	Addr           string
+	RedisURL       string // empty: embedded in-process Redis
+	Flows          string
+	Locales        string
+	DefaultFlow    string
+	BannerSecret   string // empty: dev mode
+	AllowedOrigins []string
+	WebhookURL     string // empty: built-in dev receiver
+	WebhookSecret  string
+	SessionTTL     time.Duration
+	Retention      time.Duration
+	RetrySchedule  []time.Duration
+	RateLimit      float64 // frames per second per connection; 0 is off
+	LogLevel       slog.Level
+}
+
+// Dev reports dev mode: no banner secret.
+func (c *Config) Dev() bool { return c.BannerSecret == "" }
+
+// FromEnv reads the environment through getenv (os.Getenv in production).
+func FromEnv(getenv func(string) string) (*Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	c := &Config{
+		Addr:          getenv("CLAIMBOT_ADDR"),
+		RedisURL:      getenv("REDIS_URL"),
+		Flows:         or(getenv("CLAIMBOT_FLOWS"), "flows"),
+		Locales:       or(getenv("CLAIMBOT_LOCALES"), "locales"),
+		DefaultFlow:   or(getenv("CLAIMBOT_DEFAULT_FLOW"), "damage-1015"),
+		BannerSecret:  getenv("CLAIMBOT_BANNER_SECRET"),
+		WebhookURL:    getenv("CLAIMBOT_WEBHOOK_URL"),
+		WebhookSecret: getenv("CLAIMBOT_WEBHOOK_SECRET"),
+	}
+	var errs []error
+	dur := func(name string, def time.Duration) time.Duration {
+		v := getenv(name)
+		if v == "" {
+			return def
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("%s: want a duration like 72h, got %q", name, v))
+			return def
+		}
+		return d
+	}
+	c.SessionTTL = dur("CLAIMBOT_SESSION_TTL", 72*time.Hour)
+	c.Retention = dur("CLAIMBOT_RETENTION", 168*time.Hour)
+	c.RetrySchedule = outbox.DefaultSchedule
+	if v := getenv("CLAIMBOT_RETRY_SCHEDULE"); v != "" {
+		s, err := ParseSchedule(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("CLAIMBOT_RETRY_SCHEDULE: %w", err))
+		}
+		c.RetrySchedule = s
+	}
+	if v := getenv("CLAIMBOT_ALLOWED_ORIGINS"); v != "" {
+		for _, o := range strings.Split(v, ",") {
+			if o = strings.TrimSpace(o); o != "" {
+				c.AllowedOrigins = append(c.AllowedOrigins, strings.TrimRight(o, "/"))
+			}
+		}
+	}
+	c.RateLimit = 5
+	if c.Dev() {
+		c.RateLimit = 0
+	}
+	if v := getenv("CLAIMBOT_RATE_LIMIT"); v != "" {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || r < 0 {
+			errs = append(errs, fmt.Errorf("CLAIMBOT_RATE_LIMIT: want frames per second (0 is off), got %q", v))
+		}
+		c.RateLimit = r
+	}
+	switch strings.ToLower(or(getenv("CLAIMBOT_LOG_LEVEL"), "info")) {
+	case "debug":
+		c.LogLevel = slog.LevelDebug
+	case "info":
+		c.LogLevel = slog.LevelInfo
+	case "warn":
+		c.LogLevel = slog.LevelWarn
+	case "error":
+		c.LogLevel = slog.LevelError
+	default:
+		errs = append(errs, fmt.Errorf("CLAIMBOT_LOG_LEVEL: want debug, info, warn or error, got %q", getenv("CLAIMBOT_LOG_LEVEL")))
+	}
+	if c.Addr == "" {
+		c.Addr = ":8080"
+		if c.Dev() {
+			c.Addr = "127.0.0.1:8080"
+		}
+	}
+	if err := c.Check(); err != nil {
+		errs = append(errs, err)
+	}
+	return c, errors.Join(errs...)
+}
+
+// Check enforces the rules of the modes: production never keeps real claims
+// in memory nor signs with a secret the backend cannot know; dev mode
+// listens on loopback only.
+func (c *Config) Check() error {
+	if !c.Dev() {
+		var missing []string
+		for _, kv := range [][2]string{{"REDIS_URL", c.RedisURL}, {"CLAIMBOT_WEBHOOK_URL", c.WebhookURL}, {"CLAIMBOT_WEBHOOK_SECRET", c.WebhookSecret}} {
+			if kv[1] == "" {
+				missing = append(missing, kv[0])
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("config: production mode (CLAIMBOT_BANNER_SECRET is set) needs %s", strings.Join(missing, ", "))
+		}
+		return nil
+	}
+	if !Loopback(c.Addr) {
+		return fmt.Errorf("config: dev mode (no CLAIMBOT_BANNER_SECRET) listens on loopback only, not %q: set CLAIMBOT_ADDR=127.0.0.1:8080, or a banner secret for production", c.Addr)
+	}
+	return nil
+}
+
+// Loopback reports whether a listen address is on loopback only.
+func Loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// ParseSchedule reads "5s,5m,30m".
+func ParseSchedule(v string) ([]time.Duration, error) {
+	var out []time.Duration
+	for _, part := range strings.Split(v, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(part))
+		if err != nil || d < 0 {
+			return nil, fmt.Errorf("want delays like 5s,5m,30m, got %q", part)
+		}
+		out = append(out, d)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no delays")
+	}
+	return out, nil
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}

@@ -1,0 +1,92 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/claimbot/claimbot/internal/engine"
+	"github.com/claimbot/claimbot/internal/store"
+)
+
+// Metrics are the chat's Prometheus metrics (contract §6). The outbox
+// registers its own on the same registry.
+type Metrics struct {
+	Registry    *prometheus.Registry
+	connections prometheus.Gauge
+	turns       *prometheus.CounterVec
+	latency     prometheus.Histogram
+	refusals    *prometheus.CounterVec
+	entered     *prometheus.CounterVec
+	abandoned   *prometheus.CounterVec
+	filed       prometheus.Counter
+	frameErrors *prometheus.CounterVec
+}
+
+// NewMetrics registers the chat's metrics, with the Go and process
+// collectors, on reg (a new registry when nil).
+func NewMetrics(reg *prometheus.Registry) *Metrics {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	m := &Metrics{
+		Registry:    reg,
+		connections: prometheus.NewGauge(prometheus.GaugeOpts{Name: "claimbot_connections", Help: "Open WebSocket connections."}),
+		turns: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "claimbot_turns_total",
+			Help: "Chat turns by result: applied, refused (invalid answer), ignored (repeated id or stale state), unavailable (Redis), error."}, []string{"result"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "claimbot_turn_duration_seconds", Help: "Time to apply a turn, Redis included.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "claimbot_refusals_total", Help: "Refused answers per state."}, []string{"flow", "state"}),
+		entered: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "claimbot_state_entered_total",
+			Help: "Sessions entering each state."}, []string{"flow", "state"}),
+		abandoned: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "claimbot_state_abandoned_total",
+			Help: "Connections closed while their conversation waited in a state (the user may come back)."}, []string{"flow", "state"}),
+		filed:       prometheus.NewCounter(prometheus.CounterOpts{Name: "claimbot_claims_filed_total", Help: "Claims filed (appended to the outbox)."}),
+		frameErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "claimbot_frame_errors_total", Help: "Frame problems by code."}, []string{"code"}),
+	}
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.connections, m.turns, m.latency, m.refusals, m.entered, m.abandoned, m.filed, m.frameErrors)
+	return m
+}
+
+// Handler serves /metrics.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
+}
+
+func (m *Metrics) observeTurn(flow string, res engine.Result, err error, d time.Duration) {
+	switch {
+	case errors.Is(err, store.ErrUnavailable):
+		m.turns.WithLabelValues("unavailable").Inc()
+		return
+	case err != nil:
+		m.turns.WithLabelValues("error").Inc()
+		return
+	}
+	if d > 0 {
+		m.latency.Observe(d.Seconds())
+	}
+	switch {
+	case res.Reply.Invalid:
+		m.turns.WithLabelValues("refused").Inc()
+		m.refusals.WithLabelValues(flow, res.Reply.State).Inc()
+	case res.Applied:
+		m.turns.WithLabelValues("applied").Inc()
+	default:
+		m.turns.WithLabelValues("ignored").Inc()
+	}
+	for _, mv := range res.Moves {
+		m.entered.WithLabelValues(flow, mv.To).Inc()
+	}
+	if res.Session != nil && res.Session.State != "" && len(res.Moves) == 0 && res.Applied && !res.Reply.Invalid {
+		// back, restart, a summary change: no flow move, but a state entered
+		m.entered.WithLabelValues(flow, res.Reply.State).Inc()
+	}
+	if res.Claim != nil {
+		m.filed.Inc()
+	}
+}

@@ -1,0 +1,98 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/url"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/claimbot/claimbot/internal/config"
+	"github.com/claimbot/claimbot/internal/engine"
+)
+
+// reloadDebounce lets an editor finish writing before the flows are read.
+const reloadDebounce = 250 * time.Millisecond
+
+// watchFlows reloads the flows and locales when a file under them changes
+// or on SIGHUP. A set with errors is not swapped in: the running flows stay
+// and every problem is logged with file:line.
+func watchFlows(ctx context.Context, cfg *config.Config, srv *Server, versions *engine.Versions, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		log.Warn("flows: cannot watch for changes; reload with SIGHUP", "err", err)
+	} else {
+		defer w.Close()
+		for _, dir := range []string{cfg.Flows, cfg.Locales} {
+			if err := w.Add(dir); err != nil {
+				log.Warn("flows: cannot watch", "dir", dir, "err", err)
+			}
+		}
+	}
+	var events chan fsnotify.Event
+	var errs chan error
+	if w != nil {
+		events, errs = w.Events, w.Errors
+	}
+	var timer *time.Timer
+	var fire <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-events:
+			if ev.Op&(fsnotify.Write|fsnotify.Create|fsnotify.Remove|fsnotify.Rename) == 0 {
+				continue
+			}
+			if timer == nil {
+				timer = time.NewTimer(reloadDebounce)
+			} else {
+				timer.Reset(reloadDebounce)
+			}
+			fire = timer.C
+		case err := <-errs:
+			log.Warn("flows: watch", "err", err)
+		case <-hup:
+			reload(cfg, srv, versions, log, "SIGHUP")
+		case <-fire:
+			fire = nil
+			reload(cfg, srv, versions, log, "file change")
+		}
+	}
+}
+
+func reload(cfg *config.Config, srv *Server, versions *engine.Versions, log *slog.Logger, why string) {
+	eng, ps, err := LoadEngine(cfg.Flows, cfg.Locales, versions)
+	for _, p := range ps {
+		if p.Warning {
+			log.Warn("flows: " + p.String())
+		} else {
+			log.Error("flows: " + p.String())
+		}
+	}
+	if err != nil {
+		log.Error("flows: reload refused; the running flows stay", "why", why, "err", err)
+		return
+	}
+	srv.SetEngine(eng)
+	for id, f := range eng.Flows() {
+		log.Info("flows: reloaded", "why", why, "flow", id, "version", f.Version)
+	}
+}
+
+// urlParse shows a URL without its password.
+func urlParse(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", err
+	}
+	return u.Redacted(), nil
+}

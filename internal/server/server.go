@@ -1,0 +1,423 @@
+// Package server is the surface people and operators touch: the web chat
+// page behind the banner link, the WebSocket chat, and the operations
+// endpoints (contract §1, §2, §6).
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"embed"
+	"encoding/hex"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/gorilla/websocket"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/time/rate"
+
+	"github.com/claimbot/claimbot/internal/config"
+	"github.com/claimbot/claimbot/internal/engine"
+	"github.com/claimbot/claimbot/internal/privacy"
+	"github.com/claimbot/claimbot/internal/store"
+	"github.com/claimbot/claimbot/internal/token"
+)
+
+//go:embed web
+var webFS embed.FS
+
+const cookieName = "claimbot_session"
+
+// Server serves the chat. Build it with New; swap flows with SetEngine.
+type Server struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	rdb     redis.UniversalClient
+	store   *store.Store
+	eng     atomic.Pointer[engine.Engine]
+	metrics *Metrics
+	extra   map[string]http.Handler // more routes (the dev receiver)
+
+	upgrader  websocket.Upgrader
+	pages     *template.Template
+	bannerKey []byte
+	cookieKey []byte
+	now       func() time.Time
+
+	mu       sync.Mutex
+	conns    map[*conn]struct{}
+	stopping bool
+}
+
+// Options are what New needs besides the configuration.
+type Options struct {
+	Config  *config.Config
+	Logger  *slog.Logger
+	Redis   redis.UniversalClient
+	Engine  *engine.Engine
+	Metrics *Metrics
+	Routes  map[string]http.Handler // extra routes, e.g. "/dev/claims"
+	Now     func() time.Time
+}
+
+// devCookieKey signs dev mode's anonymous cookies. Dev mode listens on
+// loopback only, so a fixed key is fine, and a restarted dev server still
+// knows its browser.
+var devCookieKey = []byte("claimbot dev mode: loopback only")
+
+// New builds a Server.
+func New(o Options) *Server {
+	s := &Server{cfg: o.Config, log: o.Logger, rdb: o.Redis, metrics: o.Metrics, extra: o.Routes, now: o.Now,
+		conns: map[*conn]struct{}{}}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.metrics == nil {
+		s.metrics = NewMetrics(nil)
+	}
+	s.eng.Store(o.Engine)
+	s.store = store.New(o.Redis, s.engine, store.Options{TTL: s.cfg.SessionTTL, Now: s.now})
+	s.cookieKey = devCookieKey
+	if !s.cfg.Dev() {
+		s.bannerKey = []byte(s.cfg.BannerSecret)
+		s.cookieKey = token.CookieKey(s.bannerKey)
+	}
+	s.upgrader = websocket.Upgrader{
+		ReadBufferSize:  1024,
+		WriteBufferSize: 1024,
+		WriteBufferPool: &sync.Pool{},
+		CheckOrigin:     func(*http.Request) bool { return true }, // checked before the upgrade, with a 403
+	}
+	s.pages = template.Must(template.ParseFS(webFS, "web/chat.html", "web/expired.html"))
+	return s
+}
+
+func (s *Server) engine() *engine.Engine { return s.eng.Load() }
+
+// SetEngine swaps in the engine of a newly loaded flow set. Conversations
+// in progress carry on: each stays on its flow version (see engine.Versions).
+func (s *Server) SetEngine(e *engine.Engine) {
+	s.eng.Store(e)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := s.store.SaveFlows(ctx, e.Flows()); err != nil {
+		s.log.Warn("flows: could not keep their sources in redis", "err", err)
+	}
+}
+
+// Store returns the session store.
+func (s *Server) Store() *store.Store { return s.store }
+
+// Handler returns the HTTP handler of every route.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	static, _ := fs.Sub(webFS, "web")
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	mux.HandleFunc("GET /chat", s.chat)
+	mux.HandleFunc("GET /ws", s.ws)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", s.ready)
+	mux.Handle("GET /metrics", s.metrics.Handler())
+	mux.HandleFunc("GET /{$}", s.home)
+	for path, h := range s.extra {
+		mux.Handle(path, h)
+	}
+	return mux
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	defer cancel()
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		http.Error(w, "redis unreachable", http.StatusServiceUnavailable)
+		return
+	}
+	if e := s.engine(); e == nil || len(e.Flows()) == 0 {
+		http.Error(w, "no flows loaded", http.StatusServiceUnavailable)
+		return
+	}
+	w.Write([]byte("ready\n"))
+}
+
+// home is dev mode's mock messenger screen with the banner.
+func (s *Server) home(w http.ResponseWriter, r *http.Request) {
+	if !s.cfg.Dev() {
+		http.NotFound(w, r)
+		return
+	}
+	page, _ := webFS.ReadFile("web/messenger.html")
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Write(page)
+}
+
+// identity is who a chat belongs to.
+type identity struct {
+	User, Flow, Lang string
+}
+
+// sessionClaims are the cookie's claims.
+type sessionClaims struct {
+	Flow string `json:"flow,omitempty"`
+	Lang string `json:"lang,omitempty"`
+	jwt.RegisteredClaims
+}
+
+func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, id identity) {
+	now := s.now()
+	c := sessionClaims{Flow: id.Flow, Lang: id.Lang, RegisteredClaims: jwt.RegisteredClaims{
+		Subject: id.User, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(s.cfg.SessionTTL))}}
+	val, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(s.cookieKey)
+	if err != nil {
+		s.log.Error("cookie: sign", "err", err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: val, Path: "/", MaxAge: int(s.cfg.SessionTTL.Seconds()),
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil})
+}
+
+func (s *Server) cookie(r *http.Request) (identity, bool) {
+	ck, err := r.Cookie(cookieName)
+	if err != nil {
+		return identity{}, false
+	}
+	c, err := token.Verify(s.cookieKey, ck.Value, s.now())
+	if err != nil {
+		return identity{}, false
+	}
+	return identity{User: c.User(), Flow: c.Flow, Lang: c.Language()}, true
+}
+
+// chat serves the chat page behind the banner link.
+func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
+	if raw := r.URL.Query().Get("t"); raw != "" {
+		if !s.cfg.Dev() {
+			c, err := token.Verify(s.bannerKey, raw, s.now())
+			if err == nil && s.engine().Flow(s.flowOf(c.Flow)) != nil {
+				s.setCookie(w, r, identity{User: c.User(), Flow: s.flowOf(c.Flow), Lang: c.Language()})
+				http.Redirect(w, r, "/chat", http.StatusSeeOther)
+				return
+			}
+			if _, ok := s.cookie(r); ok { // a valid cookie wins over a stale token
+				http.Redirect(w, r, "/chat", http.StatusSeeOther)
+				return
+			}
+			s.expired(w, unverifiedLang(raw))
+			return
+		}
+	}
+	id, ok := s.cookie(r)
+	if !ok {
+		if !s.cfg.Dev() {
+			s.expired(w, "ko")
+			return
+		}
+		// Dev mode: an anonymous user, kept in a cookie so a reload resumes.
+		id = identity{User: "dev-" + randomHex(6), Flow: s.flowOf(r.URL.Query().Get("flow")), Lang: langOf(r.URL.Query().Get("lang"))}
+		if s.engine().Flow(id.Flow) == nil {
+			http.Error(w, "unknown flow", http.StatusNotFound)
+			return
+		}
+		s.setCookie(w, r, id)
+	}
+	cat := s.engine().Catalog()
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:")
+	s.pages.ExecuteTemplate(w, "chat.html", map[string]string{"Lang": id.Lang, "Title": cat.Text(id.Lang, "bot.page.title", nil), "WSURL": "/ws"})
+}
+
+func (s *Server) expired(w http.ResponseWriter, lang string) {
+	cat := s.engine().Catalog()
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusUnauthorized)
+	s.pages.ExecuteTemplate(w, "expired.html", map[string]string{"Lang": lang, "Title": cat.Text(lang, "bot.page.title", nil),
+		"Message": cat.Text(lang, "bot.page.expired", nil)})
+}
+
+// unverifiedLang reads a token's lang claim without trusting it, to say
+// "expired" in the right language.
+func unverifiedLang(raw string) string {
+	var c token.Claims
+	if _, _, err := jwt.NewParser().ParseUnverified(raw, &c); err != nil {
+		return "ko"
+	}
+	return c.Language()
+}
+
+func langOf(v string) string {
+	if v == "en" {
+		return "en"
+	}
+	return "ko"
+}
+
+func (s *Server) flowOf(id string) string {
+	if id == "" {
+		return s.cfg.DefaultFlow
+	}
+	return id
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// authenticate finds who opens a WebSocket: the cookie, a banner token in
+// ?t= (tests, load tools), or in dev mode ?user=.
+func (s *Server) authenticate(r *http.Request) (identity, int) {
+	q := r.URL.Query()
+	if raw := q.Get("t"); raw != "" {
+		if s.cfg.Dev() {
+			return identity{}, http.StatusUnauthorized
+		}
+		c, err := token.Verify(s.bannerKey, raw, s.now())
+		if err != nil {
+			return identity{}, http.StatusUnauthorized
+		}
+		return identity{User: c.User(), Flow: s.flowOf(c.Flow), Lang: c.Language()}, 0
+	}
+	if s.cfg.Dev() && q.Get("user") != "" {
+		user := q.Get("user")
+		if n := len([]rune(user)); n > 128 {
+			return identity{}, http.StatusUnauthorized
+		}
+		return identity{User: user, Flow: s.flowOf(q.Get("flow")), Lang: langOf(q.Get("lang"))}, 0
+	}
+	if id, ok := s.cookie(r); ok {
+		return id, 0
+	}
+	return identity{}, http.StatusUnauthorized
+}
+
+// originAllowed checks the WebSocket Origin: the allowlist, or the
+// request's own host. Clients that send no Origin are not browsers.
+func (s *Server) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	if len(s.cfg.AllowedOrigins) > 0 {
+		for _, o := range s.cfg.AllowedOrigins {
+			if strings.EqualFold(o, origin) {
+				return true
+			}
+		}
+		return false
+	}
+	u, err := url.Parse(origin)
+	return err == nil && strings.EqualFold(u.Host, r.Host)
+}
+
+func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
+	id, status := s.authenticate(r)
+	if status != 0 {
+		http.Error(w, "unauthorized: reopen the banner", status)
+		return
+	}
+	if s.engine().Flow(id.Flow) == nil {
+		http.Error(w, "unknown flow", http.StatusForbidden)
+		return
+	}
+	if !s.originAllowed(r) {
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+		return
+	}
+	s.mu.Lock()
+	stopping := s.stopping
+	s.mu.Unlock()
+	if stopping {
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	ws, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader answered
+	}
+	c := &conn{s: s, ws: ws, send: make(chan outFrame, sendBuffer), done: make(chan struct{}),
+		log: s.log.With("session", privacy.UserID(id.User+"/"+id.Flow), "flow", id.Flow)}
+	if s.cfg.RateLimit > 0 {
+		c.lim = rate.NewLimiter(rate.Limit(s.cfg.RateLimit), int(2*s.cfg.RateLimit))
+	}
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	s.metrics.connections.Inc()
+	go c.writePump()
+
+	conv, res, err := s.store.Open(r.Context(), id.User, id.Flow, id.Lang)
+	c.conv = conv
+	if err != nil {
+		c.log.Warn("open: redis unavailable", "err", err)
+		c.problem("unavailable")
+		c.closeWith(websocket.CloseTryAgainLater, "try again later")
+		s.left(c)
+		return
+	}
+	s.metrics.observeTurn(id.Flow, res, nil, 0)
+	c.reply(res.Reply)
+	go c.readPump()
+}
+
+// left forgets a closed connection and counts where its user left off.
+func (s *Server) left(c *conn) {
+	s.mu.Lock()
+	_, ok := s.conns[c]
+	delete(s.conns, c)
+	s.mu.Unlock()
+	if !ok {
+		return
+	}
+	s.metrics.connections.Dec()
+	if c.conv != nil {
+		if sess := c.conv.Session(); sess != nil && !sess.Done && sess.State != "" {
+			s.metrics.abandoned.WithLabelValues(sess.Flow, sess.State).Inc()
+		}
+	}
+}
+
+// Shutdown stops taking connections, lets every turn in flight send its
+// reply, then closes each connection with 1012 so pages reconnect.
+func (s *Server) Shutdown(ctx context.Context) {
+	s.mu.Lock()
+	s.stopping = true
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.shutdown() }()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	// Let the write pumps send the close frames.
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		s.mu.Lock()
+		n := len(s.conns)
+		s.mu.Unlock()
+		if n == 0 || ctx.Err() != nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

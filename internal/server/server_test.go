@@ -1,0 +1,284 @@
+package server_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/claimbot/claimbot/internal/token"
+)
+
+func TestFullClaimOverWebSocket(t *testing.T) {
+	e := startEnv(t)
+	c := e.dial("user-full")
+	if c.last.Field != "privacy_consent" || !contains(c.last.Messages, "개인정보") {
+		t.Fatalf("first frame %+v", c.last)
+	}
+	c.toSummary("결제 오류")
+	r := c.choose("submit")
+	if !r.Done || r.ClaimID == "" || r.Input != "none" {
+		t.Fatalf("submit: %+v", r)
+	}
+	e.recv.WaitAccepted(t, 1, 10*time.Second)
+	got := e.recv.Accepted()[0]
+	var ev struct {
+		Data struct {
+			ClaimID string         `json:"claim_id"`
+			UserID  string         `json:"user_id"`
+			Answers map[string]any `json:"answers"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(got.Body, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Data.ClaimID != r.ClaimID || ev.Data.UserID != "user-full" || ev.Data.Answers["phone"] != "010-1234-5678" {
+		t.Errorf("delivered %s", got.Body)
+	}
+	// Coming back shows the receipt and offers another claim.
+	c2 := e.dial("user-full")
+	if !c2.last.Done || c2.last.ClaimID != r.ClaimID || !contains(c2.last.Messages, r.ClaimID) {
+		t.Errorf("come back: %+v", c2.last)
+	}
+	if r := c2.choose("restart"); r.Field != "privacy_consent" {
+		t.Errorf("restart after done: %+v", r)
+	}
+}
+
+func TestResumeAfterDrop(t *testing.T) {
+	e := startEnv(t)
+	c := e.dial("user-drop")
+	c.choose("yes")
+	c.text("소상공인이에요")
+	c.ws.Close()
+	c2 := e.dial("user-drop")
+	if c2.last.Field != "service" {
+		t.Fatalf("resumed at %+v, want the service question", c2.last)
+	}
+	// Back still knows the earlier answer.
+	r := c2.sendFrame(map[string]any{"type": "command", "name": "back"})
+	if r.Field != "reporter_type" || !contains(r.Messages, "소상공인") {
+		t.Errorf("back after resume: %+v", r)
+	}
+}
+
+func TestRepeatedFrameIDIsNotAppliedTwice(t *testing.T) {
+	e := startEnv(t)
+	c := e.dial("user-dup")
+	c.sendFrame(map[string]any{"type": "choice", "value": "yes", "id": "a-1", "state": "privacy_consent"})
+	r := c.sendFrame(map[string]any{"type": "choice", "value": "yes", "id": "a-1", "state": "privacy_consent"})
+	if r.Field != "reporter_type" || r.Invalid {
+		t.Errorf("repeated id: %+v", r)
+	}
+	// A frame for another question is not applied; the current reply comes.
+	r = c.sendFrame(map[string]any{"type": "text", "text": "택시", "id": "a-2", "state": "service"})
+	if r.Field != "reporter_type" || r.Invalid {
+		t.Errorf("stale state: %+v", r)
+	}
+}
+
+// Two sockets of one user sending at once: every frame gets one reply,
+// every applied answer is kept, none is applied to a state it was not
+// meant for.
+func TestTwoSocketsOfOneUser(t *testing.T) {
+	e := startEnv(t)
+	a, b := e.dial("user-two"), e.dial("user-two")
+	a.choose("yes")
+	b.last.State = "reporter_type"
+	type sent struct{ state, value string }
+	var mu sync.Mutex
+	applied := map[string][]string{} // state → values whose frame got an answer for the next state
+	var wg sync.WaitGroup
+	for i, c := range []*client{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			values := map[string]string{"reporter_type": []string{"general", "enterprise"}[i], "service": []string{"taxi", "mail"}[i],
+				"damage_type": "non_monetary", "inquiry_type": []string{"opinion", "complaint"}[i]}
+			for n := 0; n < 12; n++ {
+				state := c.last.State
+				v, ok := values[state]
+				if !ok {
+					return
+				}
+				r := c.choose(v)
+				if r.Type != "reply" {
+					t.Errorf("frame %d of socket %d: %+v", n, i, r)
+					return
+				}
+				if r.Invalid {
+					t.Errorf("an answer was refused (%s=%s): it was applied to another question", state, v)
+				}
+				if r.State != state {
+					mu.Lock()
+					applied[state] = append(applied[state], v)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	// Every question was answered, by one of the two.
+	c := e.dial("user-two")
+	if c.last.Field != "email" {
+		t.Fatalf("after the race: %+v", c.last)
+	}
+	_ = sent{}
+}
+
+func TestRefusedBeforeUpgrade(t *testing.T) {
+	e := startEnv(t)
+	base := "ws://" + e.run.Addr + "/ws"
+	forged, _ := token.Mint([]byte("not-the-secret-not-the-secret-00"), "u", "", "", time.Hour, time.Now())
+	expired, _ := token.Mint([]byte(bannerSecret), "u", "", "", -time.Minute, time.Now())
+	wrongFlow, _ := token.Mint([]byte(bannerSecret), "u", "no-such-flow", "", time.Hour, time.Now())
+	good := e.token("u")
+	for _, tt := range []struct {
+		name   string
+		url    string
+		origin string
+		status int
+	}{
+		{"forged signature", base + "?t=" + forged, "", 401},
+		{"expired", base + "?t=" + expired, "", 401},
+		{"garbage", base + "?t=abc.def.ghi", "", 401},
+		{"no token", base, "", 401},
+		{"dev user in production", base + "?user=u", "", 401},
+		{"unknown flow", base + "?t=" + wrongFlow, "", 403},
+		{"foreign origin", base + "?t=" + good, "https://evil.example", 403},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			if tt.origin != "" {
+				h.Set("Origin", tt.origin)
+			}
+			_, resp, err := websocket.DefaultDialer.Dial(tt.url, h)
+			if err == nil {
+				t.Fatal("upgraded")
+			}
+			if resp == nil || resp.StatusCode != tt.status {
+				t.Fatalf("got %v, want HTTP %d", resp, tt.status)
+			}
+		})
+	}
+	// The page's own origin is fine.
+	h := http.Header{"Origin": {"http://" + e.run.Addr}}
+	dialURL(t, base+"?t="+good, h)
+}
+
+func TestFrameProblems(t *testing.T) {
+	e := startEnv(t, withRateLimit(5))
+	user := "user-frames"
+	c := e.dial(user)
+	c.choose("yes")
+	check := func(t *testing.T, name string) {
+		t.Helper()
+		c2 := e.dial(user)
+		if c2.last.Field != "reporter_type" {
+			t.Fatalf("%s: session not intact: %+v", name, c2.last)
+		}
+		c2.ws.Close()
+	}
+	// Error frames; the connection stays open.
+	for _, tt := range []struct {
+		name, frame, code string
+	}{
+		{"invalid JSON", `{"type":"text",`, "bad_frame"},
+		{"unknown type", `{"type":"shout","text":"x"}`, "bad_frame"},
+		{"too large", `{"type":"text","text":"` + strings.Repeat("가", 6000) + `"}`, "too_large"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			time.Sleep(250 * time.Millisecond) // stay under the rate limit
+			c.ws.WriteMessage(websocket.TextMessage, []byte(tt.frame))
+			r := c.read()
+			if r.Type != "error" || r.Code != tt.code || r.Text == "" {
+				t.Fatalf("got %+v, want error %s", r, tt.code)
+			}
+			if r := c.text("일반"); r.Field != "service" && r.Field != "damage_type" && r.Field != "reporter_type" {
+				t.Fatalf("connection unusable after %s: %+v", tt.name, r)
+			}
+			c.sendFrame(map[string]any{"type": "command", "name": "back"})
+		})
+	}
+	check(t, "error frames")
+	// Close codes.
+	for _, tt := range []struct {
+		name string
+		send func(ws *websocket.Conn)
+		code int
+	}{
+		{"over 64 KiB", func(ws *websocket.Conn) {
+			ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"text","text":"`+strings.Repeat("a", 70<<10)+`"}`))
+		}, websocket.CloseMessageTooBig},
+		{"invalid UTF-8", func(ws *websocket.Conn) {
+			ws.WriteMessage(websocket.TextMessage, []byte("{\"type\":\"text\",\"text\":\"\xff\xfe\"}"))
+		}, websocket.CloseInvalidFramePayloadData},
+		{"binary", func(ws *websocket.Conn) { ws.WriteMessage(websocket.BinaryMessage, []byte{1, 2, 3}) }, websocket.CloseUnsupportedData},
+		{"flood", func(ws *websocket.Conn) {
+			for i := 0; i < 60; i++ {
+				ws.WriteMessage(websocket.TextMessage, []byte(fmt.Sprintf(`{"type":"text","text":"x","id":"f-%d","state":"nope"}`, i)))
+			}
+		}, websocket.ClosePolicyViolation},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := e.dial(user)
+			tt.send(c.ws)
+			if got := c.closeCode(); got != tt.code {
+				t.Fatalf("close code %d, want %d", got, tt.code)
+			}
+			check(t, tt.name)
+		})
+	}
+}
+
+func TestRateLimitedFrameIsNotApplied(t *testing.T) {
+	e := startEnv(t, withRateLimit(1))
+	c := e.dial("user-rate")
+	limited := 0
+	for i := 0; i < 5; i++ {
+		c.ws.WriteJSON(map[string]any{"type": "choice", "value": "yes", "id": fmt.Sprintf("r-%d", i), "state": "privacy_consent"})
+	}
+	for i := 0; i < 5; i++ {
+		r := c.read()
+		if r.Type == "error" && r.Code == "rate_limited" {
+			limited++
+		}
+	}
+	if limited == 0 {
+		t.Fatal("no rate_limited error")
+	}
+}
+
+func TestOperationsEndpoints(t *testing.T) {
+	e := startEnv(t)
+	c := e.dial("user-ops")
+	c.choose("yes")
+	c.text("아무말")
+	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready",
+		"/metrics": "process_resident_memory_bytes"} {
+		code, body := httpGet(t, e.run.URL()+path)
+		if code != 200 || !strings.Contains(body, want) {
+			t.Errorf("%s: %d %q", path, code, body[:min(len(body), 200)])
+		}
+	}
+	_, body := httpGet(t, e.run.URL()+"/metrics")
+	for _, m := range []string{"claimbot_connections", "claimbot_turns_total", "claimbot_turn_duration_seconds",
+		`claimbot_refusals_total{flow="damage-1015",state="reporter_type"} 1`, "claimbot_state_entered_total",
+		"claimbot_claims_filed_total", "claimbot_outbox_pending", "claimbot_outbox_dead"} {
+		if !strings.Contains(body, m) {
+			t.Errorf("/metrics lacks %s", m)
+		}
+	}
+	// Not ready when Redis is down.
+	if e.redis.Real {
+		e.redis.Kill()
+		if code, _ := httpGet(t, e.run.URL()+"/readyz"); code != http.StatusServiceUnavailable {
+			t.Errorf("/readyz with Redis down: %d", code)
+		}
+	}
+}
