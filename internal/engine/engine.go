@@ -56,8 +56,9 @@ type Claim struct {
 type Result struct {
 	Session *Session // the session after the step (a copy; nil if unchanged)
 	Reply   Reply
-	Claim   *Claim // set when the step filed a claim
-	Applied bool   // the input was applied (false: duplicate id or stale state)
+	Claim   *Claim      // set when the step filed a claim
+	Applied bool        // the input was applied (false: duplicate id or stale state)
+	Moves   []flow.Edge // the flow's transitions this step took, in order
 }
 
 // Engine steps sessions through a set of flows with a catalogue of texts.
@@ -177,11 +178,12 @@ type turn struct {
 	reply Reply
 	claim *Claim
 	msgs  []string // messages of states passed through on the way
+	moves []flow.Edge
 }
 
 func (t *turn) result(applied bool) Result {
 	t.s.Updated = t.env.Now
-	return Result{Session: t.s, Reply: t.reply, Claim: t.claim, Applied: applied}
+	return Result{Session: t.s, Reply: t.reply, Claim: t.claim, Applied: applied, Moves: t.moves}
 }
 
 func (t *turn) text(id string, data any) string { return t.e.cat.Text(t.s.Lang, id, data) }
@@ -526,6 +528,11 @@ func choiceValue(v any) string {
 // fire moves the flow's state machine along one edge; a move the flow does
 // not allow is a bug in the engine, not in the input.
 func (t *turn) fire(from, event string) {
+	m := t.machine(from, event)
+	t.moves = append(t.moves, flow.Edge{Event: event, From: from, To: m})
+}
+
+func (t *turn) machine(from, event string) string {
 	pool, _ := t.e.machines.LoadOrStore(t.f, &sync.Pool{})
 	p := pool.(*sync.Pool)
 	m, _ := p.Get().(*fsm.FSM)
@@ -539,7 +546,9 @@ func (t *turn) fire(from, event string) {
 			panic(fmt.Sprintf("engine: flow %s: %s --%s-->: %v", t.f.ID, from, event, err))
 		}
 	}
+	to := m.Current()
 	p.Put(m)
+	return to
 }
 
 // finish ends the conversation in a terminal state.

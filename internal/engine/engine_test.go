@@ -73,9 +73,18 @@ func (c *chat) step(in engine.Input) *chat {
 	return c
 }
 
-func (c *chat) text(s string) *chat   { c.t.Helper(); return c.step(engine.Input{Kind: engine.Text, Text: s}) }
-func (c *chat) choose(v string) *chat { c.t.Helper(); return c.step(engine.Input{Kind: engine.Choose, Text: v}) }
-func (c *chat) cmd(v string) *chat    { c.t.Helper(); return c.step(engine.Input{Kind: engine.Command, Text: v}) }
+func (c *chat) text(s string) *chat {
+	c.t.Helper()
+	return c.step(engine.Input{Kind: engine.Text, Text: s})
+}
+func (c *chat) choose(v string) *chat {
+	c.t.Helper()
+	return c.step(engine.Input{Kind: engine.Choose, Text: v})
+}
+func (c *chat) cmd(v string) *chat {
+	c.t.Helper()
+	return c.step(engine.Input{Kind: engine.Command, Text: v})
+}
 
 // want checks the reply waits for field (a state id for states that fill none).
 func (c *chat) want(field string) *chat {
@@ -307,7 +316,7 @@ func TestBackKeepsTheAnswer(t *testing.T) {
 	c.choose("yes").want("reporter_type").choose("small_business").want("service")
 	c.cmd("back").want("reporter_type").says("소상공인")
 	c.text("이전").want("privacy_consent") // the Korean command word
-	c.choose("yes").want("service")       // everything after is known: on to the first unanswered
+	c.choose("yes").want("service")      // everything after is known: on to the first unanswered
 	c.choose("back").want("reporter_type")
 	c.text("일반 이용자").want("service")
 	if c.s.Answers["reporter_type"] != "general" {
@@ -424,7 +433,7 @@ func TestRefusals(t *testing.T) {
 	c.text("   ").wantInvalid("business_name")
 	c.text("행복분식").want("business_number")
 	c.choose("small_business").wantInvalid("business_number") // a choice frame to a free-input state
-	c.text("220-81-62518").wantInvalid("business_number")      // bad check digit
+	c.text("220-81-62518").wantInvalid("business_number")     // bad check digit
 	c.text("220-81-62517").want("loss_amount")
 	c.text("스무닷새").wantInvalid("loss_amount").says("예)")
 	c.text("0원").wantInvalid("loss_amount")

@@ -168,8 +168,10 @@ func (c *client) sendFrame(f map[string]any) reply {
 	return c.read()
 }
 
-func (c *client) text(s string) reply   { return c.sendFrame(map[string]any{"type": "text", "text": s}) }
-func (c *client) choose(v string) reply { return c.sendFrame(map[string]any{"type": "choice", "value": v}) }
+func (c *client) text(s string) reply { return c.sendFrame(map[string]any{"type": "text", "text": s}) }
+func (c *client) choose(v string) reply {
+	return c.sendFrame(map[string]any{"type": "choice", "value": v})
+}
 
 // answerAll answers a general user's paid claim to the summary.
 func (c *client) toSummary(title string) {
