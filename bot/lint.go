@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/claimbot/claimbot/internal/flow"
 	"github.com/claimbot/claimbot/internal/locale"
@@ -74,7 +75,7 @@ func lint(args []string) error {
 // rel shows a problem's file relative to the working folder.
 func rel(p flow.Problem) flow.Problem {
 	if wd, err := os.Getwd(); err == nil {
-		if r, err := filepath.Rel(wd, p.File); err == nil && filepath.IsAbs(p.File) {
+		if r, err := filepath.Rel(wd, p.File); err == nil && filepath.IsAbs(p.File) && !strings.HasPrefix(r, "..") {
 			p.File = r
 		}
 	}

@@ -80,9 +80,7 @@ func Parse(path string, src []byte) (*Flow, Problems) {
 	stem := strings.TrimSuffix(strings.TrimSuffix(filepath.Base(path), ".yaml"), ".yml")
 	f := &Flow{ID: stem, Path: path, Source: src, Version: Version(src), States: map[string]*State{}, Fields: map[string]*State{}}
 	p.flow(doc.Content[0], f)
-	if len(p.problems.Errors()) == 0 {
-		p.check(f)
-	}
+	p.check(f) // even after syntax problems: staff fix them all at once
 	p.problems.Sort()
 	return f, p.problems
 }

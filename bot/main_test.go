@@ -1,0 +1,113 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// bin is the claimbot binary built once for the command tests.
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "claimbot-bin")
+	if err != nil {
+		panic(err)
+	}
+	bin = filepath.Join(dir, "claimbot")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// claimbot runs the binary from the repository's top.
+func claimbot(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = ".."
+	cmd.Env = append(os.Environ(), env...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return o.String(), e.String(), code
+}
+
+func TestLintShippedFlows(t *testing.T) {
+	out, errOut, code := claimbot(t, nil, "lint", "--strict", "flows/")
+	if code != 0 {
+		t.Fatalf("lint --strict flows/ exited %d:\n%s%s", code, out, errOut)
+	}
+}
+
+func TestLintNamesEveryProblem(t *testing.T) {
+	src, err := os.ReadFile("../flows/damage-1015.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.Replace(string(src), "    next: phone\n", "    next: phnoe\n", 1)
+	s = strings.Replace(s, "    label: 제목\n", "    lable: 제목\n", 1)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "damage-1015.yaml")
+	os.WriteFile(path, []byte(s), 0o644)
+	out, _, code := claimbot(t, nil, "lint", dir)
+	if code == 0 {
+		t.Fatal("lint exited 0 on a broken flow")
+	}
+	for _, want := range []string{path + `:`, `state "email": next "phnoe": no such state`, `state "title": state: unknown key "lable"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("lint output lacks %q:\n%s", want, out)
+		}
+	}
+	// Each problem carries file:line:col.
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if !strings.HasPrefix(line, path+":") || strings.Count(line, ":") < 4 {
+			t.Errorf("not file:line:col: %q", line)
+		}
+	}
+}
+
+func TestGraphMatchesGolden(t *testing.T) {
+	out, errOut, code := claimbot(t, nil, "graph", "damage-1015")
+	if code != 0 {
+		t.Fatalf("graph exited %d: %s", code, errOut)
+	}
+	want, _ := os.ReadFile("../internal/flow/testdata/damage-1015.mermaid.golden")
+	if out != string(want) {
+		t.Errorf("graph output differs from the golden file")
+	}
+}
+
+func TestTokenCommand(t *testing.T) {
+	out, _, code := claimbot(t, nil, "token", "--user", "u-1", "--lang", "en", "--token-secret", "s3cret")
+	if code != 0 || strings.Count(strings.TrimSpace(out), ".") != 2 {
+		t.Fatalf("token: %d %q", code, out)
+	}
+	_, errOut, code := claimbot(t, []string{"CLAIMBOT_BANNER_SECRET="}, "token", "--user", "u-1")
+	if code == 0 || !strings.Contains(errOut, "secret") {
+		t.Errorf("token without a secret: %d %q", code, errOut)
+	}
+}
+
+func TestProductionRefusesWithoutSettings(t *testing.T) {
+	_, errOut, code := claimbot(t, []string{"CLAIMBOT_BANNER_SECRET=x", "REDIS_URL=", "CLAIMBOT_WEBHOOK_URL=", "CLAIMBOT_WEBHOOK_SECRET="}, "serve")
+	if code == 0 || !strings.Contains(errOut, "REDIS_URL") || !strings.Contains(errOut, "CLAIMBOT_WEBHOOK_SECRET") {
+		t.Errorf("production without settings: %d %q", code, errOut)
+	}
+	_, errOut, code = claimbot(t, []string{"CLAIMBOT_BANNER_SECRET=", "CLAIMBOT_ADDR=0.0.0.0:8080"}, "serve")
+	if code == 0 || !strings.Contains(errOut, "loopback") {
+		t.Errorf("dev mode on a public address: %d %q", code, errOut)
+	}
+}

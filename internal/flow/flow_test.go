@@ -1,0 +1,139 @@
+package flow_test
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/claimbot/claimbot/internal/flow"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func TestShippedFlowsHaveNoProblems(t *testing.T) {
+	flows, ps := flow.LoadDir("../../flows")
+	if len(ps) > 0 {
+		t.Fatalf("problems:\n%s", ps.Error())
+	}
+	if flows["damage-1015"] == nil {
+		t.Fatal("damage-1015 not loaded")
+	}
+}
+
+// TestGraphGolden keeps the default flow's diagram; regenerate with
+// go test ./internal/flow -run Golden -update after changing the flow.
+func TestGraphGolden(t *testing.T) {
+	f, ps := flow.Load("../../flows/damage-1015.yaml")
+	if len(ps.Errors()) > 0 {
+		t.Fatal(ps.Error())
+	}
+	for _, format := range []string{"mermaid", "dot"} {
+		t.Run(format, func(t *testing.T) {
+			got, err := f.Graph(format)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden := filepath.Join("testdata", "damage-1015."+format+".golden")
+			if *update {
+				os.WriteFile(golden, []byte(got), 0o644)
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run with -update)", err)
+			}
+			if got != string(want) {
+				t.Errorf("graph differs from %s (run with -update if the flow changed on purpose):\n%s", golden, got)
+			}
+		})
+	}
+}
+
+func TestProblems(t *testing.T) {
+	base, err := os.ReadFile("../../flows/damage-1015.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		edit func(string) string
+		want []string // substrings of problems, each with file:line
+	}{
+		{"misspelt next state and unknown key", func(s string) string {
+			s = strings.Replace(s, "    next: phone\n", "    next: phnoe\n", 1)
+			return strings.Replace(s, "    label: 제목\n", "    lable: 제목\n", 1)
+		}, []string{`state "email": next "phnoe": no such state (did you mean "phone"?)`, `state "title": state: unknown key "lable"`}},
+		{"yaml error", func(s string) string { return strings.Replace(s, "  reporter_type:\n", "  reporter_type\n  : [\n", 1) }, []string{"yaml:"}},
+		{"expression naming an unknown answer key", func(s string) string {
+			return strings.Replace(s, `if: reporter_type != "general"`, `if: reporter_typ != "general"`, 1)
+		}, []string{`state "business_check": next: if "reporter_typ != \"general\""`}},
+		{"expression that does not compile", func(s string) string {
+			return strings.Replace(s, `if: reporter_type != "general"`, `if: reporter_type != `, 1)
+		}, []string{`state "business_check": next: if`}},
+		{"unreachable state", func(s string) string {
+			return s + "\n  orphan:\n    say: 안녕\n    end: true\n"
+		}, []string{`state "orphan": unreachable`}},
+		{"no way out", func(s string) string {
+			return strings.Replace(s, "    ask: email\n    label: 이메일\n    next: phone\n", "    ask: email\n    label: 이메일\n", 1)
+		}, []string{`state "email": no way out`}},
+		{"unknown input kind", func(s string) string { return strings.Replace(s, "ask: email", "ask: e-mail", 1) }, []string{`ask: unknown input kind "e-mail"`}},
+		{"reserved choice value", func(s string) string {
+			return strings.Replace(s, "{value: other, label: 기타", "{value: back, label: 기타", 1)
+		}, []string{`choice "back": the value is reserved`}},
+		{"Korean state id", func(s string) string { return strings.Replace(s, "  settled:\n", "  해결:\n", 1) }, []string{`state "해결": state ids are lower-case ASCII`}},
+		{"conditional branch last", func(s string) string {
+			return strings.Replace(s, "      - to: consent_refused\n", "      - if: \"!privacy_consent\"\n        to: consent_refused\n", 1)
+		}, []string{"the last branch needs no if"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := tt.edit(string(base))
+			if src == string(base) {
+				t.Fatal("the edit changed nothing")
+			}
+			_, ps := flow.Parse("flows/damage-1015.yaml", []byte(src))
+			errs := ps.Errors()
+			if len(errs) == 0 {
+				t.Fatal("no errors")
+			}
+			for _, w := range tt.want {
+				found := false
+				for _, p := range errs {
+					found = found || (strings.Contains(p.String(), w) && p.Pos.Line > 0 && strings.HasPrefix(p.String(), "flows/damage-1015.yaml:"))
+				}
+				if !found {
+					t.Errorf("no problem with %q and a file:line; got:\n%s", w, errs.Error())
+				}
+			}
+		})
+	}
+}
+
+// Every problem is reported at once, with its line.
+func TestProblemLines(t *testing.T) {
+	src := "flow: tiny\nstart: a\nstates:\n  a:\n    say: 안녕\n    next: c\n    colour: red\n"
+	_, ps := flow.Parse("tiny.yaml", []byte(src))
+	got := ps.Error()
+	for _, want := range []string{`tiny.yaml:6:11: state "a": next "c": no such state`, `tiny.yaml:7:5: state "a": state: unknown key "colour"`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %q in:\n%s", want, got)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	base, _ := os.ReadFile("../../flows/damage-1015.yaml")
+	f.Add(base)
+	f.Add([]byte("flow: x\nstart: a\nstates:\n  a: {say: hi, end: true}\n"))
+	f.Add([]byte("states: [1, 2]\n"))
+	f.Add([]byte("start: a\nstates:\n  a:\n    next: [{if: 'x >', to: a}]\n"))
+	f.Fuzz(func(t *testing.T, src []byte) {
+		fl, ps := flow.Parse("fuzz.yaml", src)
+		if fl != nil && len(ps.Errors()) == 0 {
+			if _, err := fl.Graph("mermaid"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
