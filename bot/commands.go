@@ -40,6 +40,17 @@ func run(args []string) error {
 	return c.run(args[1:])
 }
 
+// parse parses a command's flags; -h is not a failure.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		return errSilent
+	}
+	return nil
+}
+
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: claimbot [command] [flags]   (no command: serve)")
 	fmt.Fprintln(w)

@@ -17,8 +17,8 @@ func graph(args []string) error {
 	fs := newFlags("graph", "[--format mermaid|dot] FLOW (an id under --flows, or a file)")
 	format := fs.String("format", "mermaid", "mermaid or dot")
 	dir := fs.String("flows", env("CLAIMBOT_FLOWS", "flows"), "folder of flow files")
-	if err := fs.Parse(args); err != nil {
-		return errSilent
+	if err := parse(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()

@@ -18,8 +18,8 @@ func lint(args []string) error {
 	fs := newFlags("lint", "[--strict] [flows/ | FILE.yaml …]")
 	strict := fs.Bool("strict", false, "missing or stale translations are errors too (CI)")
 	locales := fs.String("locales", env("CLAIMBOT_LOCALES", "locales"), "folder of message files")
-	if err := fs.Parse(args); err != nil {
-		return errSilent
+	if err := parse(fs, args); err != nil {
+		return err
 	}
 	paths := fs.Args()
 	if len(paths) == 0 {

@@ -21,8 +21,8 @@ func serve(args []string) error {
 	flows := fs.String("flows", "", "folder of flow files (CLAIMBOT_FLOWS)")
 	locales := fs.String("locales", "", "folder of message files (CLAIMBOT_LOCALES)")
 	redisURL := fs.String("redis", "", "Redis URL (REDIS_URL)")
-	if err := fs.Parse(args); err != nil {
-		return errSilent
+	if err := parse(fs, args); err != nil {
+		return err
 	}
 	getenv := func(k string) string {
 		over := map[string]string{"CLAIMBOT_ADDR": *addr, "CLAIMBOT_FLOWS": *flows, "CLAIMBOT_LOCALES": *locales, "REDIS_URL": *redisURL}

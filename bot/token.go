@@ -19,8 +19,8 @@ func mintToken(args []string) error {
 	lang := fs.String("lang", "", "ko (default) or en")
 	ttl := fs.Duration("ttl", 30*time.Minute, "how long the token is valid")
 	secret := fs.String("token-secret", env("CLAIMBOT_BANNER_SECRET", ""), "the banner secret (CLAIMBOT_BANNER_SECRET)")
-	if err := fs.Parse(args); err != nil {
-		return errSilent
+	if err := parse(fs, args); err != nil {
+		return err
 	}
 	switch {
 	case *user == "":
