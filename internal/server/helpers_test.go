@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -221,3 +222,5 @@ func httpGet(t testing.TB, url string) (int, string) {
 }
 
 func contains(msgs []string, sub string) bool { return strings.Contains(strings.Join(msgs, "\n"), sub) }
+
+func netListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
