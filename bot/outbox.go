@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/claimbot/claimbot/internal/outbox"
+)
+
+func init() {
+	register("outbox", "list claims waiting for delivery and dead letters; retry or purge them", outboxCmd)
+}
+
+func outboxCmd(args []string) error {
+	fs := newFlags("outbox", "[--redis URL] [list | retry CLAIM_ID | retry --all-dead | purge CLAIM_ID]")
+	redisURL := fs.String("redis", env("REDIS_URL", ""), "Redis URL (REDIS_URL; for the embedded default, the URL the server printed at start)")
+	allDead := fs.Bool("all-dead", false, "with retry: every dead letter")
+	// Flags may follow the action: claimbot outbox retry --all-dead.
+	var rest []string
+	for len(args) > 0 {
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		rest = append(rest, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if *redisURL == "" {
+		return errors.New("outbox: no Redis: pass --redis URL or set REDIS_URL (the server prints the embedded Redis's URL at start)")
+	}
+	opt, err := redis.ParseURL(*redisURL)
+	if err != nil {
+		return fmt.Errorf("outbox: --redis: %w", err)
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	action := "list"
+	if len(rest) > 0 {
+		action = rest[0]
+	}
+	switch {
+	case action == "list" && len(rest) <= 1:
+		pending, dead, err := outbox.List(ctx, rdb)
+		if err != nil {
+			return err
+		}
+		outbox.WriteTable(os.Stdout, pending, dead)
+		return nil
+	case action == "retry" && *allDead && len(rest) == 1:
+		n, err := outbox.RetryAllDead(ctx, rdb)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%d dead letters queued again\n", n)
+		return nil
+	case action == "retry" && len(rest) == 2:
+		if err := outbox.Retry(ctx, rdb, rest[1]); err != nil {
+			return err
+		}
+		fmt.Printf("%s queued again\n", rest[1])
+		return nil
+	case action == "purge" && len(rest) == 2:
+		if err := outbox.Purge(ctx, rdb, rest[1]); err != nil {
+			return err
+		}
+		fmt.Printf("%s purged\n", rest[1])
+		return nil
+	}
+	fs.Usage()
+	return errSilent
+}
