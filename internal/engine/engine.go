@@ -357,7 +357,11 @@ func (t *turn) refuse(st *flow.State, code string) {
 	msg := t.refusal(st, code)
 	t.reply = t.ask(st)
 	t.reply.Invalid = true
-	t.reply.Messages = append([]string{msg}, lastOf(t.reply.Messages)...)
+	again := lastOf(t.reply.Messages)
+	if len(again) == 1 && strings.Contains(msg, again[0]) {
+		again = nil // the refusal already shows it
+	}
+	t.reply.Messages = append([]string{msg}, again...)
 }
 
 func lastOf(msgs []string) []string {
