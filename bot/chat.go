@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/claimbot/claimbot/internal/convo"
+)
+
+func init() {
+	register("chat", "chat with the bot in the terminal; --save writes the conversation as a test script", runChat)
+}
+
+func runChat(args []string) error {
+	fs := newFlags("chat", "[--url ws://host/ws] [--token-secret S] [--lang en] [--flow F] [--save FILE.convo.yaml] [--flows DIR] [--locales DIR]")
+	url := fs.String("url", "", "chat with a server's WebSocket (ws://host/ws) instead of in-process")
+	tokenSecret := fs.String("token-secret", env("CLAIMBOT_BANNER_SECRET", ""), "with --url: mint a banner token with this secret (CLAIMBOT_BANNER_SECRET); unset: dev mode's ?user=")
+	lang := fs.String("lang", "", "ko (default) or en")
+	flowID := fs.String("flow", "", "flow id (default: the default flow)")
+	save := fs.String("save", "", "write the conversation to this *.convo.yaml file")
+	flowsDir := fs.String("flows", env("CLAIMBOT_FLOWS", "flows"), "folder of flow files (CLAIMBOT_FLOWS)")
+	localesDir := fs.String("locales", env("CLAIMBOT_LOCALES", "locales"), "folder of message files (CLAIMBOT_LOCALES)")
+	if err := fs.Parse(args); err != nil {
+		return errSilent
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return errSilent
+	}
+	if *lang != "" && *lang != "ko" && *lang != "en" {
+		return fmt.Errorf("chat: --lang is ko or en")
+	}
+	var backend convo.Backend
+	if *url != "" {
+		r, err := convo.NewRemote(convo.RemoteOptions{URL: *url, TokenSecret: *tokenSecret})
+		if err != nil {
+			return fmt.Errorf("chat: %w", err)
+		}
+		backend = r
+	} else {
+		p, err := convo.NewInProcess(convo.InProcessOptions{Flows: *flowsDir, Locales: *localesDir,
+			DefaultFlow: env("CLAIMBOT_DEFAULT_FLOW", "damage-1015"), RedisURL: os.Getenv("REDIS_URL")})
+		if err != nil {
+			return fmt.Errorf("chat: %w", err)
+		}
+		backend = p
+	}
+	defer backend.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	if err := convo.Chat(ctx, backend, os.Stdin, os.Stdout, convo.ChatOptions{Flow: *flowID, Lang: *lang, Save: *save}); err != nil {
+		return fmt.Errorf("chat: %w", err)
+	}
+	return nil
+}

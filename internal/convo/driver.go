@@ -1,0 +1,78 @@
+package convo
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"strconv"
+
+	"github.com/claimbot/claimbot/internal/engine"
+	"github.com/claimbot/claimbot/internal/flow"
+)
+
+// Frame is a client frame (CONTRACT §2).
+type Frame struct {
+	Type  string `json:"type"`            // text, choice or command
+	Text  string `json:"text,omitempty"`  // text
+	Value string `json:"value,omitempty"` // choice
+	Name  string `json:"name,omitempty"`  // command
+	ID    string `json:"id,omitempty"`
+	State string `json:"state,omitempty"` // the state the frame answers
+}
+
+// Reply is the server's reply to a frame, with the flow transitions the
+// turn took when the driver can see them (in-process only).
+type Reply struct {
+	engine.Reply
+	Moves []flow.Edge `json:"-"`
+}
+
+// Driver runs one conversation, as one page of the web chat would.
+type Driver interface {
+	// Open connects and returns the first reply.
+	Open(ctx context.Context) (Reply, error)
+	// Send sends one frame and returns its reply.
+	Send(ctx context.Context, f Frame) (Reply, error)
+	// Claim returns the answers of a claim as the backend received them;
+	// checked is false when this driver cannot see the deliveries.
+	Claim(ctx context.Context, claimID string) (answers map[string]any, checked bool, err error)
+	// Close ends the conversation's connection.
+	Close() error
+}
+
+// Backend makes a driver per conversation.
+type Backend interface {
+	// Driver starts a conversation of user in a flow (empty: the default
+	// flow) and language (empty: ko).
+	Driver(ctx context.Context, user, flow, lang string) (Driver, error)
+	// DefaultFlow is the flow of scripts that name none.
+	DefaultFlow() string
+	Close() error
+}
+
+// frames numbers a conversation's frames as the web page does: a random
+// prefix per page load and a counter.
+type frames struct {
+	prefix string
+	n      int
+}
+
+func newFrames() *frames { return &frames{prefix: randomHex(4)} }
+
+func (fs *frames) next(f Frame, last Reply) Frame {
+	fs.n++
+	f.ID = fs.prefix + "-" + strconv.Itoa(fs.n)
+	if f.State == "" {
+		f.State = last.State
+	}
+	return f
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// NewUser returns a fresh user id for one conversation.
+func NewUser() string { return "convo-" + randomHex(8) }
