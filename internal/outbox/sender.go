@@ -1,0 +1,659 @@
+package outbox
+
+import (
+	"bytes"
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/claimbot/claimbot/internal/shard"
+	"github.com/claimbot/claimbot/internal/webhook"
+)
+
+// DefaultSchedule is the Standard Webhooks retry schedule of CONTRACT §3:
+// the delays between attempts, about 75 h in all.
+var DefaultSchedule = []time.Duration{
+	5 * time.Second,
+	5 * time.Minute,
+	30 * time.Minute,
+	2 * time.Hour,
+	5 * time.Hour,
+	10 * time.Hour,
+	14 * time.Hour,
+	20 * time.Hour,
+	24 * time.Hour,
+}
+
+// Defaults of Config.
+const (
+	DefaultJitter       = 0.1
+	DefaultTimeout      = 15 * time.Second
+	DefaultLease        = 60 * time.Second
+	DefaultWorkers      = 64
+	DefaultRetention    = 168 * time.Hour
+	DefaultPollInterval = 250 * time.Millisecond
+)
+
+const (
+	readCount     = 128             // entries per XREADGROUP
+	readBlock     = time.Second     // XREADGROUP BLOCK
+	pollLimit     = 64              // due entries per shard per poll
+	recoverCount  = 128             // entries per XAUTOCLAIM
+	maxRetryAfter = 24 * time.Hour  // a longer Retry-After is capped
+	answerDrain   = 64 << 10        // bytes of an answer read to reuse the connection
+	shutdownSlack = 2 * time.Second // beyond Timeout, for recording the last results
+	backoffMin    = 100 * time.Millisecond
+	backoffMax    = 5 * time.Second
+)
+
+// staleConsumer is how long a consumer with nothing pending may be idle
+// before it is removed from the group (a variable for tests).
+var staleConsumer = time.Hour
+
+// Config configures a Sender. Zero fields take their defaults.
+type Config struct {
+	URL    string         // where claims are POSTed
+	Secret webhook.Secret // signs every attempt
+
+	// Schedule is the delays between attempts; after the last one fails
+	// the claim is dead-lettered. Default DefaultSchedule.
+	Schedule []time.Duration
+	// Jitter spreads each delay by ± this fraction. Default 0.1; negative
+	// means none.
+	Jitter float64
+	// Timeout bounds one attempt. Default 15 s.
+	Timeout time.Duration
+	// Lease is how long an entry may be in flight, or claimed by an
+	// instance, before another instance may take it over. It must exceed
+	// Timeout. Default 60 s.
+	Lease time.Duration
+	// Workers is the number of concurrent deliveries. Default 64.
+	Workers int
+	// Retention is how long a delivered claim's body is kept. Default 168 h.
+	Retention time.Duration
+	// Consumer names this instance in the consumer group; it must be
+	// unique. Default hostname-pid-random.
+	Consumer string
+	// Logger gets one line per failed attempt, dead letter and Redis
+	// problem (debug: per delivery). Default slog.Default().
+	Logger *slog.Logger
+	// HTTPClient posts the webhooks. Default: a client that follows no
+	// redirects, so a 3xx is a failed attempt.
+	HTTPClient *http.Client
+	// PollInterval is how often the retry schedule is read. Default 250 ms.
+	PollInterval time.Duration
+	// Metrics, when set, counts deliveries and attempts.
+	Metrics *Metrics
+}
+
+// PoolSize is the Redis connection pool a Sender with this configuration
+// wants: one blocking reader per shard, one connection per worker, and a
+// few for the poller, crash recovery and metrics.
+func (c Config) PoolSize() int {
+	w := c.Workers
+	if w <= 0 {
+		w = DefaultWorkers
+	}
+	return shard.Count + w + 4
+}
+
+func (c Config) withDefaults() Config {
+	if len(c.Schedule) == 0 {
+		c.Schedule = DefaultSchedule
+	}
+	if c.Jitter == 0 {
+		c.Jitter = DefaultJitter
+	}
+	if c.Jitter < 0 {
+		c.Jitter = 0
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.Lease <= 0 {
+		c.Lease = DefaultLease
+	}
+	if c.Workers <= 0 {
+		c.Workers = DefaultWorkers
+	}
+	if c.Retention <= 0 {
+		c.Retention = DefaultRetention
+	}
+	if c.Consumer == "" {
+		c.Consumer = defaultConsumer()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = newHTTPClient(c.Workers)
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = DefaultPollInterval
+	}
+	return c
+}
+
+func defaultConsumer() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "claimbot"
+	}
+	var b [4]byte
+	_, _ = crand.Read(b[:])
+	return host + "-" + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(b[:])
+}
+
+// newHTTPClient keeps a warm connection per worker and follows no
+// redirects.
+func newHTTPClient(workers int) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns = 2 * workers
+	tr.MaxIdleConnsPerHost = workers
+	return &http.Client{
+		Transport: tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+// Sender delivers the outbox to the webhook. Any number of instances may
+// run against one Redis, each with its own Consumer name.
+type Sender struct {
+	rdb redis.UniversalClient
+	cfg Config
+	log *slog.Logger
+
+	slots      chan struct{} // one per delivery in flight
+	deliveries sync.WaitGroup
+
+	mu       sync.Mutex
+	inflight map[string]bool // job.key of entries queued or in flight here
+	abort    context.CancelFunc
+}
+
+// NewSender returns a sender of the outbox in rdb. Blocking reads hold
+// connections: give it a client of its own with a pool of cfg.PoolSize().
+func NewSender(rdb redis.UniversalClient, cfg Config) *Sender {
+	cfg = cfg.withDefaults()
+	return &Sender{
+		rdb:      rdb,
+		cfg:      cfg,
+		log:      cfg.Logger.With("component", "outbox"),
+		slots:    make(chan struct{}, cfg.Workers),
+		inflight: make(map[string]bool),
+	}
+}
+
+// Run delivers until ctx is done. Then it takes no new work, lets the
+// deliveries in flight finish (each bounded by Timeout) and returns nil.
+// An unreachable Redis is logged and retried, never returned.
+func (s *Sender) Run(ctx context.Context) error {
+	if s.cfg.URL == "" {
+		return errors.New("outbox: no webhook URL")
+	}
+	if len(s.cfg.Secret) == 0 {
+		return errors.New("outbox: no webhook secret")
+	}
+	// intake stops the readers, the poller and recovery; work carries the
+	// deliveries and outlives ctx by the shutdown grace.
+	intake, stopIntake := context.WithCancel(ctx)
+	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	defer stopIntake()
+	s.mu.Lock()
+	s.abort = func() { stopWork(); stopIntake() }
+	s.mu.Unlock()
+
+	s.log.Info("outbox sender started", "consumer", s.cfg.Consumer, "workers", s.cfg.Workers)
+	if s.cfg.Lease <= s.cfg.Timeout {
+		s.log.Warn("outbox lease is not longer than the attempt timeout: another instance may repeat a delivery still in flight",
+			"lease", s.cfg.Lease, "timeout", s.cfg.Timeout)
+	}
+	var loops sync.WaitGroup
+	for n := range shard.Count {
+		loops.Go(func() { s.read(intake, work, n) })
+	}
+	loops.Go(func() { s.poll(intake, work) })
+	loops.Go(func() { s.recoverLoop(intake, work) })
+
+	<-intake.Done()
+	grace := time.AfterFunc(s.cfg.Timeout+shutdownSlack, stopWork)
+	defer grace.Stop()
+	loops.Wait()
+	s.deliveries.Wait()
+	s.log.Info("outbox sender stopped", "consumer", s.cfg.Consumer)
+	return nil
+}
+
+// stop ends Run abruptly, as a crash would: deliveries in flight are
+// abandoned without recording anything. For tests.
+func (s *Sender) stop() {
+	s.mu.Lock()
+	abort := s.abort
+	s.mu.Unlock()
+	if abort != nil {
+		abort()
+	}
+}
+
+// free is how many more deliveries may start now.
+func (s *Sender) free() int { return cap(s.slots) - len(s.slots) }
+
+// readSize is how many entries a reader takes at once: as many as could
+// start now, at least one (then the reader waits in dispatch for a worker
+// with that one entry), so few entries wait here while their lease runs.
+func (s *Sender) readSize() int { return max(1, min(s.free(), readCount)) }
+
+// dispatch starts delivering j on a worker, unless it is queued or in
+// flight here already. It waits for a free worker.
+func (s *Sender) dispatch(work context.Context, j job) {
+	s.mu.Lock()
+	if s.inflight[j.key()] {
+		s.mu.Unlock()
+		return
+	}
+	s.inflight[j.key()] = true
+	s.mu.Unlock()
+	release := sync.OnceFunc(func() {
+		s.mu.Lock()
+		delete(s.inflight, j.key())
+		s.mu.Unlock()
+	})
+	if work.Err() != nil {
+		release()
+		return
+	}
+	select {
+	case s.slots <- struct{}{}:
+	case <-work.Done():
+		release()
+		return
+	}
+	s.deliveries.Go(func() {
+		defer func() { <-s.slots }()
+		defer release()
+		s.deliver(work, j, release)
+	})
+}
+
+// read delivers the new entries of shard n.
+func (s *Sender) read(intake, work context.Context, n int) {
+	stream := shard.Outbox(n)
+	var bo backoff
+	haveGroup := false
+	for intake.Err() == nil {
+		if !haveGroup {
+			err := s.rdb.XGroupCreateMkStream(intake, stream, shard.Group, "0").Err()
+			if err != nil && !isBusyGroup(err) {
+				s.redisProblem(intake, &bo, "create consumer group", n, err)
+				continue
+			}
+			haveGroup = true
+		}
+		count := s.readSize()
+		res, err := s.rdb.XReadGroup(intake, &redis.XReadGroupArgs{
+			Group:    shard.Group,
+			Consumer: s.cfg.Consumer,
+			Streams:  []string{stream, ">"},
+			Count:    int64(count),
+			Block:    readBlock,
+		}).Result()
+		if errors.Is(err, redis.Nil) {
+			bo.reset()
+			continue
+		}
+		if err != nil {
+			if isNoGroup(err) {
+				haveGroup = false
+			}
+			s.redisProblem(intake, &bo, "read outbox", n, err)
+			continue
+		}
+		bo.reset()
+		// Entries read are ours to deliver, even when ctx ended meanwhile.
+		for _, st := range res {
+			for _, m := range st.Messages {
+				s.dispatch(work, jobOf(n, m.ID, m.Values, 0))
+			}
+		}
+	}
+}
+
+// poll takes due retries under a lease and delivers them.
+func (s *Sender) poll(intake, work context.Context) {
+	t := time.NewTicker(s.cfg.PollInterval)
+	defer t.Stop()
+	var bo backoff
+	first := 0
+	for {
+		select {
+		case <-intake.Done():
+			return
+		case <-t.C:
+		}
+		// Shards in turn, from a rotating first one so none starves.
+		for i := 0; i < shard.Count && intake.Err() == nil; i++ {
+			n := (first + i) % shard.Count
+			if err := s.pollShard(intake, work, n); err != nil {
+				if !isNoGroup(err) { // the readers create the groups
+					s.redisProblem(intake, &bo, "poll retries", n, err)
+				}
+				break // this round; the next tick tries again
+			}
+			bo.reset()
+		}
+		first = (first + 1) % shard.Count
+	}
+}
+
+// pollShard delivers the due retries of shard n, as many as workers are
+// free for; a shard that filled its limit is asked again at once.
+func (s *Sender) pollShard(intake, work context.Context, n int) error {
+	for intake.Err() == nil {
+		limit := min(s.free(), pollLimit)
+		if limit == 0 {
+			return nil
+		}
+		now := time.Now()
+		v, err := pollScript.Run(intake, s.rdb, shardKeys(n),
+			shard.Group, s.cfg.Consumer, now.UnixMilli(), now.Add(s.cfg.Lease).UnixMilli(), limit).Result()
+		if err != nil {
+			return err
+		}
+		jobs, err := scriptJobs(n, v)
+		if err != nil {
+			return err
+		}
+		for _, j := range jobs {
+			s.dispatch(work, j)
+		}
+		if len(jobs) < limit {
+			return nil
+		}
+	}
+	return nil
+}
+
+// recoverLoop takes over entries that an instance read but never
+// finished, at start and every Lease/2.
+func (s *Sender) recoverLoop(intake, work context.Context) {
+	t := time.NewTicker(s.cfg.Lease / 2)
+	defer t.Stop()
+	var bo backoff
+	for {
+		for n := 0; n < shard.Count && intake.Err() == nil; n++ {
+			if err := s.recoverShard(intake, work, n); err != nil {
+				if !isNoGroup(err) {
+					s.redisProblem(intake, &bo, "recover unfinished deliveries", n, err)
+				}
+				break // this round; the next tick tries again
+			}
+			bo.reset()
+		}
+		select {
+		case <-intake.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Sender) recoverShard(intake, work context.Context, n int) error {
+	cursor := "0-0"
+	for intake.Err() == nil {
+		v, err := recoverScript.Run(intake, s.rdb, shardKeys(n),
+			shard.Group, s.cfg.Consumer, s.cfg.Lease.Milliseconds(), cursor, recoverCount).Result()
+		if err != nil {
+			return err
+		}
+		r, ok := v.([]any)
+		if !ok || len(r) != 2 {
+			return fmt.Errorf("outbox: recover script answered %v", v)
+		}
+		jobs, err := scriptJobs(n, r[1])
+		if err != nil {
+			return err
+		}
+		for _, j := range jobs {
+			s.log.Info("taking over unfinished delivery", "claim", j.claim, "shard", n, "attempt", j.attempts+1)
+			s.dispatch(work, j)
+		}
+		cursor = str(r[0])
+		if cursor == "0-0" || cursor == "" {
+			return s.forgetConsumers(intake, n)
+		}
+	}
+	return nil
+}
+
+// forgetConsumers removes from shard n's group the consumers of instances
+// long gone: nothing pending and idle for staleConsumer. (A live reader
+// touches its consumer every second, and XREADGROUP would recreate it.)
+func (s *Sender) forgetConsumers(ctx context.Context, n int) error {
+	consumers, err := s.rdb.XInfoConsumers(ctx, shard.Outbox(n), shard.Group).Result()
+	if err != nil {
+		return err
+	}
+	for _, c := range consumers {
+		if c.Pending == 0 && c.Idle > staleConsumer && c.Name != s.cfg.Consumer {
+			if err := s.rdb.XGroupDelConsumer(ctx, shard.Outbox(n), shard.Group, c.Name).Err(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// result is the outcome of one attempt.
+type result struct {
+	status     int           // the HTTP status; 0 when there was no answer
+	problem    string        // what went wrong, for meta and logs; never the answer's body
+	retryAfter time.Duration // the answer's Retry-After, capped
+}
+
+func (r result) ok() bool { return r.status >= 200 && r.status < 300 }
+
+// deliver makes one attempt and records its outcome. It calls attempted
+// once the attempt is over, before the outcome is recorded: from then on
+// the poller may take a retry that the outcome schedules.
+func (s *Sender) deliver(work context.Context, j job, attempted func()) {
+	attempt := j.attempts + 1
+	log := s.log.With("claim", j.claim, "shard", j.shard, "attempt", attempt)
+	if j.claim == "" || len(j.body) == 0 {
+		s.record(work, log, func(ctx context.Context) error {
+			return s.bury(ctx, j, j.attempts, "malformed outbox entry: no claim or body")
+		})
+		s.cfg.Metrics.attempt(resultDead)
+		log.Error("malformed outbox entry dead-lettered", "entry", j.id)
+		return
+	}
+
+	start := time.Now()
+	res := s.post(work, j)
+	took := time.Since(start)
+	attempted()
+	if work.Err() != nil {
+		// Stopped abruptly: leave the entry to crash recovery.
+		return
+	}
+	s.cfg.Metrics.observe(took)
+
+	switch {
+	case res.ok():
+		if s.record(work, log, func(ctx context.Context) error { return s.ack(ctx, j) }) {
+			s.cfg.Metrics.delivered()
+		}
+		s.cfg.Metrics.attempt(resultOK)
+		log.Debug("claim delivered", "status", res.status, "took", took)
+	case res.status == http.StatusGone || attempt > len(s.cfg.Schedule):
+		s.record(work, log, func(ctx context.Context) error { return s.bury(ctx, j, attempt, res.problem) })
+		s.cfg.Metrics.attempt(resultDead)
+		log.Error("claim dead-lettered", "status", res.status, "error", res.problem)
+	default:
+		delay := s.delay(attempt, res.retryAfter)
+		due := time.Now().Add(delay)
+		s.record(work, log, func(ctx context.Context) error { return s.schedule(ctx, j, attempt, res.problem, due) })
+		if res.status == 0 {
+			s.cfg.Metrics.attempt(resultError)
+		} else {
+			s.cfg.Metrics.attempt(resultRetry)
+		}
+		log.Warn("delivery failed, will retry", "status", res.status, "error", res.problem, "retry_in", delay.Round(time.Millisecond))
+	}
+}
+
+// post makes one attempt.
+func (s *Sender) post(work context.Context, j job) result {
+	ctx, cancel := context.WithTimeout(work, s.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.URL, bytes.NewReader(j.body))
+	if err != nil {
+		return result{problem: "bad webhook URL"}
+	}
+	webhook.SetHeaders(req.Header, s.cfg.Secret, webhook.MessageID(j.claim), time.Now(), j.body)
+	req.Header.Set("User-Agent", "claimbot")
+	resp, err := s.cfg.HTTPClient.Do(req)
+	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return result{problem: fmt.Sprintf("no answer within %s", s.cfg.Timeout)}
+		}
+		return result{problem: transportProblem(err)}
+	}
+	// Read a little of the answer so the connection is reused; it is
+	// never logged or kept.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, answerDrain))
+	resp.Body.Close()
+	res := result{status: resp.StatusCode}
+	if !res.ok() {
+		res.problem = fmt.Sprintf("HTTP %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
+		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+			res.problem += " (redirects are not followed)"
+		}
+		res.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	}
+	return res
+}
+
+// transportProblem describes a failed request without its URL, which may
+// carry a credential.
+func transportProblem(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return "timeout: " + err.Error()
+	}
+	return err.Error()
+}
+
+// parseRetryAfter reads Retry-After as seconds or an HTTP date, capped at
+// maxRetryAfter; 0 when absent or unreadable.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs < 0 {
+			return 0
+		}
+		if secs > int64(maxRetryAfter/time.Second) {
+			return maxRetryAfter
+		}
+		d = time.Duration(secs) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	return max(0, min(d, maxRetryAfter))
+}
+
+// delay is the wait after failed attempt number attempt: the schedule's
+// delay with jitter, but no less than Retry-After.
+func (s *Sender) delay(attempt int, retryAfter time.Duration) time.Duration {
+	d := s.cfg.Schedule[attempt-1]
+	if s.cfg.Jitter > 0 {
+		d = time.Duration(float64(d) * (1 + s.cfg.Jitter*(2*rand.Float64()-1)))
+	}
+	return max(d, retryAfter)
+}
+
+func (s *Sender) ack(ctx context.Context, j job) error {
+	return ackScript.Run(ctx, s.rdb, shardKeys(j.shard, shard.Delivered(j.shard, j.claim)),
+		shard.Group, j.id, j.body, s.cfg.Retention.Milliseconds()).Err()
+}
+
+func (s *Sender) bury(ctx context.Context, j job, attempts int, problem string) error {
+	return deadScript.Run(ctx, s.rdb, shardKeys(j.shard, shard.Dead(j.shard)),
+		shard.Group, j.id, attempts, problem, time.Now().UnixMilli()).Err()
+}
+
+func (s *Sender) schedule(ctx context.Context, j job, attempts int, problem string, due time.Time) error {
+	return scheduleScript.Run(ctx, s.rdb, shardKeys(j.shard),
+		j.id, due.UnixMilli(), attempts, problem).Err()
+}
+
+// record runs a Redis write until it succeeds or work ends; it reports
+// whether it succeeded. An outcome left unrecorded leaves the entry pending,
+// so crash recovery delivers it again: late, maybe twice, never lost.
+func (s *Sender) record(work context.Context, log *slog.Logger, write func(context.Context) error) bool {
+	var bo backoff
+	for {
+		err := write(work)
+		if err == nil {
+			return true
+		}
+		if work.Err() != nil {
+			log.Warn("outcome not recorded, the claim stays pending", "error", err)
+			return false
+		}
+		log.Warn("redis: record delivery outcome", "error", err)
+		bo.sleep(work)
+	}
+}
+
+// redisProblem logs a failed Redis call of a loop and backs off.
+func (s *Sender) redisProblem(ctx context.Context, bo *backoff, what string, n int, err error) {
+	if ctx.Err() != nil {
+		return
+	}
+	s.log.Warn("redis: "+what, "shard", n, "error", err)
+	bo.sleep(ctx)
+}
+
+// backoff is an exponential, jittered wait between retries of a failed
+// Redis call.
+type backoff struct{ next time.Duration }
+
+func (b *backoff) reset() { b.next = 0 }
+
+func (b *backoff) sleep(ctx context.Context) {
+	if b.next == 0 {
+		b.next = backoffMin
+	}
+	d := b.next/2 + rand.N(b.next/2+1)
+	b.next = min(2*b.next, backoffMax)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
