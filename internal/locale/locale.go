@@ -32,9 +32,59 @@ import (
 const Source = "ko"
 
 type entry struct {
-	text string
-	hash string // the source hash a translation was made from
-	tmpl *i18n.MessageTemplate
+	text  string
+	hash  string // the source hash a translation was made from
+	tmpl  *i18n.MessageTemplate
+	parts []part // the template as literals and {{.field}}s, when that is all it is
+}
+
+// part is a literal, or a field of the template data when field is set.
+type part struct{ lit, field string }
+
+// simpleParts splits a template made only of literals and {{.field}}
+// actions, which is most of them, so rendering one needs no text/template.
+func simpleParts(src string) ([]part, bool) {
+	var parts []part
+	for src != "" {
+		i := strings.Index(src, "{{")
+		if i < 0 {
+			parts = append(parts, part{lit: src})
+			break
+		}
+		if i > 0 {
+			parts = append(parts, part{lit: src[:i]})
+		}
+		j := strings.Index(src[i:], "}}")
+		if j < 0 {
+			return nil, false
+		}
+		action := strings.TrimSpace(src[i+2 : i+j])
+		name := strings.TrimPrefix(action, ".")
+		if name == action || name == "" || strings.ContainsAny(name, " .|()$\"-") {
+			return nil, false
+		}
+		parts = append(parts, part{field: name})
+		src = src[i+j+2:]
+	}
+	return parts, true
+}
+
+func (e *entry) render(data map[string]any) string {
+	var b strings.Builder
+	for _, p := range e.parts {
+		if p.field == "" {
+			b.WriteString(p.lit)
+			continue
+		}
+		switch v := data[p.field].(type) {
+		case string:
+			b.WriteString(v)
+		case nil:
+		default:
+			fmt.Fprint(&b, v)
+		}
+	}
+	return b.String()
 }
 
 // Catalog maps language → message id → text.
@@ -73,6 +123,9 @@ func (c *Catalog) Text(lang, id string, data any) string {
 	}
 	if e.tmpl == nil {
 		return e.text
+	}
+	if m, ok := data.(map[string]any); ok && e.parts != nil {
+		return e.render(m)
 	}
 	out, err := e.tmpl.Execute("other", data, nil)
 	if err != nil {
@@ -155,6 +208,7 @@ func (c *Catalog) add(lang string, m *i18n.Message) {
 	e := &entry{text: m.Other, hash: m.Hash}
 	if strings.Contains(m.Other, "{{") {
 		e.tmpl = i18n.NewMessageTemplate(m)
+		e.parts, _ = simpleParts(m.Other)
 	}
 	c.langs[lang][m.ID] = e
 }

@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"bytes"
+	"sync"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -40,11 +42,26 @@ type option func(*config.Config)
 func withRateLimit(r float64) option { return func(c *config.Config) { c.RateLimit = r } }
 func withFlows(dir string) option    { return func(c *config.Config) { c.Flows = dir } }
 
+// logs collects a server's log lines for the test to read.
+var logSink = struct {
+	sync.Mutex
+	bytes.Buffer
+}{}
+
+type sinkWriter struct{}
+
+func (sinkWriter) Write(p []byte) (int, error) {
+	logSink.Lock()
+	defer logSink.Unlock()
+	return logSink.Write(p)
+}
+
 func testLogger(t testing.TB) *slog.Logger {
+	var w io.Writer = sinkWriter{}
 	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		w = io.MultiWriter(os.Stderr, w)
 	}
-	return slog.New(slog.DiscardHandler)
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // startEnv starts a production-mode server on a real Redis (when

@@ -46,6 +46,8 @@ type Running struct {
 
 	stop func()
 	done chan error
+	once sync.Once
+	err  error
 }
 
 // URL is the server's base URL.
@@ -54,11 +56,14 @@ func (r *Running) URL() string { return "http://" + r.Addr }
 // Stop shuts the server down gracefully and waits for it.
 func (r *Running) Stop() error {
 	r.stop()
-	return <-r.done
+	return r.Wait()
 }
 
-// Wait waits until the server stops.
-func (r *Running) Wait() error { return <-r.done }
+// Wait waits until the server stops; any number of callers may wait.
+func (r *Running) Wait() error {
+	r.once.Do(func() { r.err = <-r.done })
+	return r.err
+}
 
 // shutdownWatchdog bounds a graceful shutdown.
 const shutdownWatchdog = 20 * time.Second

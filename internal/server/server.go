@@ -216,7 +216,9 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	id, ok := s.cookie(r)
-	if !ok {
+	if ok {
+		s.setCookie(w, r, id) // the cookie lives as long as the session may idle
+	} else {
 		if !s.cfg.Dev() {
 			s.expired(w, "ko")
 			return

@@ -282,3 +282,25 @@ func TestOperationsEndpoints(t *testing.T) {
 		}
 	}
 }
+
+// Personal data never reaches a log unmasked: everything a full claim
+// logs, at debug level, holds none of what the user typed.
+func TestLogsHoldNoPersonalData(t *testing.T) {
+	e := startEnv(t)
+	c := e.dial("user-logs-010")
+	c.toSummary("비밀제목XYZ")
+	c.choose("submit")
+	e.recv.WaitAccepted(t, 1, 10*time.Second)
+	e.run.Stop()
+	logSink.Lock()
+	logs := logSink.String()
+	logSink.Unlock()
+	if !strings.Contains(logs, "claim filed") {
+		t.Fatalf("the test saw no logs: %q", logs[:min(len(logs), 300)])
+	}
+	for _, secret := range []string{"me@example.com", "010-1234-5678", "01012345678", "비밀제목XYZ", "결제가 두 번", "user-logs-010", bannerSecret, e.secret} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("logs hold %q", secret)
+		}
+	}
+}

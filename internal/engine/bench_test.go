@@ -1,0 +1,55 @@
+package engine_test
+
+import (
+	"testing"
+
+	"github.com/claimbot/claimbot/internal/engine"
+)
+
+// BenchmarkStep is one typical turn: a valid email answer deep in a
+// small business's conversation (the path re-derived from the start).
+func BenchmarkStep(b *testing.B) {
+	c := newChat(b, "ko")
+	c.choose("yes").choose("small_business").choose("messenger").choose("free_monetary").text("행복분식").text("220-81-62517").text("25만원")
+	s := c.s
+	env := engine.Env{Now: duringIntake}
+	in := engine.Input{Kind: engine.Text, Text: "owner@example.com", ID: "x-1", State: "email"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.e.Step(s, in, env); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkStepToSummary changes an answer from the summary: the summary
+// lists every answer again.
+func BenchmarkStepToSummary(b *testing.B) {
+	c := newChat(b, "ko")
+	c.fill(map[string]string{"privacy_consent": "yes", "reporter_type": "small_business", "service": "messenger",
+		"damage_type": "free_monetary", "business_name": "행복분식", "business_number": "220-81-62517", "loss_amount": "25만원",
+		"email": "a@b.co", "phone": "01012345678", "title": "제목", "content": "내용"})
+	c.choose("edit_email")
+	s := c.s
+	env := engine.Env{Now: duringIntake}
+	in := engine.Input{Kind: engine.Text, Text: "owner@example.com", ID: "x-1", State: "email"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.e.Step(s, in, env); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkConversation files a whole claim: 15 turns.
+func BenchmarkConversation(b *testing.B) {
+	answers := map[string]string{"privacy_consent": "yes", "reporter_type": "small_business", "service": "messenger",
+		"damage_type": "free_monetary", "business_name": "행복분식", "business_number": "220-81-62517", "loss_amount": "25만원",
+		"email": "owner@example.com", "phone": "010-5555-1234", "title": "주문 알림 누락", "content": "10월 15일 저녁 주문 알림이 오지 않았습니다."}
+	b.ReportAllocs()
+	for b.Loop() {
+		c := newChat(b, "ko")
+		c.fill(answers)
+		c.choose("submit")
+	}
+}
