@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"bytes"
-	"sync"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
