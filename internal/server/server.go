@@ -25,7 +25,6 @@ import (
 
 	"github.com/claimbot/claimbot/internal/config"
 	"github.com/claimbot/claimbot/internal/engine"
-	"github.com/claimbot/claimbot/internal/privacy"
 	"github.com/claimbot/claimbot/internal/store"
 	"github.com/claimbot/claimbot/internal/token"
 )
@@ -348,8 +347,7 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader answered
 	}
-	c := &conn{s: s, ws: ws, send: make(chan outFrame, sendBuffer), done: make(chan struct{}),
-		log: s.log.With("session", privacy.UserID(id.User+"/"+id.Flow), "flow", id.Flow)}
+	c := &conn{s: s, ws: ws}
 	if s.cfg.RateLimit > 0 {
 		c.lim = rate.NewLimiter(rate.Limit(s.cfg.RateLimit), int(2*s.cfg.RateLimit))
 	}
@@ -357,15 +355,16 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
 	s.metrics.connections.Inc()
-	go c.writePump()
 
 	conv, res, err := s.store.Open(r.Context(), id.User, id.Flow, id.Lang)
 	c.conv = conv
 	if err != nil {
-		c.log.Warn("open: redis unavailable", "err", err)
+		c.logger().Warn("open: redis unavailable", "err", err)
 		c.problem("unavailable")
 		c.closeWith(websocket.CloseTryAgainLater, "try again later")
 		s.left(c)
+		c.drain()
+		c.stop()
 		return
 	}
 	s.metrics.observeTurn(id.Flow, res, nil, 0)

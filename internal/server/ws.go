@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +13,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/claimbot/claimbot/internal/engine"
+	"github.com/claimbot/claimbot/internal/privacy"
 	"github.com/claimbot/claimbot/internal/store"
 )
 
@@ -30,9 +30,8 @@ const (
 	// maxFrameSize is the contract's limit of a client frame: past it the
 	// client gets a too_large error and the connection stays open.
 	maxFrameSize = 16 << 10
-	// sendBuffer is how many frames may wait for a slow client; a full
-	// buffer means a dead client.
-	sendBuffer = 32
+	// closeGrace is how long the peer has to answer a close frame.
+	closeGrace = time.Second
 	// floodLimit rate_limited errors within floodWindow close the connection.
 	floodLimit  = 20
 	floodWindow = 10 * time.Second
@@ -55,94 +54,76 @@ type errorFrame struct {
 	Text string `json:"text"`
 }
 
-// outFrame is a frame for the write pump: data, or a close code.
-type outFrame struct {
-	data   []byte
-	close  int
-	reason string
-}
-
-// conn is one WebSocket connection: one read pump (which runs the turns in
-// order) and one write pump; engine code never touches the socket.
+// conn is one WebSocket connection. An idle connection must be cheap (the
+// banner reaches millions at once), so it holds one goroutine: the read
+// pump, which runs the turns in order and writes each reply itself; every
+// frame the server sends is a reply to a frame the read pump just read.
+// Pings come from a timer and the shutdown's close frame from Shutdown,
+// through gorilla's WriteControl, which may run beside a writer. A client
+// too slow to take its reply within writeWait is dropped. Engine code never
+// touches the socket.
 type conn struct {
 	s    *Server
 	ws   *websocket.Conn
-	send chan outFrame
 	conv *store.Conv
 	lim  *rate.Limiter
-	log  *slog.Logger
 
 	floods []time.Time
+	pinger *time.Timer
 
 	turnMu  sync.Mutex // held while a turn runs, so shutdown waits for it
 	closing bool
 	once    sync.Once
-	done    chan struct{}
 }
 
 func (c *conn) lang() string { return c.conv.Lang }
 
-// queue hands a frame to the write pump. A full buffer means the client
-// stopped reading: drop the connection.
-func (c *conn) queue(f outFrame) {
-	select {
-	case <-c.done:
-	case c.send <- f:
-	default:
-		c.log.Warn("ws: send buffer full, closing")
+// logger is made when needed, not kept: idle connections stay small. Its
+// session attribute is a pseudonym, never the user id.
+func (c *conn) logger() *slog.Logger {
+	return c.s.log.With("session", privacy.UserID(c.conv.User+"/"+c.conv.Flow), "flow", c.conv.Flow)
+}
+
+func (c *conn) stop() {
+	c.once.Do(func() {
+		if c.pinger != nil {
+			c.pinger.Stop()
+		}
+		c.ws.Close()
+	})
+}
+
+// send writes one text frame; a failed write drops the connection.
+func (c *conn) send(data []byte) {
+	c.ws.SetWriteDeadline(time.Now().Add(writeWait))
+	if err := c.ws.WriteMessage(websocket.TextMessage, data); err != nil {
 		c.stop()
 	}
 }
 
-func (c *conn) stop() { c.once.Do(func() { close(c.done); c.ws.Close() }) }
-
-func (c *conn) closeWith(code int, reason string) { c.queue(outFrame{close: code, reason: reason}) }
-
 func (c *conn) reply(r engine.Reply) {
-	buf, err := json.Marshal(r)
-	if err != nil {
-		c.log.Error("ws: encode reply", "err", err)
-		return
-	}
-	c.queue(outFrame{data: buf})
+	c.send(r.AppendJSON(make([]byte, 0, 512)))
 }
 
 func (c *conn) problem(code string) {
 	buf, _ := json.Marshal(errorFrame{Type: "error", Code: code, Text: c.s.engine().Catalog().Text(c.lang(), "bot.error."+code, nil)})
-	c.queue(outFrame{data: buf})
+	c.send(buf)
 }
 
-func (c *conn) writePump() {
-	ticker := time.NewTicker(pingPeriod)
-	defer func() {
-		ticker.Stop()
+// closeWith sends a close frame and drops the connection if the peer does
+// not answer it in time.
+func (c *conn) closeWith(code int, reason string) {
+	c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(writeWait))
+	time.AfterFunc(closeGrace, c.stop)
+}
+
+// ping keeps the connection alive through proxies and finds dead peers.
+func (c *conn) ping() {
+	if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
 		c.stop()
-	}()
-	for {
-		select {
-		case <-c.done:
-			return
-		case f := <-c.send:
-			c.ws.SetWriteDeadline(time.Now().Add(writeWait))
-			if f.close != 0 {
-				c.ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(f.close, f.reason))
-				// Give the peer a moment to answer the close, then drop.
-				select {
-				case <-c.done:
-				case <-time.After(time.Second):
-				}
-				return
-			}
-			if err := c.ws.WriteMessage(websocket.TextMessage, f.data); err != nil {
-				return
-			}
-		case <-ticker.C:
-			c.ws.SetWriteDeadline(time.Now().Add(writeWait))
-			if err := c.ws.WriteMessage(websocket.PingMessage, nil); err != nil {
-				return
-			}
-		}
+		return
 	}
+	c.pinger.Reset(pingPeriod)
 }
 
 func (c *conn) readPump() {
@@ -150,6 +131,7 @@ func (c *conn) readPump() {
 		c.s.left(c)
 		c.stop()
 	}()
+	c.pinger = time.AfterFunc(pingPeriod, c.ping)
 	c.ws.SetReadLimit(maxMessageSize)
 	c.ws.SetReadDeadline(time.Now().Add(pongWait))
 	c.ws.SetPongHandler(func(string) error { c.ws.SetReadDeadline(time.Now().Add(pongWait)); return nil })
@@ -188,6 +170,7 @@ func (c *conn) readPump() {
 			continue
 		}
 		if !c.turn(in) {
+			c.drain()
 			return
 		}
 	}
@@ -198,7 +181,13 @@ func (c *conn) readPump() {
 // to a connection reset.
 func (c *conn) closeAndDrain(code int, reason string) {
 	c.closeWith(code, reason)
-	c.ws.SetReadDeadline(time.Now().Add(time.Second))
+	c.drain()
+}
+
+// drain reads and drops frames until the peer answers a close or the grace
+// time ends.
+func (c *conn) drain() {
+	c.ws.SetReadDeadline(time.Now().Add(closeGrace))
 	for {
 		if _, _, err := c.ws.ReadMessage(); err != nil {
 			return
@@ -232,16 +221,16 @@ func (c *conn) turn(in engine.Input) bool {
 	c.s.metrics.observeTurn(c.conv.Flow, res, err, time.Since(start))
 	if err != nil {
 		if errors.Is(err, store.ErrUnavailable) {
-			c.log.Warn("turn: redis unavailable", "err", err)
+			c.logger().Warn("turn: redis unavailable", "err", err)
 			c.problem("unavailable")
 			return true
 		}
-		c.log.Error("turn failed", "err", err)
+		c.logger().Error("turn failed", "err", err)
 		c.problem("unavailable")
 		return true
 	}
 	if res.Claim != nil {
-		c.log.Info("claim filed", "claim_id", res.Claim.ID, "state", res.Reply.State)
+		c.logger().Info("claim filed", "claim_id", res.Claim.ID, "state", res.Reply.State)
 	}
 	c.reply(res.Reply)
 	return true
@@ -258,8 +247,7 @@ func (c *conn) shutdown() {
 
 func decodeFrame(data []byte) (engine.Input, bool) {
 	var f clientFrame
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&f); err != nil || dec.More() {
+	if err := json.Unmarshal(data, &f); err != nil {
 		return engine.Input{}, false
 	}
 	if len(f.ID) > 128 || len(f.State) > 128 {

@@ -37,6 +37,7 @@ type Options struct {
 
 // Store applies turns to sessions kept in Redis.
 type Store struct {
+	batch  *batcher
 	rdb    redis.UniversalClient
 	engine func() *engine.Engine
 	opt    Options
@@ -57,7 +58,7 @@ func New(rdb redis.UniversalClient, eng func() *engine.Engine, opt Options) *Sto
 	if opt.ClaimIDTL <= 0 {
 		opt.ClaimIDTL = 30 * 24 * time.Hour
 	}
-	return &Store{rdb: rdb, engine: eng, opt: opt}
+	return &Store{rdb: rdb, engine: eng, opt: opt, batch: newBatcher(rdb, opt.Timeout)}
 }
 
 // Redis returns the store's client.
@@ -124,6 +125,13 @@ func (c *Conv) Turn(ctx context.Context, in engine.Input) (engine.Result, error)
 		}})
 		if err != nil {
 			return engine.Result{}, err
+		}
+		if c.rev == 0 && in.Kind == engine.Resume && res.Session != nil {
+			// A new conversation is written with its first answer: a
+			// connection that never answers leaves nothing behind, and
+			// connecting costs no write.
+			c.sess = res.Session
+			return res, nil
 		}
 		if res.Session == nil {
 			// Not applied (a repeated id or a stale state) or nothing to
@@ -199,7 +207,7 @@ func (c *Conv) write(ctx context.Context, res engine.Result) (bool, error) {
 		keys = []string{c.key, shard.Outbox(n), shard.ClaimReservation(n, cl.ID)}
 		args = append(args, cl.ID, body, cl.SubmittedAt.UnixMilli(), c.st.opt.ClaimIDTL.Milliseconds())
 	}
-	out, err := turnScript.Run(ctx, c.st.rdb, keys, args...).Slice()
+	out, err := c.st.batch.run(ctx, keys, args)
 	if err != nil {
 		return false, fmt.Errorf("%w: turn %s: %v", ErrUnavailable, c.key, err)
 	}
@@ -268,13 +276,9 @@ func (s *Store) SaveFlows(ctx context.Context, flows map[string]*flow.Flow) erro
 
 // Encode writes a session value: its revision, a newline, then JSON.
 func Encode(rev int64, sess *engine.Session) ([]byte, error) {
-	buf := strconv.AppendInt(make([]byte, 0, 512), rev, 10)
+	buf := strconv.AppendInt(make([]byte, 0, 768), rev, 10)
 	buf = append(buf, '\n')
-	js, err := json.Marshal(sess)
-	if err != nil {
-		return nil, fmt.Errorf("store: encode session: %w", err)
-	}
-	return append(buf, js...), nil
+	return sess.AppendJSON(buf), nil
 }
 
 // Decode reads a session value. Whole numbers among the answers come back

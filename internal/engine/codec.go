@@ -1,0 +1,183 @@
+package engine
+
+import (
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// The hot path of every turn writes a reply and a session as JSON. These
+// appenders write exactly what encoding/json would decode back into the
+// same values, without reflection and with one buffer.
+
+// AppendJSON appends the reply as a JSON object.
+func (r *Reply) AppendJSON(b []byte) []byte {
+	b = append(b, `{"type":`...)
+	b = appendString(b, r.Type)
+	b = append(b, `,"state":`...)
+	b = appendString(b, r.State)
+	b = append(b, `,"field":`...)
+	b = appendString(b, r.Field)
+	b = append(b, `,"input":`...)
+	b = appendString(b, r.Input)
+	b = append(b, `,"messages":`...)
+	b = appendStrings(b, r.Messages)
+	b = append(b, `,"choices":[`...)
+	for i, c := range r.Choices {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"value":`...)
+		b = appendString(b, c.Value)
+		b = append(b, `,"label":`...)
+		b = appendString(b, c.Label)
+		b = append(b, '}')
+	}
+	b = append(b, `],"invalid":`...)
+	b = strconv.AppendBool(b, r.Invalid)
+	b = append(b, `,"done":`...)
+	b = strconv.AppendBool(b, r.Done)
+	if r.ClaimID != "" {
+		b = append(b, `,"claim_id":`...)
+		b = appendString(b, r.ClaimID)
+	}
+	return append(b, '}')
+}
+
+// AppendJSON appends the session as the JSON object its struct tags
+// describe; encoding/json decodes it.
+func (s *Session) AppendJSON(b []byte) []byte {
+	b = append(b, `{"u":`...)
+	b = appendString(b, s.User)
+	b = append(b, `,"f":`...)
+	b = appendString(b, s.Flow)
+	b = append(b, `,"v":`...)
+	b = appendString(b, s.Version)
+	b = append(b, `,"l":`...)
+	b = appendString(b, s.Lang)
+	if s.State != "" {
+		b = append(b, `,"s":`...)
+		b = appendString(b, s.State)
+	}
+	if len(s.Answers) > 0 {
+		b = append(b, `,"a":{`...)
+		first := true
+		for k, v := range s.Answers {
+			if !first {
+				b = append(b, ',')
+			}
+			first = false
+			b = appendString(b, k)
+			b = append(b, ':')
+			switch v := v.(type) {
+			case string:
+				b = appendString(b, v)
+			case bool:
+				b = strconv.AppendBool(b, v)
+			case int64:
+				b = strconv.AppendInt(b, v, 10)
+			case int:
+				b = strconv.AppendInt(b, int64(v), 10)
+			case float64:
+				b = strconv.AppendFloat(b, v, 'g', -1, 64)
+			default:
+				b = append(b, "null"...)
+			}
+		}
+		b = append(b, '}')
+	}
+	for _, l := range []struct {
+		key string
+		v   []string
+	}{{`,"h":`, s.History}, {`,"k":`, s.Skipped}} {
+		if len(l.v) > 0 {
+			b = append(b, l.key...)
+			b = appendStrings(b, l.v)
+		}
+	}
+	if s.Refused != 0 {
+		b = append(b, `,"r":`...)
+		b = strconv.AppendInt(b, int64(s.Refused), 10)
+	}
+	if s.Done {
+		b = append(b, `,"d":true`...)
+	}
+	if s.ClaimID != "" {
+		b = append(b, `,"c":`...)
+		b = appendString(b, s.ClaimID)
+	}
+	if s.Filed != 0 {
+		b = append(b, `,"n":`...)
+		b = strconv.AppendInt(b, int64(s.Filed), 10)
+	}
+	if len(s.Applied) > 0 {
+		b = append(b, `,"i":`...)
+		b = appendStrings(b, s.Applied)
+	}
+	b = append(b, `,"t":"`...)
+	b = s.Updated.AppendFormat(b, time.RFC3339Nano)
+	return append(b, `"}`...)
+}
+
+func appendStrings(b []byte, ss []string) []byte {
+	b = append(b, '[')
+	for i, s := range ss {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, s)
+	}
+	return append(b, ']')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD,
+// as encoding/json does; so do control characters' escapes.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
