@@ -238,3 +238,47 @@ func BenchmarkCodec(b *testing.B) {
 		store.Decode(val)
 	}
 }
+
+// A Redis that lost its script cache (a restart, SCRIPT FLUSH) still takes
+// turns: the batch sends the script's source again.
+func TestScriptCacheFlushed(t *testing.T) {
+	rs := redistest.Start(t)
+	rdb := rs.Client(t)
+	st := newStore(t, rdb)
+	c, _, err := st.Open(context.Background(), "u-5", "damage-1015", "ko")
+	if err != nil {
+		t.Fatal(err)
+	}
+	turn(t, c, engine.Choose, "yes")
+	if err := rdb.ScriptFlush(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if r := turn(t, c, engine.Choose, "general"); r.Field != "service" {
+		t.Fatalf("after SCRIPT FLUSH: %+v", r)
+	}
+}
+
+// Many connections' turns at once share pipelined round trips and each
+// still gets its own result.
+func TestConcurrentTurns(t *testing.T) {
+	rs := redistest.Start(t)
+	st := newStore(t, rs.Client(t))
+	var wg sync.WaitGroup
+	for i := 0; i < 40; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			user := "u-many-" + string(rune('a'+i%26)) + string(rune('a'+i/26))
+			c, _, err := st.Open(context.Background(), user, "damage-1015", "ko")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			walkToSummary(t, c)
+			if r := turn(t, c, engine.Choose, "submit"); !r.Done || r.ClaimID == "" {
+				t.Errorf("%s: %+v", user, r)
+			}
+		}()
+	}
+	wg.Wait()
+}
