@@ -11,14 +11,7 @@ import (
 )
 
 // Frame is a client frame (CONTRACT §2).
-type Frame struct {
-	Type  string `json:"type"`            // text, choice or command
-	Text  string `json:"text,omitempty"`  // text
-	Value string `json:"value,omitempty"` // choice
-	Name  string `json:"name,omitempty"`  // command
-	ID    string `json:"id,omitempty"`
-	State string `json:"state,omitempty"` // the state the frame answers
-}
+type Frame = engine.Frame
 
 // Reply is the server's reply to a frame, with the flow transitions the
 // turn took when the driver can see them (in-process only).

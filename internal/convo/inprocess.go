@@ -15,7 +15,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/claimbot/claimbot/internal/engine"
-	"github.com/claimbot/claimbot/internal/flow"
 	"github.com/claimbot/claimbot/internal/outbox"
 	"github.com/claimbot/claimbot/internal/server"
 	"github.com/claimbot/claimbot/internal/shard"
@@ -249,7 +248,7 @@ func (d *inProcessDriver) Send(ctx context.Context, f Frame) (Reply, error) {
 	if d.conv == nil {
 		return Reply{}, errors.New("convo: send before open")
 	}
-	in, err := Input(f)
+	in, err := f.Input()
 	if err != nil {
 		return Reply{}, err
 	}
@@ -258,28 +257,6 @@ func (d *inProcessDriver) Send(ctx context.Context, f Frame) (Reply, error) {
 		return Reply{}, err
 	}
 	return Reply{Reply: res.Reply, Moves: res.Moves}, nil
-}
-
-// Input decodes a frame as the server does.
-func Input(f Frame) (engine.Input, error) {
-	in := engine.Input{ID: f.ID, State: f.State}
-	switch f.Type {
-	case "text":
-		in.Kind, in.Text = engine.Text, f.Text
-	case "choice":
-		if f.Value == "" {
-			return in, errors.New("bad_frame: a choice frame needs a value")
-		}
-		in.Kind, in.Text = engine.Choose, f.Value
-	case "command":
-		if f.Name != flow.ValueBack && f.Name != flow.ValueRestart {
-			return in, fmt.Errorf("bad_frame: unknown command %q", f.Name)
-		}
-		in.Kind, in.Text = engine.Command, f.Name
-	default:
-		return in, fmt.Errorf("bad_frame: unknown frame type %q", f.Type)
-	}
-	return in, nil
 }
 
 func (d *inProcessDriver) Claim(ctx context.Context, claimID string) (map[string]any, bool, error) {

@@ -266,17 +266,8 @@ func (t *turn) apply(in Input) {
 func (t *turn) answer(st *flow.State, in Input) (v any, code string, ok bool) {
 	switch st.Ask {
 	case flow.InputChoice, flow.InputConfirm:
-		opts := t.options(st)
-		value := ""
-		if in.Kind == Choose {
-			for _, o := range opts {
-				if o.Value == in.Text {
-					value = o.Value
-				}
-			}
-		} else if i := validate.MatchChoice(in.Text, opts); i >= 0 {
-			value = opts[i].Value
-		} else if st.Ask == flow.InputConfirm {
+		value := t.pick(st, in)
+		if value == "" && in.Kind == Text && st.Ask == flow.InputConfirm {
 			if yes, ok := validate.Confirm(in.Text); ok {
 				value = map[bool]string{true: flow.ValueYes, false: flow.ValueNo}[yes]
 			}
@@ -324,6 +315,25 @@ func (t *turn) answer(st *flow.State, in Input) (v any, code string, ok bool) {
 		return nil, "", false
 	}
 	return v, "", true
+}
+
+// pick returns the value of the quick reply an input selects: a choice
+// frame by its value, typed text by its label or a close variant; "" when
+// none.
+func (t *turn) pick(st *flow.State, in Input) string {
+	opts := t.options(st)
+	if in.Kind == Choose {
+		for _, o := range opts {
+			if o.Value == in.Text {
+				return o.Value
+			}
+		}
+		return ""
+	}
+	if i := validate.MatchChoice(in.Text, opts); i >= 0 {
+		return opts[i].Value
+	}
+	return ""
 }
 
 // options are a state's quick replies as the matcher sees them: the label
@@ -403,17 +413,7 @@ func (t *turn) back() {
 
 // summaryAnswer handles the summary: submit, or change one answer.
 func (t *turn) summaryAnswer(st *flow.State, in Input) {
-	opts := t.options(st)
-	value := ""
-	if in.Kind == Choose {
-		for _, o := range opts {
-			if o.Value == in.Text {
-				value = o.Value
-			}
-		}
-	} else if i := validate.MatchChoice(in.Text, opts); i >= 0 {
-		value = opts[i].Value
-	}
+	value := t.pick(st, in)
 	switch {
 	case value == flow.ValueSubmit:
 		t.s.Refused = 0

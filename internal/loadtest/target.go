@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/claimbot/claimbot/internal/convo"
 	"log/slog"
 	"net"
 	"net/url"
@@ -30,21 +31,9 @@ type Target struct {
 // ParseURL reads a --url: ws://host:port/ws (http:// becomes ws://, an
 // empty path /ws). Unless allowRemote, the host must be loopback.
 func ParseURL(raw string, allowRemote bool) (*url.URL, error) {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("--url: want ws://host:port/ws, got %q", raw)
-	}
-	switch u.Scheme {
-	case "ws", "wss":
-	case "http":
-		u.Scheme = "ws"
-	case "https":
-		u.Scheme = "wss"
-	default:
-		return nil, fmt.Errorf("--url: want ws://host:port/ws, got %q", raw)
-	}
-	if u.Path == "" || u.Path == "/" {
-		u.Path = "/ws"
+	u, err := convo.WebSocketURL(raw)
+	if err != nil {
+		return nil, err
 	}
 	if !allowRemote {
 		if err := checkLoopback(u.Hostname()); err != nil {

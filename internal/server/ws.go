@@ -37,16 +37,6 @@ const (
 	floodWindow = 10 * time.Second
 )
 
-// clientFrame is a frame from the client (contract §2).
-type clientFrame struct {
-	Type  string `json:"type"`
-	Text  string `json:"text"`
-	Value string `json:"value"`
-	Name  string `json:"name"`
-	ID    string `json:"id"`
-	State string `json:"state"`
-}
-
 // errorFrame is a frame problem; the connection stays open.
 type errorFrame struct {
 	Type string `json:"type"`
@@ -246,29 +236,10 @@ func (c *conn) shutdown() {
 }
 
 func decodeFrame(data []byte) (engine.Input, bool) {
-	var f clientFrame
+	var f engine.Frame
 	if err := json.Unmarshal(data, &f); err != nil {
 		return engine.Input{}, false
 	}
-	if len(f.ID) > 128 || len(f.State) > 128 {
-		return engine.Input{}, false
-	}
-	in := engine.Input{ID: f.ID, State: f.State}
-	switch f.Type {
-	case "text":
-		in.Kind, in.Text = engine.Text, f.Text
-	case "choice":
-		if f.Value == "" {
-			return in, false
-		}
-		in.Kind, in.Text = engine.Choose, f.Value
-	case "command":
-		if f.Name != "back" && f.Name != "restart" {
-			return in, false
-		}
-		in.Kind, in.Text = engine.Command, f.Name
-	default:
-		return in, false
-	}
-	return in, true
+	in, err := f.Input()
+	return in, err == nil
 }

@@ -1,0 +1,46 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/claimbot/claimbot/internal/flow"
+)
+
+// Frame is a client frame (contract §2).
+type Frame struct {
+	Type  string `json:"type"`            // text, choice or command
+	Text  string `json:"text,omitempty"`  // text
+	Value string `json:"value,omitempty"` // choice
+	Name  string `json:"name,omitempty"`  // command
+	ID    string `json:"id,omitempty"`
+	State string `json:"state,omitempty"` // the state the frame answers
+}
+
+// maxFrameID bounds a frame's id and state.
+const maxFrameID = 128
+
+// Input decodes a frame into the engine's input; an error is a bad frame.
+func (f Frame) Input() (Input, error) {
+	in := Input{ID: f.ID, State: f.State}
+	if len(f.ID) > maxFrameID || len(f.State) > maxFrameID {
+		return in, errors.New("bad_frame: id or state too long")
+	}
+	switch f.Type {
+	case "text":
+		in.Kind, in.Text = Text, f.Text
+	case "choice":
+		if f.Value == "" {
+			return in, errors.New("bad_frame: a choice frame needs a value")
+		}
+		in.Kind, in.Text = Choose, f.Value
+	case "command":
+		if f.Name != flow.ValueBack && f.Name != flow.ValueRestart {
+			return in, fmt.Errorf("bad_frame: unknown command %q", f.Name)
+		}
+		in.Kind, in.Text = Command, f.Name
+	default:
+		return in, fmt.Errorf("bad_frame: unknown frame type %q", f.Type)
+	}
+	return in, nil
+}
