@@ -304,3 +304,31 @@ func TestLogsHoldNoPersonalData(t *testing.T) {
 		}
 	}
 }
+
+// Shutdown lets the turn in flight reply, then closes with 1012 so the
+// page reconnects (elsewhere, if need be).
+func TestShutdownClosesWith1012(t *testing.T) {
+	e := startEnv(t)
+	c := e.dial("user-shutdown")
+	c.ws.WriteJSON(map[string]any{"type": "choice", "value": "yes", "id": "s-1", "state": "privacy_consent"})
+	time.Sleep(50 * time.Millisecond) // the frame is in flight or answered
+	go e.run.Stop()
+	replies := 0
+	c.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		_, data, err := c.ws.ReadMessage()
+		if err != nil {
+			ce, ok := err.(*websocket.CloseError)
+			if !ok || ce.Code != websocket.CloseServiceRestart {
+				t.Fatalf("want close 1012, got %v", err)
+			}
+			break
+		}
+		if strings.Contains(string(data), `"reporter_type"`) {
+			replies++
+		}
+	}
+	if replies != 1 {
+		t.Errorf("the frame sent before the shutdown got %d replies, want 1", replies)
+	}
+}
