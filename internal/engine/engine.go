@@ -537,7 +537,10 @@ func (t *turn) fire(from, event string) {
 }
 
 func (t *turn) machine(from, event string) string {
-	pool, _ := t.e.machines.LoadOrStore(t.f, &sync.Pool{})
+	pool, ok := t.e.machines.Load(t.f)
+	if !ok {
+		pool, _ = t.e.machines.LoadOrStore(t.f, &sync.Pool{})
+	}
 	p := pool.(*sync.Pool)
 	m, _ := p.Get().(*fsm.FSM)
 	if m == nil {

@@ -248,6 +248,17 @@ func (c *Catalog) checkBot() []botProblem {
 // the place of the Korean text in the flow file.
 func (c *Catalog) CheckFlow(dir string, f *flow.Flow) flow.Problems {
 	var ps flow.Problems
+	// Every question needs a refusal text: its own, or its input kind's default.
+	for _, id := range f.Order {
+		st := f.States[id]
+		if st.Ask == "" || st.Invalid != nil {
+			continue
+		}
+		if key := "bot.invalid." + string(st.Ask); !c.Has(Source, key) {
+			ps = append(ps, flow.Problem{File: f.Path, Pos: st.Pos, State: id,
+				Msg: fmt.Sprintf("no refusal text: give the state invalid:, or add %s to %s", key, filepath.Join(dir, "bot.ko.yaml"))})
+		}
+	}
 	for _, lang := range c.Languages()[1:] {
 		file := filepath.Join(dir, f.ID+"."+lang+".yaml")
 		for _, t := range f.Texts() {

@@ -261,3 +261,32 @@ func TestShippedTranslationsFormat(t *testing.T) {
 		t.Error("no flow translation files")
 	}
 }
+
+// A question with no refusal text of its own and no default for its input
+// kind is an error: the user would see a message id.
+func TestMissingRefusalText(t *testing.T) {
+	dir := t.TempDir()
+	ko, err := os.ReadFile("../../locales/bot.ko.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []string
+	for _, line := range strings.Split(string(ko), "\n") {
+		if !strings.HasPrefix(line, "bot.invalid.email:") {
+			kept = append(kept, line)
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "bot.ko.yaml"), []byte(strings.Join(kept, "\n")), 0o644)
+	flows, ps := flow.LoadDir("../../flows")
+	if len(ps.Errors()) > 0 {
+		t.Fatal(ps.Errors())
+	}
+	_, ps = Load(dir, flows)
+	found := false
+	for _, p := range ps.Errors() {
+		found = found || (p.State == "email" && strings.Contains(p.Msg, "no refusal text") && p.Pos.Line > 0)
+	}
+	if !found {
+		t.Errorf("no error for the email question's missing refusal text:\n%s", ps.Error())
+	}
+}
