@@ -131,6 +131,7 @@ func TestStubQuoting(t *testing.T) {
 			if !reflect.DeepEqual(got, existing) {
 				t.Errorf("read back %q, want %q", got, existing)
 			}
+			writeBotTexts(t, dir)
 			cat, ps := Load(dir, map[string]*flow.Flow{f.ID: f})
 			if len(ps.Errors()) > 0 {
 				t.Fatalf("Load:\n%v", ps)
@@ -162,6 +163,7 @@ func TestStubStale(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "tiny.en.yaml"), Stub(f, "en", existing), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	writeBotTexts(t, dir)
 	_, ps := Load(dir, map[string]*flow.Flow{f.ID: f})
 	if len(ps) != 1 || !ps[0].Warning || !strings.Contains(ps[0].Msg, "tiny.name.say") || !strings.Contains(ps[0].Msg, "stale") {
 		t.Errorf("problems:\n%v\nwant one stale warning for tiny.name.say", ps)
@@ -217,4 +219,12 @@ func TestReadTranslations(t *testing.T) {
 			}
 		})
 	}
+}
+
+// writeBotTexts gives a test's locales folder the default refusal text the
+// tiny flow's question relies on.
+func writeBotTexts(t *testing.T, dir string) {
+	t.Helper()
+	os.WriteFile(filepath.Join(dir, "bot.ko.yaml"), []byte("bot.invalid.text: 다시 입력해 주세요.\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "bot.en.yaml"), []byte("bot.invalid.text: Please try again.\n"), 0o644)
 }
