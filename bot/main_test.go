@@ -111,3 +111,14 @@ func TestProductionRefusesWithoutSettings(t *testing.T) {
 		t.Errorf("dev mode on a public address: %d %q", code, errOut)
 	}
 }
+
+// claimbot test runs the shipped suite and shows full state coverage.
+func TestTestCommandCoverage(t *testing.T) {
+	out, errOut, code := claimbot(t, nil, "test", "--coverage")
+	if code != 0 {
+		t.Fatalf("claimbot test --coverage exited %d:\n%s%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "coverage damage-1015: states 28/28 (100.0%)") || !strings.Contains(out, " passed, 0 failed") {
+		t.Errorf("no full coverage line:\n%s", out)
+	}
+}
