@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"fmt"
+	"github.com/claimbot/claimbot/internal/engine"
 	"math"
 	"math/rand/v2"
 	"strconv"
@@ -26,34 +27,16 @@ func NewPersona(rng *rand.Rand, stillFileNo float64) *Persona {
 }
 
 // Frame is a client frame (contract §2).
-type Frame struct {
-	Type  string `json:"type"`
-	Text  string `json:"text,omitempty"`
-	Value string `json:"value,omitempty"`
-	Name  string `json:"name,omitempty"`
-	ID    string `json:"id,omitempty"`
-	State string `json:"state,omitempty"`
-}
+type Frame = engine.Frame
 
 // Choice is a quick reply offered.
-type Choice struct {
-	Value string `json:"value"`
-	Label string `json:"label"`
-}
+type Choice = engine.Choice
 
 // Reply is a server frame: a reply, or an error frame (Code, Text).
 type Reply struct {
-	Type     string   `json:"type"`
-	State    string   `json:"state"`
-	Field    string   `json:"field"`
-	Input    string   `json:"input"`
-	Messages []string `json:"messages"`
-	Choices  []Choice `json:"choices"`
-	Invalid  bool     `json:"invalid"`
-	Done     bool     `json:"done"`
-	ClaimID  string   `json:"claim_id"`
-	Code     string   `json:"code"`
-	Text     string   `json:"text"`
+	engine.Reply
+	Code string `json:"code"`
+	Text string `json:"text"`
 }
 
 // Shares of the 2022 reports (DOMAIN.md).

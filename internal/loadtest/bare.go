@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/claimbot/claimbot/internal/engine"
 	"net"
 	"net/http"
 	"strconv"
@@ -188,13 +189,13 @@ func bareFrames() [][]byte {
 		return out
 	}
 	back := Choice{Value: "back", Label: "이전"}
-	ask := func(state, input, msg string, choices []Choice, first bool) Reply {
+	ask := func(state, input, msg string, choices []Choice, first bool) engine.Reply {
 		if !first {
 			choices = append(choices, back)
 		}
-		return Reply{Type: "reply", State: state, Field: state, Input: input, Messages: []string{msg}, Choices: choices}
+		return engine.Reply{Type: "reply", State: state, Field: state, Input: input, Messages: []string{msg}, Choices: choices}
 	}
-	replies := []Reply{
+	replies := []engine.Reply{
 		ask("privacy_consent", "confirm", "[개인정보 수집·이용 동의] 동의하시나요?", ch("yes", "동의합니다", "no", "동의하지 않아요"), true),
 		ask("reporter_type", "choice", "어떤 분으로 접수하시나요?", ch("general", "일반 이용자", "small_business", "소상공인", "enterprise", "중대형 기업"), false),
 		ask("service", "choice", "피해를 입은 서비스를 골라 주세요.", ch("messenger", "메신저", "mail", "메일", "taxi", "택시", "pay", "페이·결제",

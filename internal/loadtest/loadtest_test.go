@@ -270,14 +270,14 @@ func TestPersonaTypesWhatTheValidatorsTake(t *testing.T) {
 func TestPersonaShares(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	counts := map[string]int{}
-	reporter := []Choice{{"general", "일반 이용자"}, {"small_business", "소상공인"}, {"enterprise", "중대형 기업"}, {"back", "이전"}}
-	damage := []Choice{{"paid", ""}, {"free_monetary", ""}, {"non_monetary", ""}}
+	reporter := []Choice{{Value: "general", Label: "일반 이용자"}, {Value: "small_business", Label: "소상공인"}, {Value: "enterprise", Label: "중대형 기업"}, {Value: "back", Label: "이전"}}
+	damage := []Choice{{Value: "paid", Label: ""}, {Value: "free_monetary", Label: ""}, {Value: "non_monetary", Label: ""}}
 	const n = 10000
 	for range n {
 		p := NewPersona(rng, 0)
 		counts[p.choice("reporter_type", reporter)]++
 		counts[p.choice("damage_type", damage)]++
-		if v := p.choice("privacy_consent", []Choice{{"yes", ""}, {"no", ""}}); v != "yes" {
+		if v := p.choice("privacy_consent", []Choice{{Value: "yes", Label: ""}, {Value: "no", Label: ""}}); v != "yes" {
 			t.Fatalf("privacy_consent %q", v)
 		}
 	}
