@@ -581,14 +581,26 @@ func (t *turn) finish(st *flow.State) {
 		}
 		s.Answers, s.History, s.Skipped = nil, nil, nil
 	}
-	t.reply = Reply{Type: "reply", State: st.ID, Input: flow.InputNone.Wire(), Messages: t.msgs, Done: true, ClaimID: s.ClaimID,
-		Choices: []Choice{{Value: flow.ValueRestart, Label: t.text("bot.choice.restart", nil)}}}
-	if !st.Submit {
-		t.reply.ClaimID = ""
-		if len(t.reply.Messages) == 0 {
-			t.reply.Messages = []string{t.text("bot.done.ended", nil)}
-		}
+	claimID := ""
+	if st.Submit {
+		claimID = s.ClaimID
 	}
+	t.reply = t.ended(st.ID, claimID)
+}
+
+// ended is the reply of a finished conversation: the messages so far, the
+// receipt number when a claim was filed, and the restart button.
+func (t *turn) ended(state, claimID string) Reply {
+	msgs := t.msgs
+	if len(msgs) == 0 {
+		msgs = []string{t.text("bot.done.ended", nil)}
+	}
+	return Reply{Type: "reply", State: state, Input: flow.InputNone.Wire(), Messages: msgs, Done: true, ClaimID: claimID,
+		Choices: t.restart()}
+}
+
+func (t *turn) restart() []Choice {
+	return []Choice{{Value: flow.ValueRestart, Label: t.text("bot.choice.restart", nil)}}
 }
 
 // closed is the reply outside the intake window.
@@ -603,7 +615,7 @@ func (t *turn) closed() Reply {
 		msg = t.say(*w.Closed, data)
 	}
 	return Reply{Type: "reply", State: t.s.State, Input: flow.InputNone.Wire(), Messages: []string{msg}, Done: true,
-		Choices: []Choice{{Value: flow.ValueRestart, Label: t.text("bot.choice.restart", nil)}}}
+		Choices: t.restart()}
 }
 
 func formatDate(d time.Time, lang string) string {
@@ -620,41 +632,25 @@ func formatDate(d time.Time, lang string) string {
 // current is the reply for the session as it stands, as sent on connect.
 func (t *turn) current() Reply {
 	s := t.s
-	if s.Done {
-		if s.ClaimID != "" && t.f.States[s.State] != nil && t.f.States[s.State].Submit {
-			return Reply{Type: "reply", State: s.State, Input: flow.InputNone.Wire(), Done: true, ClaimID: s.ClaimID,
-				Messages: []string{t.text("bot.done.filed", map[string]any{"claim_id": s.ClaimID})},
-				Choices:  []Choice{{Value: flow.ValueRestart, Label: t.text("bot.choice.restart", nil)}}}
-		}
-		if !t.f.Intake.Open(t.env.Now) {
-			return t.closed()
-		}
+	st := t.f.States[s.State]
+	switch {
+	case s.Done && s.ClaimID != "" && st != nil && st.Submit:
+		t.msgs = []string{t.text("bot.done.filed", map[string]any{"claim_id": s.ClaimID})}
+		return t.ended(s.State, s.ClaimID)
+	case s.Done && !t.f.Intake.Open(t.env.Now):
+		return t.closed()
+	case s.Done:
 		t.msgs = nil
-		if st := t.f.States[s.State]; st != nil {
+		if st != nil {
 			for _, txt := range st.Say {
 				t.msgs = append(t.msgs, t.say(txt, s.Answers))
 			}
 		}
-		st := t.f.States[s.State]
-		if st == nil {
-			st = &flow.State{ID: s.State, End: true}
-		}
-		t.finishReplyOnly(st)
-		return t.reply
-	}
-	st := t.f.States[s.State]
-	if st == nil {
+		return t.ended(s.State, "")
+	case st == nil:
 		return Reply{Type: "reply", State: s.State, Input: flow.InputNone.Wire()}
 	}
 	return t.ask(st)
-}
-
-func (t *turn) finishReplyOnly(st *flow.State) {
-	t.reply = Reply{Type: "reply", State: st.ID, Input: flow.InputNone.Wire(), Messages: t.msgs, Done: true,
-		Choices: []Choice{{Value: flow.ValueRestart, Label: t.text("bot.choice.restart", nil)}}}
-	if len(t.reply.Messages) == 0 {
-		t.reply.Messages = []string{t.text("bot.done.ended", nil)}
-	}
 }
 
 // ask is the reply for a waiting state: the messages of the states passed on
