@@ -36,15 +36,6 @@ const (
 // Inputs lists the kinds a flow may ask for, in the order the docs give them.
 var Inputs = []Input{InputChoice, InputConfirm, InputText, InputEmail, InputPhone, InputAmount, InputBusinessNumber, InputSummary}
 
-// FreeInput reports whether the kind takes typed text rather than a button.
-func (in Input) FreeInput() bool {
-	switch in {
-	case InputText, InputEmail, InputPhone, InputAmount, InputBusinessNumber:
-		return true
-	}
-	return false
-}
-
 // Wire is the input kind as the WebSocket frame names it.
 func (in Input) Wire() string {
 	if in == InputSummary {

@@ -2,7 +2,6 @@ package flow
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/expr-lang/expr"
 	"github.com/looplab/fsm"
@@ -73,22 +72,4 @@ func (f *Flow) Graph(format string) (string, error) {
 		return fsm.VisualizeWithType(m, fsm.GRAPHVIZ)
 	}
 	return "", fmt.Errorf("graph: unknown format %q (mermaid or dot)", format)
-}
-
-// Describe is a one-line description of a state for logs and tools.
-func (s *State) Describe() string {
-	var parts []string
-	if s.Ask != "" {
-		parts = append(parts, "ask "+string(s.Ask))
-	}
-	if s.Save != "" {
-		parts = append(parts, "save "+s.Save)
-	}
-	if s.End {
-		parts = append(parts, "end")
-	}
-	if s.Submit {
-		parts = append(parts, "submit")
-	}
-	return strings.Join(parts, ", ")
 }

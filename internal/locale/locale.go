@@ -105,9 +105,6 @@ func (c *Catalog) Languages() []string {
 	return out
 }
 
-// Supported reports whether the catalogue has any text in lang.
-func (c *Catalog) Supported(lang string) bool { _, ok := c.langs[lang]; return ok }
-
 // Has reports whether lang has its own text for id.
 func (c *Catalog) Has(lang, id string) bool { _, ok := c.langs[lang][id]; return ok }
 
