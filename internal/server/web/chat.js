@@ -229,7 +229,7 @@
       if (!c || c.value == null) return;
       var v = String(c.value);
       var label = String(c.label != null && c.label !== "" ? c.label : v);
-      var b = el("button", "choice" + (v === "back" || v === "restart" ? " secondary" : ""), label);
+      var b = el("button", "choice" + (v === "back" || v === "restart" ? " secondary" : v === "submit" ? " primary" : ""), label);
       b.type = "button";
       b.setAttribute("data-value", v);
       b.disabled = stopped;
