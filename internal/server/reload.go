@@ -71,13 +71,7 @@ func watchFlows(ctx context.Context, cfg *config.Config, srv *Server, versions *
 
 func reload(cfg *config.Config, srv *Server, versions *engine.Versions, log *slog.Logger, why string) {
 	eng, ps, err := LoadEngine(cfg.Flows, cfg.Locales, versions)
-	for _, p := range ps {
-		if p.Warning {
-			log.Warn("flows: " + p.String())
-		} else {
-			log.Error("flows: " + p.String())
-		}
-	}
+	logProblems(log, ps)
 	if err != nil {
 		log.Error("flows: reload refused; the running flows stay", "why", why, "err", err)
 		return

@@ -37,6 +37,17 @@ func LoadEngine(flowsDir, localesDir string, versions *engine.Versions) (*engine
 	return engine.New(flows, cat, versions), ps, nil
 }
 
+// logProblems logs every flow and locale problem with its file:line.
+func logProblems(log *slog.Logger, ps flow.Problems) {
+	for _, p := range ps {
+		if p.Warning {
+			log.Warn("flows: " + p.String())
+		} else {
+			log.Error("flows: " + p.String())
+		}
+	}
+}
+
 // Running is a started server.
 type Running struct {
 	Addr     string // the address it listens on
@@ -78,13 +89,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Running,
 	redis.SetLogger(redisLogger{log.With("component", "redis")})
 	versions := engine.NewVersions()
 	eng, ps, err := LoadEngine(cfg.Flows, cfg.Locales, versions)
-	for _, p := range ps {
-		if p.Warning {
-			log.Warn("flows: " + p.String())
-		} else {
-			log.Error("flows: " + p.String())
-		}
-	}
+	logProblems(log, ps)
 	if err != nil {
 		return nil, fmt.Errorf("serve: %w (run: claimbot lint %s)", err, cfg.Flows)
 	}
