@@ -43,6 +43,7 @@ func loadtestCmd(args []string) error {
 	seed := fs.Uint64("seed", 0, "seed of the simulated people (0: random)")
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file")
 	quiet := fs.Bool("quiet", false, "no progress line")
+	prof := addProfileFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -84,8 +85,12 @@ func loadtestCmd(args []string) error {
 	opts := loadtest.Options{Conversations: *conversations, Duration: *duration, Total: *total, Rate: *rate,
 		StillFileNo: *stillFileNo, Seed: *seed, Progress: prog}
 
+	stopProfiles, err := prof.start()
+	defer stopProfiles()
+	if err != nil {
+		return err
+	}
 	var rep *loadtest.Report
-	var err error
 	if *backlog > 0 {
 		rep, err = loadtest.RunBacklog(ctx, *redisURL, *backlog, *duration, prog)
 		if err != nil {

@@ -124,3 +124,23 @@ func TestTestCommandCoverage(t *testing.T) {
 		t.Errorf("no full coverage line:\n%s", out)
 	}
 }
+
+// TestLoadtestProfiles runs the in-process load test with every profiling
+// flag: the report comes out and each file is written.
+func TestLoadtestProfiles(t *testing.T) {
+	dir := t.TempDir()
+	cpu, heap, tr := filepath.Join(dir, "cpu.prof"), filepath.Join(dir, "heap.prof"), filepath.Join(dir, "trace.out")
+	out, errOut, code := claimbot(t, []string{"REDIS_URL="}, "loadtest", "--total", "3", "--conversations", "3", "--quiet",
+		"--cpuprofile", cpu, "--memprofile", heap, "--trace", tr)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "conversations") {
+		t.Errorf("no report:\n%s", out)
+	}
+	for _, f := range []string{cpu, heap, tr} {
+		if st, err := os.Stat(f); err != nil || st.Size() == 0 {
+			t.Errorf("%s: not written (%v)", filepath.Base(f), err)
+		}
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/pprof"
 	"syscall"
 
 	"github.com/claimbot/claimbot/internal/config"
@@ -22,8 +21,7 @@ func serve(args []string) error {
 	flows := fs.String("flows", "", "folder of flow files (CLAIMBOT_FLOWS)")
 	locales := fs.String("locales", "", "folder of message files (CLAIMBOT_LOCALES)")
 	redisURL := fs.String("redis", "", "Redis URL (REDIS_URL)")
-	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the whole run to this file")
-	memprofile := fs.String("memprofile", "", "write a heap profile (pprof) to this file at SIGUSR1 and at exit")
+	prof := addProfileFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -43,31 +41,10 @@ func serve(args []string) error {
 		h = slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel})
 	}
 	log := slog.New(h)
-	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
-		if err != nil {
-			return err
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer func() { pprof.StopCPUProfile(); f.Close() }()
-	}
-	if *memprofile != "" {
-		write := func() {
-			if f, err := os.Create(*memprofile); err == nil {
-				pprof.Lookup("heap").WriteTo(f, 0)
-				f.Close()
-			}
-		}
-		usr1 := make(chan os.Signal, 1)
-		signal.Notify(usr1, syscall.SIGUSR1)
-		go func() {
-			for range usr1 {
-				write()
-			}
-		}()
-		defer write()
+	stopProfiles, err := prof.start()
+	defer stopProfiles()
+	if err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
