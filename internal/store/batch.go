@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -12,11 +13,21 @@ import (
 // batcher sends the turn scripts of many connections to Redis together:
 // each batch is one pipelined write and one read, instead of one round trip
 // per turn. Under load this halves the system calls of a turn on both
-// sides; a lone turn goes out at once, so it waits for no one.
+// sides.
+//
+// It has no goroutine of its own, so a turn costs no hand-off between
+// goroutines (each one may wake a thread): the turn that finds a batch slot
+// free sends its own script at once, with those queued meanwhile. A turn
+// that finds every slot busy queues; when a batch is answered, its sender
+// hands the slot to the first queued turn, which sends the queue as the
+// next batch, and goes on with its own reply.
 type batcher struct {
 	rdb     redis.UniversalClient
-	calls   chan *call
 	timeout time.Duration
+
+	mu    sync.Mutex
+	busy  int     // batches in flight
+	queue []*call // turns waiting for a slot
 }
 
 type call struct {
@@ -24,7 +35,10 @@ type call struct {
 	args []any
 	res  []any
 	err  error
-	done chan struct{}
+	// wake is signalled once: with the result, or with lead set when the
+	// call was handed a slot and must send the queue.
+	wake chan struct{}
+	lead bool
 }
 
 // maxBatch bounds a batch, so one slow batch does not hold many turns.
@@ -34,44 +48,87 @@ const maxBatch = 64
 const batchers = 4
 
 func newBatcher(rdb redis.UniversalClient, timeout time.Duration) *batcher {
-	b := &batcher{rdb: rdb, calls: make(chan *call, 1024), timeout: timeout}
-	for range batchers {
-		go b.loop()
-	}
-	return b
+	return &batcher{rdb: rdb, timeout: timeout}
 }
 
-// run sends one turn script with the next batch and waits for its result.
+// run sends one turn script, with the next batch, and waits for its result.
 func (b *batcher) run(ctx context.Context, keys []string, args []any) ([]any, error) {
-	c := &call{keys: keys, args: args, done: make(chan struct{})}
-	select {
-	case b.calls <- c:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	select {
-	case <-c.done:
+	c := &call{keys: keys, args: args, wake: make(chan struct{}, 1)}
+	b.mu.Lock()
+	if b.busy < batchers {
+		b.busy++
+		batch := b.take(c)
+		b.mu.Unlock()
+		b.lead(batch)
 		return c.res, c.err
-	case <-ctx.Done():
-		return nil, ctx.Err() // the batch may still apply it; the revision check makes a retry safe
 	}
+	b.queue = append(b.queue, c)
+	b.mu.Unlock()
+	select {
+	case <-c.wake:
+	case <-ctx.Done():
+		b.mu.Lock()
+		queued := b.remove(c)
+		b.mu.Unlock()
+		if queued {
+			return nil, ctx.Err()
+		}
+		// A batch took it, or it was handed a slot: either way it is
+		// answered within the batch timeout.
+		<-c.wake
+	}
+	if c.lead {
+		b.mu.Lock()
+		batch := b.take(c)
+		b.mu.Unlock()
+		b.lead(batch)
+	}
+	return c.res, c.err
 }
 
-func (b *batcher) loop() {
-	calls := make([]*call, 0, maxBatch)
-	for first := range b.calls {
-		calls = append(calls[:0], first)
-	fill:
-		for len(calls) < maxBatch {
-			select {
-			case c := <-b.calls:
-				calls = append(calls, c)
-			default:
-				break fill
-			}
+// take makes a batch of first and the queued calls; b.mu is held.
+func (b *batcher) take(first *call) []*call {
+	n := min(len(b.queue), maxBatch-1)
+	batch := make([]*call, 0, n+1)
+	batch = append(append(batch, first), b.queue[:n]...)
+	rest := copy(b.queue, b.queue[n:])
+	clear(b.queue[rest:])
+	b.queue = b.queue[:rest]
+	return batch
+}
+
+// remove takes c out of the queue; false when it is not there.
+func (b *batcher) remove(c *call) bool {
+	for i, q := range b.queue {
+		if q == c {
+			last := len(b.queue) - 1
+			copy(b.queue[i:], b.queue[i+1:])
+			b.queue[last] = nil
+			b.queue = b.queue[:last]
+			return true
 		}
-		b.send(calls)
 	}
+	return false
+}
+
+// lead sends a batch whose first call is the caller's own, answers the
+// others, then hands the slot to the first queued call or frees it.
+func (b *batcher) lead(batch []*call) {
+	b.send(batch)
+	for _, c := range batch[1:] {
+		c.wake <- struct{}{}
+	}
+	b.mu.Lock()
+	if len(b.queue) == 0 {
+		b.busy--
+		b.mu.Unlock()
+		return
+	}
+	next := b.queue[0]
+	b.queue = b.queue[1:]
+	next.lead = true
+	b.mu.Unlock()
+	next.wake <- struct{}{}
 }
 
 func (b *batcher) send(calls []*call) {
@@ -98,7 +155,6 @@ func (b *batcher) send(calls []*call) {
 		if c.err != nil && errors.Is(c.err, redis.Nil) {
 			c.err = nil
 		}
-		close(c.done)
 	}
 }
 
