@@ -53,3 +53,19 @@ func BenchmarkConversation(b *testing.B) {
 		c.choose("submit")
 	}
 }
+
+// BenchmarkStepChoiceEnglish is a quick reply typed in English: the
+// choices are matched by their translated labels.
+func BenchmarkStepChoiceEnglish(b *testing.B) {
+	c := newChat(b, "en")
+	c.choose("yes").choose("small_business")
+	s := c.s
+	env := engine.Env{Now: duringIntake}
+	in := engine.Input{Kind: engine.Text, Text: "messenger", ID: "x-1", State: "service"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.e.Step(s, in, env); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/looplab/fsm"
 
@@ -68,7 +71,8 @@ type Engine struct {
 	versions *Versions
 	cat      *locale.Catalog
 	words    map[string]map[string]string // lang → normalized command word → command
-	machines sync.Map                     // *flow.Flow → *sync.Pool of *fsm.FSM
+	maxWord  int                          // the longest command word, in bytes
+	plans    sync.Map                     // *flow.Flow → *plan
 }
 
 // New builds an engine over flows (by id) and their catalogue. versions
@@ -88,6 +92,7 @@ func New(flows map[string]*flow.Flow, cat *locale.Catalog, versions *Versions) *
 			for _, w := range strings.Split(cat.Text(lang, "bot.command."+cmd, nil), ",") {
 				if w = normWord(w); w != "" {
 					e.words[lang][w] = cmd
+					e.maxWord = max(e.maxWord, len(w))
 				}
 			}
 		}
@@ -107,8 +112,45 @@ func (e *Engine) Flows() map[string]*flow.Flow { return e.flows }
 // Versions returns the store of flow versions.
 func (e *Engine) Versions() *Versions { return e.versions }
 
+// normWord is how command words are compared: normalized, in lower case,
+// without white space.
 func normWord(s string) string {
-	return strings.ToLower(strings.Join(strings.Fields(validate.Normalize(s)), ""))
+	w, _ := appendWord(nil, s, -1)
+	return string(w)
+}
+
+// appendWord appends normWord(s) to b; it is
+// strings.ToLower(strings.Join(strings.Fields(validate.Normalize(s)), ""))
+// rune by rune. With limit ≥ 0 it gives up (ok false) once the word is longer
+// than limit bytes.
+func appendWord(b []byte, s string, limit int) (_ []byte, ok bool) {
+	start := len(b)
+	for _, r := range validate.Normalize(s) {
+		if unicode.IsSpace(r) {
+			continue
+		}
+		b = utf8.AppendRune(b, unicode.ToLower(r))
+		if limit >= 0 && len(b)-start > limit {
+			return b, false
+		}
+	}
+	return b, true
+}
+
+// command returns the command a typed text names in lang, or "".
+func (e *Engine) command(lang, text string) string {
+	words := e.words[lang]
+	if len(words) == 0 {
+		return ""
+	}
+	// Command words are short: build the text's word on the stack, and give
+	// up as soon as it is longer than any of them.
+	var buf [64]byte
+	w, ok := appendWord(buf[:0], text, e.maxWord)
+	if !ok {
+		return ""
+	}
+	return words[string(w)]
 }
 
 // resolve finds the flow a session runs on. A session stays on the version
@@ -160,7 +202,9 @@ func (e *Engine) Step(s *Session, in Input, env Env) (Result, error) {
 		t.s = s
 		return Result{Reply: t.current()}, nil
 	}
-	t.s = s.Clone()
+	// The answers stay shared with s until the step changes them (see
+	// turn.sharedAnswers): most steps re-derive them anew.
+	t.s, t.sharedAnswers = s.cloneForStep(), true
 	if moved {
 		t.s.Version = f.Version
 	}
@@ -173,27 +217,46 @@ func (e *Engine) Step(s *Session, in Input, env Env) (Result, error) {
 type turn struct {
 	e     *Engine
 	f     *flow.Flow
+	p     *plan // the plan of f; see plan()
 	s     *Session
 	env   Env
 	reply Reply
 	claim *Claim
 	msgs  []string // messages of states passed through on the way
 	moves []flow.Edge
+
+	// sharedAnswers is set while s.Answers is still the map of the session
+	// the step was given, which it must not change: derive builds a new map,
+	// and result copies one still shared.
+	sharedAnswers bool
+	// given is the answer just given (when ok): derive reads s.Answers
+	// with it added.
+	given struct {
+		ok  bool
+		key string
+		v   any
+	}
 }
 
 func (t *turn) result(applied bool) Result {
+	if t.sharedAnswers {
+		t.s.Answers, t.sharedAnswers = maps.Clone(t.s.Answers), false
+	}
 	t.s.Updated = t.env.Now
 	return Result{Session: t.s, Reply: t.reply, Claim: t.claim, Applied: applied, Moves: t.moves}
 }
 
+// plan returns the plan of the turn's flow.
+func (t *turn) plan() *plan {
+	if t.p == nil || t.p.f != t.f {
+		t.p = t.e.plan(t.f)
+	}
+	return t.p
+}
+
 func (t *turn) text(id string, data any) string { return t.e.cat.Text(t.s.Lang, id, data) }
 
-func (t *turn) say(txt flow.Text, data any) string {
-	if txt.Tmpl == nil && t.s.Lang == locale.Source {
-		return txt.Source
-	}
-	return t.e.cat.Text(t.s.Lang, txt.ID, data)
-}
+func (t *turn) say(txt flow.Text, data any) string { return say(t.e.cat, t.s.Lang, txt, data) }
 
 // start begins a new conversation on the flow's current version.
 func (t *turn) start() {
@@ -202,6 +265,7 @@ func (t *turn) start() {
 	s := t.s
 	s.Version, s.State, s.Answers, s.History, s.Skipped = cur.Version, "", nil, nil, nil
 	s.Refused, s.Done = 0, false
+	t.sharedAnswers = false
 	if !cur.Intake.Open(t.env.Now) {
 		s.State, s.Done = cur.Start, true
 		t.reply = t.closed()
@@ -221,7 +285,7 @@ func (t *turn) apply(in Input) {
 			cmd = in.Text
 		}
 	case Text:
-		cmd = t.e.words[s.Lang][normWord(in.Text)]
+		cmd = t.e.command(s.Lang, in.Text)
 	}
 	switch cmd {
 	case flow.ValueRestart:
@@ -254,10 +318,9 @@ func (t *turn) apply(in Input) {
 		t.refuse(st, code)
 		return
 	}
-	if s.Answers == nil {
-		s.Answers = map[string]any{}
-	}
-	s.Answers[st.Save] = v
+	// derive adds the answer to the ones it keeps: no need to copy
+	// s.Answers to change it first.
+	t.given.ok, t.given.key, t.given.v = true, st.Save, v
 	s.Refused = 0
 	t.derive(st)
 }
@@ -269,7 +332,7 @@ func (t *turn) answer(st *flow.State, in Input) (v any, code string, ok bool) {
 		value := t.pick(st, in)
 		if value == "" && in.Kind == Text && st.Ask == flow.InputConfirm {
 			if yes, ok := validate.Confirm(in.Text); ok {
-				value = map[bool]string{true: flow.ValueYes, false: flow.ValueNo}[yes]
+				value = choiceValue(yes)
 			}
 		}
 		if value == "" {
@@ -336,21 +399,13 @@ func (t *turn) pick(st *flow.State, in Input) string {
 	return ""
 }
 
-// options are a state's quick replies as the matcher sees them: the label
-// in the session's language, the Korean label and the synonyms.
+// options are a state's quick replies as the matcher sees them (see
+// matcherOptions); the matcher only reads them.
 func (t *turn) options(st *flow.State) []validate.Option {
-	var opts []validate.Option
-	for _, c := range t.choices(st) {
-		o := validate.Option{Value: c.Value, Label: c.Label}
-		if fc, ok := st.Choice(c.Value); ok {
-			o.Also = append(o.Also, fc.Also...)
-			if fc.Label != c.Label && fc.Label != "" {
-				o.Also = append(o.Also, fc.Label)
-			}
-		}
-		opts = append(opts, o)
+	if opts, ok := t.plan().replies(t.s.Lang).options[st.ID]; ok {
+		return opts
 	}
-	return opts
+	return matcherOptions(st, t.choices(st, 0))
 }
 
 // refuse answers a refused input: why, and the question again; after the
@@ -438,7 +493,11 @@ func (t *turn) summaryAnswer(st *flow.State, in Input) {
 // passed after it are shown.
 func (t *turn) derive(from *flow.State) {
 	s, f := t.s, t.f
-	kept := make(map[string]any, len(s.Answers))
+	size := len(s.Answers)
+	if t.given.ok {
+		size++
+	}
+	kept := make(map[string]any, size)
 	history := s.History[:0]
 	// stop waits at cur. Answers past an unanswered question are kept for
 	// when the path reaches them again; at the summary or an end, only the
@@ -446,12 +505,21 @@ func (t *turn) derive(from *flow.State) {
 	stop := func(cur string, prune bool) {
 		if !prune {
 			for k, v := range s.Answers {
+				if t.given.ok && k == t.given.key {
+					continue // replaced by the answer just given
+				}
 				if _, ok := kept[k]; !ok {
 					kept[k] = v
 				}
 			}
+			if t.given.ok {
+				if _, ok := kept[t.given.key]; !ok {
+					kept[t.given.key] = t.given.v
+				}
+			}
 		}
 		s.State, s.Answers, s.History = cur, kept, history
+		t.sharedAnswers = false
 	}
 	cur, firing := f.Start, from == nil
 	var prev, event string
@@ -488,7 +556,7 @@ func (t *turn) derive(from *flow.State) {
 				firing = firing || from == st
 				continue
 			}
-			v, ok := s.Answers[st.Save]
+			v, ok := t.known(st.Save)
 			if !ok {
 				stop(cur, false)
 				t.reply = t.ask(st)
@@ -496,24 +564,45 @@ func (t *turn) derive(from *flow.State) {
 			}
 			kept[st.Save] = v
 			history = append(history, cur)
-			if c, ok := st.Choice(choiceValue(v)); ok && c.To != "" {
+			if c := choiceOf(st, choiceValue(v)); c != nil && c.To != "" {
 				prev, event, cur = cur, c.Event, c.To
 			} else {
-				b, _ := st.NextBranch(kept)
-				prev, event, cur = cur, b.Event, b.To
+				prev = cur
+				event, cur = next(st, kept)
 			}
 		default: // a state that does not wait, or the summary just answered
 			if st.Ask == flow.InputSummary {
 				history = append(history, cur)
 			}
-			b, _ := st.NextBranch(kept)
-			prev, event, cur = cur, b.Event, b.To
+			prev = cur
+			event, cur = next(st, kept)
 		}
 		if from != nil && prev == from.ID {
 			firing = true
 			t.msgs = t.msgs[:0]
 		}
 	}
+}
+
+// known returns the answer to key: the one just given, or one of
+// s.Answers.
+func (t *turn) known(key string) (any, bool) {
+	if t.given.ok && key == t.given.key {
+		return t.given.v, true
+	}
+	v, ok := t.s.Answers[key]
+	return v, ok
+}
+
+// next is st.NextBranch without copying the branches: the event and
+// target of the first branch that holds for the answers, or "" and "".
+func next(st *flow.State, answers map[string]any) (event, to string) {
+	for i := range st.Next {
+		if b := &st.Next[i]; b.Holds(answers) {
+			return b.Event, b.To
+		}
+	}
+	return "", ""
 }
 
 func choiceValue(v any) string {
@@ -537,16 +626,8 @@ func (t *turn) fire(from, event string) {
 }
 
 func (t *turn) machine(from, event string) string {
-	pool, ok := t.e.machines.Load(t.f)
-	if !ok {
-		pool, _ = t.e.machines.LoadOrStore(t.f, &sync.Pool{})
-	}
-	p := pool.(*sync.Pool)
-	m, _ := p.Get().(*fsm.FSM)
-	if m == nil {
-		m = t.f.Machine(from)
-	}
-	m.SetState(from)
+	p := t.plan()
+	m := p.machine(from)
 	if err := m.Event(context.Background(), event); err != nil {
 		var nt fsm.NoTransitionError
 		if !errors.As(err, &nt) {
@@ -554,7 +635,7 @@ func (t *turn) machine(from, event string) string {
 		}
 	}
 	to := m.Current()
-	p.Put(m)
+	p.machines.Put(m)
 	return to
 }
 
@@ -657,59 +738,90 @@ func (t *turn) current() Reply {
 // the way, the state's own messages, and its choices.
 func (t *turn) ask(st *flow.State) Reply {
 	s := t.s
-	msgs := append([]string(nil), t.msgs...)
+	// The messages: those on the way, the state's, then the summary or the
+	// current answer. Sized once; nil when there are none.
+	n := len(t.msgs) + len(st.Say)
+	v, answered := s.Answers[st.Save]
+	if st.Ask == flow.InputSummary || answered {
+		n++
+	}
+	var msgs []string
+	if n > 0 {
+		msgs = make([]string, 0, n)
+	}
+	msgs = append(msgs, t.msgs...)
 	for _, txt := range st.Say {
 		msgs = append(msgs, t.say(txt, s.Answers))
 	}
 	if st.Ask == flow.InputSummary {
 		msgs = append(msgs, t.summary(st))
-	} else if v, ok := s.Answers[st.Save]; ok {
+	} else if answered {
 		msgs = append(msgs, t.text("bot.current", map[string]any{"value": t.display(st, v)}))
 	}
-	r := Reply{Type: "reply", State: st.ID, Field: st.Save, Input: st.Ask.Wire(), Messages: msgs, Choices: t.choices(st)}
-	if len(s.History) > 0 {
+	back := len(s.History) > 0
+	room := 0
+	if back {
+		room = 1
+	}
+	r := Reply{Type: "reply", State: st.ID, Field: st.Save, Input: st.Ask.Wire(), Messages: msgs, Choices: t.choices(st, room)}
+	if back {
 		r.Choices = append(r.Choices, Choice{Value: flow.ValueBack, Label: t.text("bot.choice.back", nil)})
 	}
 	return r
 }
 
-// choices are the quick replies a state offers, without back.
-func (t *turn) choices(st *flow.State) []Choice {
+// choices are the quick replies a state offers, without back, in a new
+// slice with room for that many more.
+func (t *turn) choices(st *flow.State, room int) []Choice {
 	switch st.Ask {
 	case flow.InputChoice, flow.InputConfirm:
-		if len(st.Choices) == 0 { // confirm with the default labels
-			return []Choice{
-				{Value: flow.ValueYes, Label: t.text("bot.choice.yes", nil)},
-				{Value: flow.ValueNo, Label: t.text("bot.choice.no", nil)},
-			}
+		cs, ok := t.plan().replies(t.s.Lang).choices[st.ID]
+		if !ok {
+			cs = t.e.quickReplies(t.f, st, t.s.Lang)
 		}
-		out := make([]Choice, len(st.Choices))
-		for i, c := range st.Choices {
-			label := c.Label
-			if t.s.Lang != locale.Source {
-				label = t.text(t.f.ChoiceID(st.ID, c.Value), nil)
-			}
-			out[i] = Choice{Value: c.Value, Label: label}
-		}
+		out := make([]Choice, len(cs), len(cs)+room)
+		copy(out, cs)
 		return out
 	case flow.InputSummary:
-		out := []Choice{{Value: flow.ValueSubmit, Label: t.text("bot.choice.submit", nil)}}
+		p := t.plan()
+		labels := p.replies(t.s.Lang).edit
+		out := make([]Choice, 1, 1+len(t.s.History)+room)
+		out[0] = Choice{Value: flow.ValueSubmit, Label: t.text("bot.choice.submit", nil)}
 		for _, id := range t.s.History {
 			q := t.f.States[id]
 			if q == nil || q.Save == "" || !st.Editable(q.Save) {
 				continue
 			}
-			out = append(out, Choice{Value: flow.EditPrefix + q.Save,
-				Label: t.text("bot.summary.edit", map[string]any{"label": t.say(q.Label, nil)})})
+			label, ok := labels[id]
+			if !ok {
+				label = t.e.editLabel(q, t.s.Lang)
+			}
+			out = append(out, Choice{Value: p.edit[id], Label: label})
 		}
 		return out
 	}
 	return nil
 }
 
+// choiceLabel is the label of the quick reply of a choice or confirm
+// state with that value, as choices gives it.
+func (t *turn) choiceLabel(st *flow.State, value string) (string, bool) {
+	cs, ok := t.plan().replies(t.s.Lang).choices[st.ID]
+	if !ok {
+		cs = t.e.quickReplies(t.f, st, t.s.Lang)
+	}
+	for _, c := range cs {
+		if c.Value == value {
+			return c.Label, true
+		}
+	}
+	return "", false
+}
+
 // summary lists the answers on the path, in full: the user's own screen.
 func (t *turn) summary(st *flow.State) string {
 	var b strings.Builder
+	data := map[string]any{} // the catalogue only reads it: one for every line
 	for _, id := range t.s.History {
 		q := t.f.States[id]
 		if q == nil || q.Save == "" || !st.Editable(q.Save) {
@@ -722,20 +834,23 @@ func (t *turn) summary(st *flow.State) string {
 		if b.Len() > 0 {
 			b.WriteByte('\n')
 		}
-		b.WriteString(t.text("bot.summary.line", map[string]any{"label": t.say(q.Label, nil), "value": t.display(q, v)}))
+		label, ok := t.plan().replies(t.s.Lang).labels[id]
+		if !ok {
+			label = t.say(q.Label, nil)
+		}
+		data["label"], data["value"] = label, t.display(q, v)
+		b.WriteString(t.text("bot.summary.line", data))
 	}
 	return b.String()
 }
 
-// display shows an answer as the user knows it.
-func (t *turn) display(q *flow.State, v any) string {
+// display shows an answer as the user knows it, as template data: a string
+// answer is returned as it is, so showing it needs no new interface value.
+func (t *turn) display(q *flow.State, v any) any {
 	switch q.Ask {
 	case flow.InputChoice, flow.InputConfirm:
-		value := choiceValue(v)
-		for _, c := range t.choices(q) {
-			if c.Value == value {
-				return c.Label
-			}
+		if label, ok := t.choiceLabel(q, choiceValue(v)); ok {
+			return label
 		}
 		if b, ok := v.(bool); ok {
 			return t.text("bot.value."+choiceValue(b), nil)
@@ -744,6 +859,9 @@ func (t *turn) display(q *flow.State, v any) string {
 		if n, ok := v.(int64); ok {
 			return t.text("bot.value.amount", map[string]any{"value": formatInt(n)})
 		}
+	}
+	if _, ok := v.(string); ok {
+		return v // what fmt.Sprint gives, without a copy
 	}
 	return fmt.Sprint(v)
 }

@@ -54,6 +54,26 @@ func (s *Session) Clone() *Session {
 	return &c
 }
 
+// cloneForStep is Clone for a Step that keeps the answers shared with s:
+// the step must not change them (see turn.sharedAnswers). The history and
+// the applied ids get room for the one entry a step usually adds.
+func (s *Session) cloneForStep() *Session {
+	c := *s
+	c.History = withRoom(s.History)
+	c.Skipped = append([]string(nil), s.Skipped...)
+	c.Applied = withRoom(s.Applied)
+	return &c
+}
+
+// withRoom copies a list into a new one with room for one more; nil stays
+// nil, as in Clone.
+func withRoom(l []string) []string {
+	if len(l) == 0 {
+		return nil
+	}
+	return append(make([]string, 0, len(l)+1), l...)
+}
+
 // Seen reports whether a frame id was applied already.
 func (s *Session) Seen(id string) bool {
 	if id == "" {

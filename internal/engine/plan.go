@@ -1,0 +1,151 @@
+package engine
+
+import (
+	"sync"
+
+	"github.com/looplab/fsm"
+
+	"github.com/claimbot/claimbot/internal/flow"
+	"github.com/claimbot/claimbot/internal/locale"
+	"github.com/claimbot/claimbot/internal/validate"
+)
+
+// plan is what every step in one flow version needs again and again,
+// worked out once per engine: flows and the catalogue are immutable, so
+// the quick replies of a state in a language never change.
+type plan struct {
+	f        *flow.Flow
+	machines sync.Pool           // *fsm.FSM of the flow, for fire
+	edit     map[string]string   // state id → the summary choice that changes its answer
+	langs    map[string]*replies // catalogue language → the flow's quick replies in it
+}
+
+// replies are a flow's quick replies in one language. A language the
+// catalogue does not have gets an empty set, and the turn works its
+// replies out on every call, as before.
+type replies struct {
+	choices map[string][]Choice          // choice or confirm state id → its quick replies, without back
+	options map[string][]validate.Option // the same state id → its quick replies as the matcher sees them
+	edit    map[string]string            // state id → the label of the summary choice that changes its answer
+	labels  map[string]any               // state id → its label, as the summary's template data
+}
+
+// plan returns the plan of flow f, making it on first use: older versions
+// of a flow reach the engine after New, when a session pinned to them comes.
+func (e *Engine) plan(f *flow.Flow) *plan {
+	if p, ok := e.plans.Load(f); ok {
+		return p.(*plan)
+	}
+	p, _ := e.plans.LoadOrStore(f, e.newPlan(f))
+	return p.(*plan)
+}
+
+func (e *Engine) newPlan(f *flow.Flow) *plan {
+	p := &plan{f: f, edit: map[string]string{}, langs: map[string]*replies{}}
+	for id, st := range f.States {
+		if st.Save != "" {
+			p.edit[id] = flow.EditPrefix + st.Save
+		}
+	}
+	for _, lang := range e.cat.Languages() {
+		r := &replies{choices: map[string][]Choice{}, options: map[string][]validate.Option{}, edit: map[string]string{},
+			labels: map[string]any{}}
+		for id, st := range f.States {
+			switch st.Ask {
+			case flow.InputChoice, flow.InputConfirm:
+				cs := e.quickReplies(f, st, lang)
+				r.choices[id] = cs
+				r.options[id] = matcherOptions(st, cs)
+			}
+			if st.Save != "" {
+				r.edit[id] = e.editLabel(st, lang)
+				r.labels[id] = say(e.cat, lang, st.Label, nil)
+			}
+		}
+		p.langs[lang] = r
+	}
+	return p
+}
+
+// noReplies stands for the quick replies of a language not in the catalogue.
+var noReplies = &replies{}
+
+// replies returns the flow's quick replies in lang.
+func (p *plan) replies(lang string) *replies {
+	if r := p.langs[lang]; r != nil {
+		return r
+	}
+	return noReplies
+}
+
+// machine returns a state machine of the flow from the pool, in state from.
+func (p *plan) machine(from string) *fsm.FSM {
+	m, _ := p.machines.Get().(*fsm.FSM)
+	if m == nil {
+		return p.f.Machine(from)
+	}
+	m.SetState(from)
+	return m
+}
+
+// quickReplies are the quick replies of a choice or confirm state in lang,
+// without back.
+func (e *Engine) quickReplies(f *flow.Flow, st *flow.State, lang string) []Choice {
+	if len(st.Choices) == 0 { // confirm with the default labels
+		return []Choice{
+			{Value: flow.ValueYes, Label: e.cat.Text(lang, "bot.choice.yes", nil)},
+			{Value: flow.ValueNo, Label: e.cat.Text(lang, "bot.choice.no", nil)},
+		}
+	}
+	out := make([]Choice, len(st.Choices))
+	for i, c := range st.Choices {
+		label := c.Label
+		if lang != locale.Source {
+			label = e.cat.Text(lang, f.ChoiceID(st.ID, c.Value), nil)
+		}
+		out[i] = Choice{Value: c.Value, Label: label}
+	}
+	return out
+}
+
+// matcherOptions are a state's quick replies cs as the matcher sees them:
+// the label in the session's language, the Korean label and the synonyms.
+func matcherOptions(st *flow.State, cs []Choice) []validate.Option {
+	var opts []validate.Option
+	for _, c := range cs {
+		o := validate.Option{Value: c.Value, Label: c.Label}
+		if fc := choiceOf(st, c.Value); fc != nil {
+			o.Also = append(o.Also, fc.Also...)
+			if fc.Label != c.Label && fc.Label != "" {
+				o.Also = append(o.Also, fc.Label)
+			}
+		}
+		opts = append(opts, o)
+	}
+	return opts
+}
+
+// editLabel is the label of the summary choice that changes q's answer.
+func (e *Engine) editLabel(q *flow.State, lang string) string {
+	return e.cat.Text(lang, "bot.summary.edit", map[string]any{"label": say(e.cat, lang, q.Label, nil)})
+}
+
+// say renders a flow text in lang: the Korean source needs no catalogue
+// unless it is a template.
+func say(cat *locale.Catalog, lang string, txt flow.Text, data any) string {
+	if txt.Tmpl == nil && lang == locale.Source {
+		return txt.Source
+	}
+	return cat.Text(lang, txt.ID, data)
+}
+
+// choiceOf is st.Choice without copying the choices: the choice with that
+// value, or nil.
+func choiceOf(st *flow.State, value string) *flow.Choice {
+	for i := range st.Choices {
+		if st.Choices[i].Value == value {
+			return &st.Choices[i]
+		}
+	}
+	return nil
+}
