@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 	"golang.org/x/time/rate"
 
+	"github.com/claimbot/claimbot/internal/bufpool"
 	"github.com/claimbot/claimbot/internal/engine"
 	"github.com/claimbot/claimbot/internal/privacy"
 	"github.com/claimbot/claimbot/internal/store"
@@ -91,8 +93,16 @@ func (c *conn) send(data []byte) {
 	}
 }
 
+// frames lends the buffers that replies are encoded into and frames read
+// into: WriteMessage copies a frame out before it returns, and a frame read
+// is decoded (its strings copied) before the next one.
+var frames = bufpool.New(1024)
+
 func (c *conn) reply(r engine.Reply) {
-	c.send(r.AppendJSON(make([]byte, 0, 512)))
+	buf := frames.Get()
+	*buf = r.AppendJSON(*buf)
+	c.send(*buf)
+	frames.Put(buf)
 }
 
 func (c *conn) problem(code string) {
@@ -126,44 +136,77 @@ func (c *conn) readPump() {
 	c.ws.SetReadDeadline(time.Now().Add(pongWait))
 	c.ws.SetPongHandler(func(string) error { c.ws.SetReadDeadline(time.Now().Add(pongWait)); return nil })
 	for {
-		typ, data, err := c.ws.ReadMessage()
+		typ, r, err := c.ws.NextReader()
 		if err != nil {
+			return
+		}
+		buf := frames.Get()
+		*buf, err = readAll(*buf, r)
+		if err != nil {
+			frames.Put(buf)
 			return // gorilla already answered a frame over the limit with 1009
 		}
 		c.ws.SetReadDeadline(time.Now().Add(pongWait))
-		switch {
-		case typ == websocket.BinaryMessage:
-			c.closeAndDrain(websocket.CloseUnsupportedData, "binary frames are not accepted")
-			return
-		case !utf8.Valid(data):
-			c.closeAndDrain(websocket.CloseInvalidFramePayloadData, "invalid UTF-8")
-			return
-		}
-		if c.lim != nil && !c.lim.Allow() {
-			c.s.metrics.frameErrors.WithLabelValues("rate_limited").Inc()
-			c.problem("rate_limited")
-			if c.flooded() {
-				c.closeAndDrain(websocket.ClosePolicyViolation, "too many frames")
-				return
-			}
-			continue
-		}
-		if len(data) > maxFrameSize {
-			c.s.metrics.frameErrors.WithLabelValues("too_large").Inc()
-			c.problem("too_large")
-			continue
-		}
-		in, ok := decodeFrame(data)
-		if !ok {
-			c.s.metrics.frameErrors.WithLabelValues("bad_frame").Inc()
-			c.problem("bad_frame")
-			continue
-		}
-		if !c.turn(in) {
-			c.drain()
+		goOn := c.frame(typ, *buf)
+		frames.Put(buf)
+		if !goOn {
 			return
 		}
 	}
+}
+
+// readAll appends what r has to b, as io.ReadAll does.
+func readAll(b []byte, r io.Reader) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+}
+
+// frame handles one client frame; false ends the connection.
+func (c *conn) frame(typ int, data []byte) bool {
+	switch {
+	case typ == websocket.BinaryMessage:
+		c.closeAndDrain(websocket.CloseUnsupportedData, "binary frames are not accepted")
+		return false
+	case !utf8.Valid(data):
+		c.closeAndDrain(websocket.CloseInvalidFramePayloadData, "invalid UTF-8")
+		return false
+	}
+	if c.lim != nil && !c.lim.Allow() {
+		c.s.metrics.frameErrors.WithLabelValues("rate_limited").Inc()
+		c.problem("rate_limited")
+		if c.flooded() {
+			c.closeAndDrain(websocket.ClosePolicyViolation, "too many frames")
+			return false
+		}
+		return true
+	}
+	if len(data) > maxFrameSize {
+		c.s.metrics.frameErrors.WithLabelValues("too_large").Inc()
+		c.problem("too_large")
+		return true
+	}
+	in, ok := decodeFrame(data)
+	if !ok {
+		c.s.metrics.frameErrors.WithLabelValues("bad_frame").Inc()
+		c.problem("bad_frame")
+		return true
+	}
+	if !c.turn(in) {
+		c.drain()
+		return false
+	}
+	return true
 }
 
 // closeAndDrain sends a close frame and reads (and drops) what the peer

@@ -18,6 +18,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/claimbot/claimbot/internal/bufpool"
 	"github.com/claimbot/claimbot/internal/engine"
 	"github.com/claimbot/claimbot/internal/flow"
 	"github.com/claimbot/claimbot/internal/shard"
@@ -192,12 +193,13 @@ func (c *Conv) decode(val string) error {
 // the race and c now holds the current session.
 func (c *Conv) write(ctx context.Context, res engine.Result) (bool, error) {
 	next := c.rev + 1
-	val, err := Encode(next, res.Session)
-	if err != nil {
-		return false, err
-	}
+	// The value is sent by the time run returns (or never, when the turn
+	// gave up while queued), so its buffer can go back then.
+	val := values.Get()
+	defer values.Put(val)
+	*val = appendValue(*val, next, res.Session)
 	keys := []string{c.key, c.key, c.key}
-	args := []any{c.rev, val, c.st.opt.TTL.Milliseconds()}
+	args := []any{c.rev, *val, c.st.opt.TTL.Milliseconds()}
 	if cl := res.Claim; cl != nil {
 		n := shard.Of(c.User)
 		body, err := Body(cl)
@@ -276,9 +278,16 @@ func (s *Store) SaveFlows(ctx context.Context, flows map[string]*flow.Flow) erro
 
 // Encode writes a session value: its revision, a newline, then JSON.
 func Encode(rev int64, sess *engine.Session) ([]byte, error) {
-	buf := strconv.AppendInt(make([]byte, 0, 768), rev, 10)
-	buf = append(buf, '\n')
-	return sess.AppendJSON(buf), nil
+	return appendValue(make([]byte, 0, 768), rev, sess), nil
+}
+
+// values lends the buffers that session values are encoded into.
+var values = bufpool.New(1024)
+
+func appendValue(b []byte, rev int64, sess *engine.Session) []byte {
+	b = strconv.AppendInt(b, rev, 10)
+	b = append(b, '\n')
+	return sess.AppendJSON(b)
 }
 
 // Decode reads a session value. Whole numbers among the answers come back
