@@ -2,10 +2,23 @@ package flow
 
 import (
 	"fmt"
+	"sync"
 
-	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/vm"
 	"github.com/looplab/fsm"
 )
+
+// vms are reusable expression machines: a machine keeps its stack between
+// runs, so a turn's conditions do not each allocate one. A machine runs one
+// program at a time.
+var vms = sync.Pool{New: func() any { return new(vm.VM) }}
+
+func run(prog *vm.Program, answers map[string]any) (any, error) {
+	m := vms.Get().(*vm.VM)
+	out, err := m.Run(prog, answers)
+	vms.Put(m)
+	return out, err
+}
 
 // Holds reports whether the branch is taken for these answers. A condition
 // that cannot be evaluated (an answer it names is not known yet) does not hold.
@@ -13,7 +26,7 @@ func (b *Branch) Holds(answers map[string]any) bool {
 	if b.If == "" {
 		return true
 	}
-	out, err := expr.Run(b.prog, answers)
+	out, err := run(b.prog, answers)
 	if err != nil {
 		return false
 	}
@@ -24,7 +37,7 @@ func (b *Branch) Holds(answers map[string]any) bool {
 // Eval computes the assignment over the answers. An assignment that cannot
 // be evaluated yet yields ok == false and the key stays unset.
 func (a *Assign) Eval(answers map[string]any) (any, bool) {
-	out, err := expr.Run(a.prog, answers)
+	out, err := run(a.prog, answers)
 	if err != nil || out == nil {
 		return nil, false
 	}
