@@ -179,7 +179,7 @@ type Sender struct {
 	cfg Config
 	log *slog.Logger
 
-	slots      chan struct{} // one per delivery in flight
+	slots      *window // deliveries in flight
 	deliveries sync.WaitGroup
 
 	mu       sync.Mutex
@@ -195,7 +195,7 @@ func NewSender(rdb redis.UniversalClient, cfg Config) *Sender {
 		rdb:      rdb,
 		cfg:      cfg,
 		log:      cfg.Logger.With("component", "outbox"),
-		slots:    make(chan struct{}, cfg.Workers),
+		slots:    newWindow(cfg.Workers),
 		inflight: make(map[string]bool),
 	}
 }
@@ -253,7 +253,7 @@ func (s *Sender) stop() {
 }
 
 // free is how many more deliveries may start now.
-func (s *Sender) free() int { return cap(s.slots) - len(s.slots) }
+func (s *Sender) free() int { return s.slots.free() }
 
 // readSize is how many entries a reader takes at once: as many as could
 // start now, at least one (then the reader waits in dispatch for a worker
@@ -279,14 +279,12 @@ func (s *Sender) dispatch(work context.Context, j job) {
 		release()
 		return
 	}
-	select {
-	case s.slots <- struct{}{}:
-	case <-work.Done():
+	if s.slots.acquire(work) != nil {
 		release()
 		return
 	}
 	s.deliveries.Go(func() {
-		defer func() { <-s.slots }()
+		defer s.slots.release()
 		defer release()
 		s.deliver(work, j, release)
 	})
@@ -362,13 +360,17 @@ func (s *Sender) poll(intake, work context.Context) {
 	}
 }
 
-// pollShard delivers the due retries of shard n, as many as workers are
-// free for; a shard that filled its limit is asked again at once.
+// pollShard delivers the due retries of shard n, as many as the delivery
+// window has room for (at least one while it can still grow); a shard
+// that filled its limit is asked again at once.
 func (s *Sender) pollShard(intake, work context.Context, n int) error {
 	for intake.Err() == nil {
 		limit := min(s.free(), pollLimit)
 		if limit == 0 {
-			return nil
+			if s.slots.size() == s.cfg.Workers {
+				return nil // every worker is busy: the next tick
+			}
+			limit = 1 // wait for a slot with it: the window grows
 		}
 		now := time.Now()
 		v, err := pollScript.Run(intake, s.rdb, shardKeys(n),
