@@ -19,8 +19,9 @@ const (
 // turns out of the CPU (at 5,000 turns/s, with 64 deliveries allowed in
 // flight to the built-in receiver, the turns' p99 was 12–27 ms; with 4,
 // 6–9 ms). A delivery that waits for a
-// slot longer than windowGrow doubles it, so a slow or distant receiver,
-// or a backlog, soon gets every worker; a second in which no more than a
+// slot longer than windowGrow doubles it, once per windowGrow however many
+// wait, so a slow or distant receiver, or a backlog, gets every worker
+// within a few tenths of a second; a second in which no more than a
 // quarter of it was used halves it.
 type window struct {
 	max int
@@ -30,6 +31,7 @@ type window struct {
 	inflight int       // deliveries in flight
 	peak     int       // the most in flight since checked
 	checked  time.Time // when the window last considered shrinking
+	grown    time.Time // when it last doubled
 	freed    chan struct{}
 }
 
@@ -40,26 +42,37 @@ func newWindow(workers int) *window {
 
 // acquire waits for a slot; an error only when ctx ends first.
 func (w *window) acquire(ctx context.Context) error {
-	var waited time.Time
+	var since time.Time // when this delivery began to wait
 	var tick *time.Timer
+	defer func() {
+		if tick != nil {
+			tick.Stop()
+		}
+	}()
 	for {
 		w.mu.Lock()
-		if !waited.IsZero() && time.Since(waited) >= windowGrow && w.limit < w.max {
+		now := time.Now()
+		if w.inflight >= w.limit && w.limit < w.max && !since.IsZero() &&
+			now.Sub(since) >= windowGrow && now.Sub(w.grown) >= windowGrow {
+			// Claims have waited a while for a slot: the receiver is slow
+			// or there is a backlog. Once per windowGrow, however many
+			// deliveries wait.
 			w.limit = min(2*w.limit, w.max)
-			waited = time.Now() // the next doubling needs another wait
+			w.grown = now
 		}
 		if w.inflight < w.limit {
 			w.inflight++
 			w.peak = max(w.peak, w.inflight)
+			room := w.inflight < w.limit
 			w.mu.Unlock()
-			if tick != nil {
-				tick.Stop()
+			if room {
+				w.signal() // another waiter may take the next slot
 			}
 			return nil
 		}
 		w.mu.Unlock()
-		if waited.IsZero() {
-			waited = time.Now()
+		if since.IsZero() {
+			since = now
 			tick = time.NewTimer(windowGrow)
 		} else {
 			tick.Reset(windowGrow)
@@ -68,9 +81,16 @@ func (w *window) acquire(ctx context.Context) error {
 		case <-w.freed:
 		case <-tick.C:
 		case <-ctx.Done():
-			tick.Stop()
 			return ctx.Err()
 		}
+	}
+}
+
+// signal wakes one waiting delivery, if any, to look for a slot.
+func (w *window) signal() {
+	select {
+	case w.freed <- struct{}{}:
+	default:
 	}
 }
 
@@ -85,10 +105,7 @@ func (w *window) release() {
 		w.peak, w.checked = w.inflight, now
 	}
 	w.mu.Unlock()
-	select {
-	case w.freed <- struct{}{}:
-	default:
-	}
+	w.signal()
 }
 
 // free is how many more deliveries may start now.

@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 )
@@ -75,5 +76,28 @@ func TestWindowOfFewWorkers(t *testing.T) {
 	w := newWindow(2)
 	if w.size() != 2 {
 		t.Errorf("window %d with 2 workers, want 2", w.size())
+	}
+}
+
+// Many deliveries waiting at once double the window once per windowGrow,
+// not once each: five waiting for a full window of 4 need 9 slots, and get
+// a window of 16, not the 64 workers.
+func TestWindowGrowsOnceForManyWaiting(t *testing.T) {
+	w := newWindow(64)
+	ctx := context.Background()
+	for range windowMin {
+		w.acquire(ctx)
+	}
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Go(func() {
+			if err := w.acquire(ctx); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := w.size(); n > 16 {
+		t.Errorf("window %d for 9 deliveries in flight, want at most 16", n)
 	}
 }

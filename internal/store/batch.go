@@ -125,6 +125,7 @@ func (b *batcher) lead(batch []*call) {
 		return
 	}
 	next := b.queue[0]
+	b.queue[0] = nil // its args hold a lent buffer
 	b.queue = b.queue[1:]
 	next.lead = true
 	b.mu.Unlock()
