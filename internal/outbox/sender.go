@@ -20,6 +20,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/claimbot/claimbot/internal/rbatch"
 	"github.com/claimbot/claimbot/internal/shard"
 	"github.com/claimbot/claimbot/internal/webhook"
 )
@@ -58,6 +59,7 @@ const (
 	shutdownSlack = 2 * time.Second // beyond Timeout, for recording the last results
 	backoffMin    = 100 * time.Millisecond
 	backoffMax    = 5 * time.Second
+	recordTimeout = 5 * time.Second // the most a batch of recorded outcomes waits for Redis
 )
 
 // staleConsumer is how long a consumer with nothing pending may be idle
@@ -175,9 +177,10 @@ func newHTTPClient(workers int) *http.Client {
 // Sender delivers the outbox to the webhook. Any number of instances may
 // run against one Redis, each with its own Consumer name.
 type Sender struct {
-	rdb redis.UniversalClient
-	cfg Config
-	log *slog.Logger
+	rdb     redis.UniversalClient
+	records *rbatch.Batcher // the outcomes of deliveries, pipelined together
+	cfg     Config
+	log     *slog.Logger
 
 	slots      *window // deliveries in flight
 	deliveries sync.WaitGroup
@@ -193,6 +196,7 @@ func NewSender(rdb redis.UniversalClient, cfg Config) *Sender {
 	cfg = cfg.withDefaults()
 	return &Sender{
 		rdb:      rdb,
+		records:  rbatch.New(rdb, recordTimeout),
 		cfg:      cfg,
 		log:      cfg.Logger.With("component", "outbox"),
 		slots:    newWindow(cfg.Workers),
@@ -598,17 +602,17 @@ func (s *Sender) delay(attempt int, retryAfter time.Duration) time.Duration {
 }
 
 func (s *Sender) ack(ctx context.Context, j job) error {
-	return ackScript.Run(ctx, s.rdb, shardKeys(j.shard, shard.Delivered(j.shard, j.claim)),
+	return s.records.Script(ctx, ackScript, shardKeys(j.shard, shard.Delivered(j.shard, j.claim)),
 		shard.Group, j.id, j.body, s.cfg.Retention.Milliseconds()).Err()
 }
 
 func (s *Sender) bury(ctx context.Context, j job, attempts int, problem string) error {
-	return deadScript.Run(ctx, s.rdb, shardKeys(j.shard, shard.Dead(j.shard)),
+	return s.records.Script(ctx, deadScript, shardKeys(j.shard, shard.Dead(j.shard)),
 		shard.Group, j.id, attempts, problem, time.Now().UnixMilli()).Err()
 }
 
 func (s *Sender) schedule(ctx context.Context, j job, attempts int, problem string, due time.Time) error {
-	return scheduleScript.Run(ctx, s.rdb, shardKeys(j.shard),
+	return s.records.Script(ctx, scheduleScript, shardKeys(j.shard),
 		j.id, due.UnixMilli(), attempts, problem).Err()
 }
 

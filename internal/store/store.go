@@ -21,6 +21,7 @@ import (
 	"github.com/claimbot/claimbot/internal/bufpool"
 	"github.com/claimbot/claimbot/internal/engine"
 	"github.com/claimbot/claimbot/internal/flow"
+	"github.com/claimbot/claimbot/internal/rbatch"
 	"github.com/claimbot/claimbot/internal/shard"
 	"github.com/claimbot/claimbot/internal/webhook"
 )
@@ -38,7 +39,7 @@ type Options struct {
 
 // Store applies turns to sessions kept in Redis.
 type Store struct {
-	batch  *batcher
+	batch  *rbatch.Batcher
 	rdb    redis.UniversalClient
 	engine func() *engine.Engine
 	opt    Options
@@ -59,7 +60,7 @@ func New(rdb redis.UniversalClient, eng func() *engine.Engine, opt Options) *Sto
 	if opt.ClaimIDTL <= 0 {
 		opt.ClaimIDTL = 30 * 24 * time.Hour
 	}
-	return &Store{rdb: rdb, engine: eng, opt: opt, batch: newBatcher(rdb, opt.Timeout)}
+	return &Store{rdb: rdb, engine: eng, opt: opt, batch: rbatch.New(rdb, opt.Timeout)}
 }
 
 // Redis returns the store's client.
@@ -167,7 +168,7 @@ func newClaimID(user string) string {
 
 // load reads the session from Redis (a new one when there is none).
 func (c *Conv) load(ctx context.Context) error {
-	val, err := c.st.rdb.Get(ctx, c.key).Result()
+	val, err := c.st.batch.Do(ctx, "get", c.key).Text()
 	if errors.Is(err, redis.Nil) {
 		c.sess, c.rev = engine.NewSession(c.User, c.Flow, c.Lang), 0
 		return nil
@@ -193,8 +194,8 @@ func (c *Conv) decode(val string) error {
 // the race and c now holds the current session.
 func (c *Conv) write(ctx context.Context, res engine.Result) (bool, error) {
 	next := c.rev + 1
-	// The value is sent by the time run returns (or never, when the turn
-	// gave up while queued), so its buffer can go back then.
+	// The value is sent by the time Script returns (or never, when the
+	// turn gave up while queued), so its buffer can go back then.
 	val := values.Get()
 	defer values.Put(val)
 	*val = appendValue(*val, next, res.Session)
@@ -209,7 +210,10 @@ func (c *Conv) write(ctx context.Context, res engine.Result) (bool, error) {
 		keys = []string{c.key, shard.Outbox(n), shard.ClaimReservation(n, cl.ID)}
 		args = append(args, cl.ID, body, cl.SubmittedAt.UnixMilli(), c.st.opt.ClaimIDTL.Milliseconds())
 	}
-	out, err := c.st.batch.run(ctx, keys, args)
+	out, err := c.st.batch.Script(ctx, turnScript, keys, args...).Slice()
+	if errors.Is(err, redis.Nil) {
+		err = nil
+	}
 	if err != nil {
 		return false, fmt.Errorf("%w: turn %s: %v", ErrUnavailable, c.key, err)
 	}

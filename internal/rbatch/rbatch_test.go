@@ -1,4 +1,4 @@
-package store
+package rbatch
 
 import (
 	"context"
@@ -49,19 +49,22 @@ func (h *slowPipelines) ProcessPipelineHook(next redis.ProcessPipelineHook) redi
 	}
 }
 
-// Turns that arrive while every slot is busy queue and go out together;
-// each gets its own answer, no more than batchers batches are ever in
-// flight, and a turn that gives up while queued leaves the rest working.
+// setScript sets a fresh key: {1, 1}.
+var setScript = redis.NewScript(`redis.call('SET', KEYS[1], ARGV[1], 'PX', 60000) return {1, 1}`)
+
+// Commands that arrive while every slot is busy queue and go out together;
+// each gets its own answer, no more than Slots batches are ever in
+// flight, and a caller that gives up while queued leaves the rest working.
 func TestBatcherQueuesAndHandsOn(t *testing.T) {
 	rs := redistest.Start(t)
 	rdb := rs.Client(t)
 	hook := &slowPipelines{hold: 20 * time.Millisecond}
 	rdb.AddHook(hook)
-	b := newBatcher(rdb, 5*time.Second)
+	b := New(rdb, 5*time.Second)
 
-	// A turn script on a fresh key with revision 0 is applied: {1, 1}.
+	// The script sets a fresh key and answers {1, 1}.
 	apply := func(ctx context.Context, key string) ([]any, error) {
-		return b.run(ctx, []string{key, key, key}, []any{0, "1\n{}", 60000})
+		return b.Script(ctx, setScript, []string{key}, "1").Slice()
 	}
 	const turns = 200
 	var wg sync.WaitGroup
@@ -82,8 +85,8 @@ func TestBatcherQueuesAndHandsOn(t *testing.T) {
 	}
 	wg.Wait()
 
-	if m := hook.most.Load(); m > batchers {
-		t.Errorf("%d batches in flight at once, want at most %d", m, batchers)
+	if m := hook.most.Load(); m > Slots {
+		t.Errorf("%d batches in flight at once, want at most %d", m, Slots)
 	}
 	hook.mu.Lock()
 	sent, biggest := 0, 0
@@ -92,10 +95,10 @@ func TestBatcherQueuesAndHandsOn(t *testing.T) {
 		biggest = max(biggest, n)
 	}
 	hook.mu.Unlock()
-	if sent < turns || biggest < 2 || biggest > maxBatch {
-		t.Errorf("%d scripts sent in %d batches, the biggest of %d: want all %d, batched, at most %d a batch", sent, len(hook.sizes), biggest, turns, maxBatch)
+	if sent < turns || biggest < 2 || biggest > MaxBatch {
+		t.Errorf("%d scripts sent in %d batches, the biggest of %d: want all %d, batched, at most %d a batch", sent, len(hook.sizes), biggest, turns, MaxBatch)
 	}
-	// Every slot is free again: a lone turn goes out at once.
+	// Every slot is free again: a lone call goes out at once.
 	hook.hold = 0
 	if _, err := apply(context.Background(), "claimbot:test:batch:after"); err != nil {
 		t.Fatal(err)
@@ -105,7 +108,7 @@ func TestBatcherQueuesAndHandsOn(t *testing.T) {
 	}
 }
 
-// When Redis does not answer, queued turns give up at their deadline
+// When Redis does not answer, queued calls give up at their deadline
 // instead of waiting for a slot forever.
 func TestBatcherGivesUpOnDeadRedis(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -124,16 +127,40 @@ func TestBatcherGivesUpOnDeadRedis(t *testing.T) {
 	}()
 	rdb := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), ReadTimeout: 300 * time.Millisecond, MaxRetries: -1})
 	defer rdb.Close()
-	b := newBatcher(rdb, 300*time.Millisecond)
+	b := New(rdb, 300*time.Millisecond)
 	var wg sync.WaitGroup
-	for i := range 3 * batchers {
+	for i := range 3 * Slots {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 			defer cancel()
-			if _, err := b.run(ctx, []string{"k"}, []any{i}); err == nil {
+			if err := b.Script(ctx, setScript, []string{"k"}, i).Err(); err == nil {
 				t.Errorf("turn %d: no error from a Redis that never answers", i)
 			}
 		})
 	}
 	wg.Wait()
+}
+
+// Plain commands go in the same batches as scripts, and a script Redis
+// lost is sent again by its source.
+func TestCommandsAndLostScripts(t *testing.T) {
+	rs := redistest.Start(t)
+	rdb := rs.Client(t)
+	b := New(rdb, 5*time.Second)
+	ctx := context.Background()
+	if err := b.Script(ctx, setScript, []string{"claimbot:test:rbatch:a"}, "x").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := b.Do(ctx, "get", "claimbot:test:rbatch:a").Text(); err != nil || v != "x" {
+		t.Fatalf("GET: %q %v", v, err)
+	}
+	if err := b.Do(ctx, "get", "claimbot:test:rbatch:none").Err(); !errors.Is(err, redis.Nil) {
+		t.Fatalf("GET of a missing key: %v, want redis.Nil", err)
+	}
+	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := b.Script(ctx, setScript, []string{"claimbot:test:rbatch:b"}, "y").Slice(); err != nil || len(res) != 2 {
+		t.Fatalf("after SCRIPT FLUSH: %v %v", res, err)
+	}
 }

@@ -1,0 +1,179 @@
+// Package rbatch sends the Redis commands of many goroutines together: each
+// batch is one pipelined write and one read, instead of one round trip per
+// command. Under load this divides the system calls of a command, on both
+// sides, by the batch's size.
+//
+// A Batcher has no goroutine of its own, so a command costs no hand-off
+// between goroutines (each may wake a thread): the caller that finds a
+// batch slot free sends its own command at once, with those queued
+// meanwhile. A caller that finds every slot busy queues; when a batch is
+// answered, its sender hands the slot to the first queued caller, which
+// sends the queue as the next batch, and goes on with its own result.
+package rbatch
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// MaxBatch bounds a batch, so one slow batch does not hold many callers.
+const MaxBatch = 64
+
+// Slots is how many batches may be in flight at once.
+const Slots = 4
+
+// Batcher pipelines the commands of concurrent callers.
+type Batcher struct {
+	rdb     redis.UniversalClient
+	timeout time.Duration
+
+	mu    sync.Mutex
+	busy  int     // batches in flight
+	queue []*call // callers waiting for a slot
+}
+
+type call struct {
+	script *redis.Script // nil: args is a command
+	keys   []string
+	args   []any
+	cmd    *redis.Cmd
+	// wake is signalled once: with the result, or with lead set when the
+	// call was handed a slot and must send the queue.
+	wake chan struct{}
+	lead bool
+}
+
+// New returns a Batcher over rdb; timeout bounds each batch's round trip.
+func New(rdb redis.UniversalClient, timeout time.Duration) *Batcher {
+	return &Batcher{rdb: rdb, timeout: timeout}
+}
+
+// Script runs s on keys and args in the next batch: by its hash, and by its
+// source again when Redis lost it (a restart, SCRIPT FLUSH).
+func (b *Batcher) Script(ctx context.Context, s *redis.Script, keys []string, args ...any) *redis.Cmd {
+	return b.run(ctx, &call{script: s, keys: keys, args: args})
+}
+
+// Do runs one command, given as redis.Client.Do takes it, in the next batch.
+func (b *Batcher) Do(ctx context.Context, args ...any) *redis.Cmd {
+	return b.run(ctx, &call{args: args})
+}
+
+// run sends c with the next batch and waits for its result. Once run
+// returns, nothing reads c's keys or args any more: a call that gave up
+// while queued was never sent.
+func (b *Batcher) run(ctx context.Context, c *call) *redis.Cmd {
+	c.wake = make(chan struct{}, 1)
+	b.mu.Lock()
+	if b.busy < Slots {
+		b.busy++
+		batch := b.take(c)
+		b.mu.Unlock()
+		b.lead(batch)
+		return c.cmd
+	}
+	b.queue = append(b.queue, c)
+	b.mu.Unlock()
+	select {
+	case <-c.wake:
+	case <-ctx.Done():
+		b.mu.Lock()
+		queued := b.remove(c)
+		b.mu.Unlock()
+		if queued {
+			cmd := redis.NewCmd(ctx)
+			cmd.SetErr(ctx.Err())
+			return cmd
+		}
+		// A batch took it, or it was handed a slot: either way it is
+		// answered within the batch timeout.
+		<-c.wake
+	}
+	if c.lead {
+		b.mu.Lock()
+		batch := b.take(c)
+		b.mu.Unlock()
+		b.lead(batch)
+	}
+	return c.cmd
+}
+
+// take makes a batch of first and the queued calls; b.mu is held.
+func (b *Batcher) take(first *call) []*call {
+	n := min(len(b.queue), MaxBatch-1)
+	batch := make([]*call, 0, n+1)
+	batch = append(append(batch, first), b.queue[:n]...)
+	rest := copy(b.queue, b.queue[n:])
+	clear(b.queue[rest:])
+	b.queue = b.queue[:rest]
+	return batch
+}
+
+// remove takes c out of the queue; false when it is not there.
+func (b *Batcher) remove(c *call) bool {
+	for i, q := range b.queue {
+		if q == c {
+			last := len(b.queue) - 1
+			copy(b.queue[i:], b.queue[i+1:])
+			b.queue[last] = nil
+			b.queue = b.queue[:last]
+			return true
+		}
+	}
+	return false
+}
+
+// lead sends a batch whose first call is the caller's own, answers the
+// others, then hands the slot to the first queued call or frees it.
+func (b *Batcher) lead(batch []*call) {
+	b.send(batch)
+	for _, c := range batch[1:] {
+		c.wake <- struct{}{}
+	}
+	b.mu.Lock()
+	if len(b.queue) == 0 {
+		b.busy--
+		b.mu.Unlock()
+		return
+	}
+	next := b.queue[0]
+	b.queue[0] = nil // its args may hold a lent buffer
+	b.queue = b.queue[1:]
+	next.lead = true
+	b.mu.Unlock()
+	next.wake <- struct{}{}
+}
+
+func (b *Batcher) send(calls []*call) {
+	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
+	defer cancel()
+	b.exec(ctx, calls, false)
+	var missing []*call
+	for _, c := range calls {
+		if err := c.cmd.Err(); c.script != nil && err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+			missing = append(missing, c)
+		}
+	}
+	if len(missing) > 0 { // Redis restarted or flushed its scripts: send their source once
+		b.exec(ctx, missing, true)
+	}
+}
+
+func (b *Batcher) exec(ctx context.Context, calls []*call, source bool) {
+	pipe := b.rdb.Pipeline()
+	for _, c := range calls {
+		switch {
+		case c.script == nil:
+			c.cmd = pipe.Do(ctx, c.args...)
+		case source:
+			c.cmd = c.script.Eval(ctx, pipe, c.keys, c.args...)
+		default:
+			c.cmd = c.script.EvalSha(ctx, pipe, c.keys, c.args...)
+		}
+	}
+	pipe.Exec(ctx) // errors are per command
+}
