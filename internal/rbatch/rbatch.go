@@ -47,7 +47,8 @@ type call struct {
 	lead bool
 }
 
-// New returns a Batcher over rdb; timeout bounds each batch's round trip.
+// New returns a Batcher over rdb; timeout bounds each batch's round trip,
+// and how long a call waits in the queue for a slot.
 func New(rdb redis.UniversalClient, timeout time.Duration) *Batcher {
 	return &Batcher{rdb: rdb, timeout: timeout}
 }
@@ -78,15 +79,24 @@ func (b *Batcher) run(ctx context.Context, c *call) *redis.Cmd {
 	}
 	b.queue = append(b.queue, c)
 	b.mu.Unlock()
+	// A queued call waits for a slot no longer than a batch may take.
+	gaveUp := time.NewTimer(b.timeout)
+	defer gaveUp.Stop()
+	var why error
 	select {
 	case <-c.wake:
+	case <-gaveUp.C:
+		why = context.DeadlineExceeded
 	case <-ctx.Done():
+		why = ctx.Err()
+	}
+	if why != nil {
 		b.mu.Lock()
 		queued := b.remove(c)
 		b.mu.Unlock()
 		if queued {
 			cmd := redis.NewCmd(ctx)
-			cmd.SetErr(ctx.Err())
+			cmd.SetErr(why)
 			return cmd
 		}
 		// A batch took it, or it was handed a slot: either way it is

@@ -106,9 +106,12 @@ func (c *Conv) Session() *engine.Session { return c.sess }
 
 // Turn applies one input and returns the engine's result. On ErrUnavailable
 // nothing was applied.
+//
+// Each Redis call of a turn is bounded by the store's Timeout (a batch's
+// round trip, or a wait for a batch slot), so a turn needs no deadline of
+// its own, and its context is not wrapped in one: a turn then allocates no
+// timer.
 func (c *Conv) Turn(ctx context.Context, in engine.Input) (engine.Result, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.st.opt.Timeout)
-	defer cancel()
 	if c.sess == nil {
 		if err := c.load(ctx); err != nil {
 			return engine.Result{}, err
@@ -254,6 +257,8 @@ func (s *Store) ensureVersion(ctx context.Context, eng *engine.Engine, sess *eng
 	if cur == nil || sess.Version == "" || sess.Version == cur.Version || eng.Versions().Get(sess.Flow, sess.Version) != nil {
 		return nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, s.opt.Timeout)
+	defer cancel()
 	src, err := s.rdb.Get(ctx, shard.FlowSource(sess.Flow, sess.Version)).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil
