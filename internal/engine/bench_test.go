@@ -11,15 +11,7 @@ import (
 func BenchmarkStep(b *testing.B) {
 	c := newChat(b, "ko")
 	c.choose("yes").choose("small_business").choose("messenger").choose("free_monetary").text("행복분식").text("220-81-62517").text("25만원")
-	s := c.s
-	env := engine.Env{Now: duringIntake}
-	in := engine.Input{Kind: engine.Text, Text: "owner@example.com", ID: "x-1", State: "email"}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := c.e.Step(s, in, env); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchStep(b, c, engine.Input{Kind: engine.Text, Text: "owner@example.com", ID: "x-1", State: "email"})
 }
 
 // BenchmarkStepToSummary changes an answer from the summary: the summary
@@ -30,15 +22,7 @@ func BenchmarkStepToSummary(b *testing.B) {
 		"damage_type": "free_monetary", "business_name": "행복분식", "business_number": "220-81-62517", "loss_amount": "25만원",
 		"email": "a@b.co", "phone": "01012345678", "title": "제목", "content": "내용"})
 	c.choose("edit_email")
-	s := c.s
-	env := engine.Env{Now: duringIntake}
-	in := engine.Input{Kind: engine.Text, Text: "owner@example.com", ID: "x-1", State: "email"}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := c.e.Step(s, in, env); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchStep(b, c, engine.Input{Kind: engine.Text, Text: "owner@example.com", ID: "x-1", State: "email"})
 }
 
 // BenchmarkConversation files a whole claim: 15 turns.
@@ -59,12 +43,16 @@ func BenchmarkConversation(b *testing.B) {
 func BenchmarkStepChoiceEnglish(b *testing.B) {
 	c := newChat(b, "en")
 	c.choose("yes").choose("small_business")
-	s := c.s
+	benchStep(b, c, engine.Input{Kind: engine.Text, Text: "messenger", ID: "x-1", State: "service"})
+}
+
+// benchStep measures one step of c's session with in, the session left as
+// it was.
+func benchStep(b *testing.B, c *chat, in engine.Input) {
 	env := engine.Env{Now: duringIntake}
-	in := engine.Input{Kind: engine.Text, Text: "messenger", ID: "x-1", State: "service"}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := c.e.Step(s, in, env); err != nil {
+		if _, err := c.e.Step(c.s, in, env); err != nil {
 			b.Fatal(err)
 		}
 	}
