@@ -1,10 +1,12 @@
 package webhook
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -206,5 +208,37 @@ func TestDevReceiverPage(t *testing.T) {
 	})
 	if t.Failed() {
 		t.Logf("page:\n%s", page)
+	}
+}
+
+// The dev receiver builds its event from the document the schema checked;
+// it must be the event encoding/json decodes from the same body.
+func TestEventOfMatchesDecoding(t *testing.T) {
+	for name, body := range map[string][]byte{
+		"full": []byte(fullBody),
+		"edited": editBody(t, func(ev, data, answers map[string]any) {
+			answers["loss_amount"] = json.Number("9999999999")
+			answers["title"] = "제목 \"따옴표\" \\ 역슬래시 \u2028"
+		}),
+	} {
+		t.Run(name, func(t *testing.T) {
+			doc, err := validBody(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := eventOf(doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dec := json.NewDecoder(bytes.NewReader(body))
+			dec.UseNumber()
+			var want Event
+			if err := dec.Decode(&want); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("eventOf = %#v\nwant (encoding/json) %#v", got, want)
+			}
+		})
 	}
 }

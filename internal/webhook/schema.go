@@ -48,24 +48,31 @@ var compiledSchema = sync.OnceValues(func() (*jsonschema.Schema, error) {
 // names every failing place in the body but never quotes the values found
 // there, so it may be logged: bodies hold personal data.
 func ValidateBody(body []byte) error {
+	_, err := validBody(body)
+	return err
+}
+
+// validBody is ValidateBody that also returns the parsed body: objects as
+// map[string]any, numbers as json.Number.
+func validBody(body []byte) (any, error) {
 	sch, err := compiledSchema()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("webhook: body is not JSON: %w", err)
+		return nil, fmt.Errorf("webhook: body is not JSON: %w", err)
 	}
 	if err := sch.Validate(doc); err != nil {
 		var ve *jsonschema.ValidationError
 		if !errors.As(err, &ve) {
-			return fmt.Errorf("webhook: body: %w", err)
+			return nil, fmt.Errorf("webhook: body: %w", err)
 		}
 		var problems []string
 		collectProblems(ve, &problems)
-		return fmt.Errorf("webhook: body does not match %s: %s", SchemaPath, strings.Join(problems, "; "))
+		return nil, fmt.Errorf("webhook: body does not match %s: %s", SchemaPath, strings.Join(problems, "; "))
 	}
-	return nil
+	return doc, nil
 }
 
 // collectProblems lists the leaves of a validation error as
