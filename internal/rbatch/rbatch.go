@@ -43,8 +43,9 @@ type call struct {
 	cmd    *redis.Cmd
 	// wake is signalled once: with the result, or with lead set when the
 	// call was handed a slot and must send the queue.
-	wake chan struct{}
-	lead bool
+	wake   chan struct{}
+	lead   bool
+	queued time.Time // when it joined the queue
 }
 
 // New returns a Batcher over rdb; timeout bounds each batch's round trip,
@@ -77,30 +78,24 @@ func (b *Batcher) run(ctx context.Context, c *call) *redis.Cmd {
 		b.lead(batch)
 		return c.cmd
 	}
+	c.queued = time.Now()
 	b.queue = append(b.queue, c)
 	b.mu.Unlock()
-	// A queued call waits for a slot no longer than a batch may take.
-	gaveUp := time.NewTimer(b.timeout)
-	defer gaveUp.Stop()
-	var why error
+	// A queued call waits for a slot no longer than a batch may take: the
+	// next batch to form fails the calls queued longer (see expire). Every
+	// batch in flight ends within its timeout, so none waits for ever, and
+	// no call needs a timer of its own.
 	select {
 	case <-c.wake:
-	case <-gaveUp.C:
-		why = context.DeadlineExceeded
 	case <-ctx.Done():
-		why = ctx.Err()
-	}
-	if why != nil {
 		b.mu.Lock()
 		queued := b.remove(c)
 		b.mu.Unlock()
 		if queued {
-			cmd := redis.NewCmd(ctx)
-			cmd.SetErr(why)
-			return cmd
+			return failed(ctx, ctx.Err())
 		}
-		// A batch took it, or it was handed a slot: either way it is
-		// answered within the batch timeout.
+		// A batch took it, it expired, or it was handed a slot: either
+		// way it is answered within the batch timeout.
 		<-c.wake
 	}
 	if c.lead {
@@ -112,8 +107,37 @@ func (b *Batcher) run(ctx context.Context, c *call) *redis.Cmd {
 	return c.cmd
 }
 
+func failed(ctx context.Context, err error) *redis.Cmd {
+	cmd := redis.NewCmd(ctx)
+	cmd.SetErr(err)
+	return cmd
+}
+
+// expire fails the calls that have waited in the queue for longer than a
+// batch may take; b.mu is held. The queue is in the order calls joined it,
+// so they are at its head.
+func (b *Batcher) expire() {
+	if len(b.queue) == 0 {
+		return
+	}
+	now := time.Now()
+	n := 0
+	for n < len(b.queue) && now.Sub(b.queue[n].queued) >= b.timeout {
+		c := b.queue[n]
+		c.cmd = failed(context.Background(), context.DeadlineExceeded)
+		c.wake <- struct{}{}
+		n++
+	}
+	if n > 0 {
+		rest := copy(b.queue, b.queue[n:])
+		clear(b.queue[rest:])
+		b.queue = b.queue[:rest]
+	}
+}
+
 // take makes a batch of first and the queued calls; b.mu is held.
 func (b *Batcher) take(first *call) []*call {
+	b.expire()
 	n := min(len(b.queue), MaxBatch-1)
 	batch := make([]*call, 0, n+1)
 	batch = append(append(batch, first), b.queue[:n]...)
@@ -145,6 +169,7 @@ func (b *Batcher) lead(batch []*call) {
 		c.wake <- struct{}{}
 	}
 	b.mu.Lock()
+	b.expire()
 	if len(b.queue) == 0 {
 		b.busy--
 		b.mu.Unlock()
