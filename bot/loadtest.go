@@ -83,7 +83,7 @@ func loadtestCmd(args []string) error {
 		prog = loadtest.NewProgress(os.Stderr)
 	}
 	opts := loadtest.Options{Conversations: *conversations, Duration: *duration, Total: *total, Rate: *rate,
-		StillFileNo: *stillFileNo, Seed: *seed, Progress: prog}
+		StillFileNo: *stillFileNo, Seed: *seed, Progress: prog, RedisURL: *redisURL}
 
 	stopProfiles, err := prof.start()
 	defer stopProfiles()

@@ -111,7 +111,7 @@ func (b *Bare) Target() Target {
 	if b.Embedded {
 		name = "bare loop " + b.URL + " on an embedded miniredis"
 	}
-	return Target{URL: b.URL, Name: name, Bare: true}
+	return Target{URL: b.URL, Name: name, Bare: true, InProcess: true}
 }
 
 // Close stops the bare loop.

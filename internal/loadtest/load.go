@@ -56,6 +56,7 @@ type Options struct {
 	Seed          uint64        // 0: random
 	Progress      *Progress
 	Label         string // prefix of the progress line
+	RedisURL      string // rounds: the Redis whose processor time is counted (INFO cpu); empty: not counted
 }
 
 func (o *Options) defaults() {

@@ -181,7 +181,7 @@ func TestBareLoopAndRounds(t *testing.T) {
 	}
 
 	real := startServer(t)
-	rr, err := RunRounds(context.Background(), real, bt, 1, Options{Conversations: 10, Duration: 500 * time.Millisecond})
+	rr, err := RunRounds(context.Background(), real, bt, 1, Options{Conversations: 10, Duration: 500 * time.Millisecond, RedisURL: rd.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,6 +189,39 @@ func TestBareLoopAndRounds(t *testing.T) {
 	t.Log("\n" + out)
 	if len(rr.Rounds.Rounds) != 2 || rr.Rounds.ThroughputRatio <= 0 || rr.Rounds.LatencyRatio <= 0 || !strings.Contains(out, "ratio") {
 		t.Errorf("rounds: %+v", rr.Rounds)
+	}
+	// Processor time per turn: the load tester's own always (both targets
+	// run in it), Redis's when it is a real redis-server.
+	for _, sum := range []RoundsSum{rr.Rounds.Bare, rr.Rounds.Real} {
+		c := sum.CPU
+		if processCPU() == 0 {
+			break // not known on this system
+		}
+		if c == nil || c.LoadTester <= 0 || c.Server != nil || c.Total < c.LoadTester {
+			t.Fatalf("cpu per turn: %+v", c)
+		}
+		if rd.Real != (c.Redis != nil) {
+			t.Errorf("cpu per turn: redis %v on a real redis-server %v", c.Redis, rd.Real)
+		}
+	}
+	if !strings.Contains(out, "cpu per turn") {
+		t.Error("the report has no cpu per turn line")
+	}
+}
+
+func TestRedisCPU(t *testing.T) {
+	info := "# CPU\r\nused_cpu_sys:1.50\r\nused_cpu_user:2.25\r\nused_cpu_sys_children:9.0\r\n"
+	if got, ok := redisCPU(info); !ok || got != 3.75 {
+		t.Errorf("redisCPU = %v %v, want 3.75 true", got, ok)
+	}
+	if _, ok := redisCPU("# CPU\r\nused_cpu_sys:1.5\r\n"); ok {
+		t.Error("redisCPU of half an answer: ok")
+	}
+	a := cpuReading{self: 1, redis: 10, redisOK: true}
+	b := cpuReading{self: 1.5, redis: 10.25, redisOK: true}
+	c := a.perTurn(b, 5000)
+	if c.LoadTester != 100 || *c.Redis != 50 || c.Server != nil || c.Total != 150 {
+		t.Errorf("perTurn = %+v, want 100 µs here and 50 in redis", c)
 	}
 }
 

@@ -17,6 +17,7 @@ const (
 	metricFiled     = "claimbot_claims_filed_total"
 	metricDelivered = "claimbot_claims_delivered_total"
 	metricConns     = "claimbot_connections"
+	metricCPU       = "process_cpu_seconds_total"
 )
 
 // scrape reads a Prometheus text exposition and returns each metric's

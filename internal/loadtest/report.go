@@ -114,6 +114,9 @@ func (r *Report) WriteText(w io.Writer) {
 		line("real", "%.0f turns/s, p50 %.3f ms, p99 %.3f ms", rr.Real.TurnsPerSec, rr.Real.P50, rr.Real.P99)
 		line("ratio", "real/bare turns/s %.3f (the bare loop is %.1f× as fast); p50 latency real/bare %.1f×",
 			rr.ThroughputRatio, 1/rr.ThroughputRatio, rr.LatencyRatio)
+		if b, c := rr.Bare.CPU, rr.Real.CPU; b != nil && c != nil && b.Total > 0 {
+			line("cpu per turn", "bare %s; real %s: real/bare %.2f×", b, c, c.Total/b.Total)
+		}
 	}
 	if b := r.Backlog; b != nil {
 		line("backlog", "%d claims enqueued in %.2f s (%.0f/s)", b.Claims, b.FillSeconds, b.FillPerSec)
@@ -193,3 +196,15 @@ func msText(v float64) string {
 
 func mib(b float64) string { return fmt.Sprintf("%.1f MiB", b/(1<<20)) }
 func kib(b float64) string { return fmt.Sprintf("%.1f KiB", b/(1<<10)) }
+
+// String reads "71 µs (load tester 53, redis 18)".
+func (c *CPU) String() string {
+	parts := []string{fmt.Sprintf("load tester %.0f", c.LoadTester)}
+	if c.Server != nil {
+		parts = append(parts, fmt.Sprintf("server %.0f", *c.Server))
+	}
+	if c.Redis != nil {
+		parts = append(parts, fmt.Sprintf("redis %.0f", *c.Redis))
+	}
+	return fmt.Sprintf("%.0f µs (%s)", c.Total, strings.Join(parts, ", "))
+}

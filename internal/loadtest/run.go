@@ -209,6 +209,7 @@ type Round struct {
 	N    int    `json:"n"`
 	Kind string `json:"kind"` // bare, real
 	Load *Load  `json:"load"`
+	CPU  *CPU   `json:"cpu_per_turn,omitempty"`
 }
 
 // RoundsSum sums the rounds of one kind: turns over seconds; the mean of
@@ -217,6 +218,7 @@ type RoundsSum struct {
 	TurnsPerSec float64 `json:"turns_per_s"`
 	P50         float64 `json:"p50_ms"`
 	P99         float64 `json:"p99_ms"`
+	CPU         *CPU    `json:"cpu_per_turn,omitempty"` // over all its rounds' turns
 }
 
 // RunRounds alternates k bare and k real closed-loop rounds of o (the same
@@ -230,6 +232,8 @@ func RunRounds(ctx context.Context, real, bare Target, k int, o Options) (*Repor
 		k, o.Conversations, o.Duration), fmt.Sprintf("real %s; bare %s", real.name(), bare.name()))
 	rr := &Rounds{}
 	label := o.Label
+	clock := newCPUClock(o.RedisURL)
+	defer clock.close()
 	for i := 1; i <= k; i++ {
 		for _, kind := range []string{"bare", "real"} {
 			t := bare
@@ -238,11 +242,14 @@ func RunRounds(ctx context.Context, real, bare Target, k int, o Options) (*Repor
 			}
 			ro := o
 			ro.Label = fmt.Sprintf("%sround %d/%d %s ", label, i, k, kind)
+			before := clock.read(ctx, t)
 			l, err := Drive(ctx, t, ro)
 			if err != nil {
 				return nil, err
 			}
-			rr.Rounds = append(rr.Rounds, Round{N: i, Kind: kind, Load: l})
+			rd := Round{N: i, Kind: kind, Load: l}
+			rd.CPU = before.perTurn(clock.read(ctx, t), l.Turns)
+			rr.Rounds = append(rr.Rounds, rd)
 		}
 	}
 	rr.Bare, rr.Real = sumRounds(rr.Rounds, "bare"), sumRounds(rr.Rounds, "real")
@@ -261,6 +268,8 @@ func sumRounds(rs []Round, kind string) RoundsSum {
 	var turns int64
 	var secs, p50, p99 float64
 	n := 0
+	var cpus []*CPU
+	var cpuTurns []int64
 	for _, r := range rs {
 		if r.Kind != kind {
 			continue
@@ -270,9 +279,53 @@ func sumRounds(rs []Round, kind string) RoundsSum {
 		p50 += r.Load.Latency.P50
 		p99 += r.Load.Latency.P99
 		n++
+		cpus, cpuTurns = append(cpus, r.CPU), append(cpuTurns, r.Load.Turns)
 	}
 	if n == 0 || secs == 0 {
 		return RoundsSum{}
 	}
-	return RoundsSum{TurnsPerSec: float64(turns) / secs, P50: p50 / float64(n), P99: p99 / float64(n)}
+	return RoundsSum{TurnsPerSec: float64(turns) / secs, P50: p50 / float64(n), P99: p99 / float64(n),
+		CPU: weighCPU(cpus, cpuTurns)}
+}
+
+// weighCPU is the processor time per turn over several rounds, each
+// weighed by its turns; nil unless every round has one.
+func weighCPU(cs []*CPU, turns []int64) *CPU {
+	var sum CPU
+	var server, redis float64
+	var all int64
+	haveServer, haveRedis := true, true
+	for i, c := range cs {
+		if c == nil {
+			return nil
+		}
+		w := float64(turns[i])
+		all += turns[i]
+		sum.LoadTester += c.LoadTester * w
+		sum.Total += c.Total * w
+		if c.Server != nil {
+			server += *c.Server * w
+		} else {
+			haveServer = false
+		}
+		if c.Redis != nil {
+			redis += *c.Redis * w
+		} else {
+			haveRedis = false
+		}
+	}
+	if all == 0 {
+		return nil
+	}
+	n := float64(all)
+	out := &CPU{LoadTester: sum.LoadTester / n, Total: sum.Total / n}
+	if haveServer {
+		v := server / n
+		out.Server = &v
+	}
+	if haveRedis {
+		v := redis / n
+		out.Redis = &v
+	}
+	return out
 }

@@ -26,6 +26,7 @@ type Target struct {
 	TokenSecret string // mint banner tokens (?t=); empty: dev mode's ?user=
 	Name        string // how the report names it (default URL)
 	Bare        bool   // the bare loop: its receipts are canned, nothing is filed
+	InProcess   bool   // served by this process: its processor time is the load tester's
 }
 
 // ParseURL reads a --url: ws://host:port/ws (http:// becomes ws://, an
@@ -107,7 +108,7 @@ func StartDev(ctx context.Context, o DevOptions) (*server.Running, error) {
 
 // DevTarget is the target of a server started by StartDev.
 func DevTarget(r *server.Running) Target {
-	return Target{URL: "ws://" + r.Addr + "/ws", MetricsURL: r.URL() + "/metrics"}
+	return Target{URL: "ws://" + r.Addr + "/ws", MetricsURL: r.URL() + "/metrics", InProcess: true}
 }
 
 func (t *Target) name() string {
