@@ -50,13 +50,14 @@ const (
 )
 
 const (
-	readCount     = 128             // entries per XREADGROUP
-	readBlock     = time.Second     // XREADGROUP BLOCK
-	pollLimit     = 64              // due entries per shard per poll
-	recoverCount  = 128             // entries per XAUTOCLAIM
-	maxRetryAfter = 24 * time.Hour  // a longer Retry-After is capped
-	answerDrain   = 64 << 10        // bytes of an answer read to reuse the connection
-	shutdownSlack = 2 * time.Second // beyond Timeout, for recording the last results
+	readCount     = 128                  // entries per shard per XREADGROUP
+	readBlock     = time.Second          // XREADGROUP BLOCK
+	readLinger    = 5 * time.Millisecond // between reads that found entries
+	pollLimit     = 64                   // due entries per shard per poll
+	recoverCount  = 128                  // entries per XAUTOCLAIM
+	maxRetryAfter = 24 * time.Hour       // a longer Retry-After is capped
+	answerDrain   = 64 << 10             // bytes of an answer read to reuse the connection
+	shutdownSlack = 2 * time.Second      // beyond Timeout, for recording the last results
 	backoffMin    = 100 * time.Millisecond
 	backoffMax    = 5 * time.Second
 	recordTimeout = 5 * time.Second // the most a batch of recorded outcomes waits for Redis
@@ -103,14 +104,14 @@ type Config struct {
 }
 
 // PoolSize is the Redis connection pool a Sender with this configuration
-// wants: one blocking reader per shard, one connection per worker, and a
-// few for the poller, crash recovery and metrics.
+// wants: one for the blocking reader, one per worker, and a few for the
+// poller, crash recovery and metrics.
 func (c Config) PoolSize() int {
 	w := c.Workers
 	if w <= 0 {
 		w = DefaultWorkers
 	}
-	return shard.Count + w + 4
+	return 1 + w + 4
 }
 
 func (c Config) withDefaults() Config {
@@ -230,9 +231,7 @@ func (s *Sender) Run(ctx context.Context) error {
 			"lease", s.cfg.Lease, "timeout", s.cfg.Timeout)
 	}
 	var loops sync.WaitGroup
-	for n := range shard.Count {
-		loops.Go(func() { s.read(intake, work, n) })
-	}
+	loops.Go(func() { s.read(intake, work) })
 	loops.Go(func() { s.poll(intake, work) })
 	loops.Go(func() { s.recoverLoop(intake, work) })
 
@@ -259,10 +258,13 @@ func (s *Sender) stop() {
 // free is how many more deliveries may start now.
 func (s *Sender) free() int { return s.slots.free() }
 
-// readSize is how many entries a reader takes at once: as many as could
-// start now, at least one (then the reader waits in dispatch for a worker
-// with that one entry), so few entries wait here while their lease runs.
-func (s *Sender) readSize() int { return max(1, min(s.free(), readCount)) }
+// readSize is how many entries the reader takes from each shard at once:
+// together about as many as could start now, at least one (then the
+// reader waits in dispatch for a worker), so few entries wait here while
+// their lease runs.
+func (s *Sender) readSize() int {
+	return max(1, min((s.free()+shard.Count-1)/shard.Count, readCount))
+}
 
 // dispatch starts delivering j on a worker, unless it is queued or in
 // flight here already. It waits for a free worker.
@@ -294,26 +296,37 @@ func (s *Sender) dispatch(work context.Context, j job) {
 	})
 }
 
-// read delivers the new entries of shard n.
-func (s *Sender) read(intake, work context.Context, n int) {
-	stream := shard.Outbox(n)
+// read delivers the new entries of every shard. One XREADGROUP covers all
+// the shards' streams, so an idle outbox holds one blocked connection, and
+// after a read that found entries the reader lingers a moment before the
+// next: a busy outbox is then read several claims to a round trip instead
+// of one (at 1,000 claims a second spread over 16 shards, each shard's own
+// reader woke for nearly every claim).
+func (s *Sender) read(intake, work context.Context) {
+	args := make([]string, 0, 2*shard.Count)
+	index := make(map[string]int, shard.Count)
+	for n := range shard.Count {
+		args = append(args, shard.Outbox(n))
+		index[shard.Outbox(n)] = n
+	}
+	for range shard.Count {
+		args = append(args, ">")
+	}
 	var bo backoff
-	haveGroup := false
+	haveGroups := false
 	for intake.Err() == nil {
-		if !haveGroup {
-			err := s.rdb.XGroupCreateMkStream(intake, stream, shard.Group, "0").Err()
-			if err != nil && !isBusyGroup(err) {
-				s.redisProblem(intake, &bo, "create consumer group", n, err)
+		if !haveGroups {
+			if err := s.createGroups(intake); err != nil {
+				s.redisProblem(intake, &bo, "create consumer groups", -1, err)
 				continue
 			}
-			haveGroup = true
+			haveGroups = true
 		}
-		count := s.readSize()
 		res, err := s.rdb.XReadGroup(intake, &redis.XReadGroupArgs{
 			Group:    shard.Group,
 			Consumer: s.cfg.Consumer,
-			Streams:  []string{stream, ">"},
-			Count:    int64(count),
+			Streams:  args,
+			Count:    int64(s.readSize()),
 			Block:    readBlock,
 		}).Result()
 		if errors.Is(err, redis.Nil) {
@@ -321,20 +334,45 @@ func (s *Sender) read(intake, work context.Context, n int) {
 			continue
 		}
 		if err != nil {
-			if isNoGroup(err) {
-				haveGroup = false
+			if isNoGroup(err) { // a stream was deleted: make it and its group again
+				haveGroups = false
 			}
-			s.redisProblem(intake, &bo, "read outbox", n, err)
+			s.redisProblem(intake, &bo, "read outbox", -1, err)
 			continue
 		}
 		bo.reset()
 		// Entries read are ours to deliver, even when ctx ended meanwhile.
 		for _, st := range res {
+			n := index[st.Stream]
 			for _, m := range st.Messages {
 				s.dispatch(work, jobOf(n, m.ID, m.Values, 0))
 			}
 		}
+		select {
+		case <-intake.Done():
+		case <-time.After(readLinger):
+		}
 	}
+}
+
+// createGroups makes every shard's stream and its consumer group, where
+// they are missing.
+func (s *Sender) createGroups(ctx context.Context) error {
+	cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for n := range shard.Count {
+			p.XGroupCreateMkStream(ctx, shard.Outbox(n), shard.Group, "0")
+		}
+		return nil
+	})
+	if err == nil {
+		return nil
+	}
+	for _, c := range cmds {
+		if err := c.Err(); err != nil && !isBusyGroup(err) {
+			return err
+		}
+	}
+	return nil
 }
 
 // poll takes due retries under a lease and delivers them.
@@ -640,7 +678,11 @@ func (s *Sender) redisProblem(ctx context.Context, bo *backoff, what string, n i
 	if ctx.Err() != nil {
 		return
 	}
-	s.log.Warn("redis: "+what, "shard", n, "error", err)
+	if n < 0 { // every shard
+		s.log.Warn("redis: "+what, "error", err)
+	} else {
+		s.log.Warn("redis: "+what, "shard", n, "error", err)
+	}
 	bo.sleep(ctx)
 }
 

@@ -289,3 +289,25 @@ func TestForgetStaleConsumers(t *testing.T) {
 		t.Errorf("consumers %v, want only busy (it has an entry pending)", consumers)
 	}
 }
+
+// One reader covers every shard. When a shard's stream is deleted under it
+// (a FLUSHDB, a hand-made DEL), the reader makes the stream and its group
+// again, and claims filed to that shard afterwards are delivered.
+func TestReaderRemakesDeletedStream(t *testing.T) {
+	e := newEnv(t, redistest.Start(t))
+	e.start(e.config())
+	before := e.enqueue(2 * shard.Count) // every shard
+	e.recv.WaitAccepted(t, len(before), 5*time.Second)
+	e.waitDrained(2 * time.Second)
+
+	if err := e.rdb.Del(context.Background(), shard.Outbox(3)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	after := []string{newClaimID(3), newClaimID(3), newClaimID(7)}
+	for _, id := range after {
+		e.enqueueID(id)
+	}
+	e.recv.WaitAccepted(t, len(before)+len(after), 10*time.Second)
+	e.waitDrained(2 * time.Second)
+	e.acceptedOnce(append(before, after...))
+}
