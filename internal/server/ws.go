@@ -279,8 +279,8 @@ func (c *conn) shutdown() {
 }
 
 func decodeFrame(data []byte) (engine.Input, bool) {
-	var f engine.Frame
-	if err := json.Unmarshal(data, &f); err != nil {
+	f, err := engine.DecodeFrame(data)
+	if err != nil {
 		return engine.Input{}, false
 	}
 	in, err := f.Input()
