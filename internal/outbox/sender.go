@@ -183,8 +183,8 @@ type Sender struct {
 	cfg     Config
 	log     *slog.Logger
 
-	slots      *window // deliveries in flight
-	deliveries sync.WaitGroup
+	slots      *window  // deliveries in flight
+	deliveries *workers // of this Run
 
 	mu       sync.Mutex
 	inflight map[string]bool // job.key of entries queued or in flight here
@@ -217,6 +217,7 @@ func (s *Sender) Run(ctx context.Context) error {
 	}
 	// intake stops the readers, the poller and recovery; work carries the
 	// deliveries and outlives ctx by the shutdown grace.
+	s.deliveries = newWorkers()
 	intake, stopIntake := context.WithCancel(ctx)
 	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
@@ -239,7 +240,7 @@ func (s *Sender) Run(ctx context.Context) error {
 	grace := time.AfterFunc(s.cfg.Timeout+shutdownSlack, stopWork)
 	defer grace.Stop()
 	loops.Wait()
-	s.deliveries.Wait()
+	s.deliveries.wait()
 	s.log.Info("outbox sender stopped", "consumer", s.cfg.Consumer)
 	return nil
 }
@@ -289,7 +290,7 @@ func (s *Sender) dispatch(work context.Context, j job) {
 		release()
 		return
 	}
-	s.deliveries.Go(func() {
+	s.deliveries.run(func() {
 		defer s.slots.release()
 		defer release()
 		s.deliver(work, j, release)
