@@ -50,18 +50,21 @@ const (
 )
 
 const (
-	readCount     = 128                  // entries per shard per XREADGROUP
-	readBlock     = time.Second          // XREADGROUP BLOCK
-	readLinger    = 5 * time.Millisecond // between reads that found entries
-	pollLimit     = 64                   // due entries per shard per poll
-	recoverCount  = 128                  // entries per XAUTOCLAIM
-	maxRetryAfter = 24 * time.Hour       // a longer Retry-After is capped
-	answerDrain   = 64 << 10             // bytes of an answer read to reuse the connection
-	shutdownSlack = 2 * time.Second      // beyond Timeout, for recording the last results
+	readCount     = 128             // entries per shard per XREADGROUP
+	readBlock     = time.Second     // XREADGROUP BLOCK
+	pollLimit     = 64              // due entries per shard per poll
+	recoverCount  = 128             // entries per XAUTOCLAIM
+	maxRetryAfter = 24 * time.Hour  // a longer Retry-After is capped
+	answerDrain   = 64 << 10        // bytes of an answer read to reuse the connection
+	shutdownSlack = 2 * time.Second // beyond Timeout, for recording the last results
 	backoffMin    = 100 * time.Millisecond
 	backoffMax    = 5 * time.Second
 	recordTimeout = 5 * time.Second // the most a batch of recorded outcomes waits for Redis
 )
+
+// readLinger is the reader's pause after a read that found entries and
+// left none behind (a variable for tests).
+var readLinger = 5 * time.Millisecond
 
 // staleConsumer is how long a consumer with nothing pending may be idle
 // before it is removed from the group (a variable for tests).
@@ -302,7 +305,9 @@ func (s *Sender) dispatch(work context.Context, j job) {
 // after a read that found entries the reader lingers a moment before the
 // next: a busy outbox is then read several claims to a round trip instead
 // of one (at 1,000 claims a second spread over 16 shards, each shard's own
-// reader woke for nearly every claim).
+// reader woke for nearly every claim). A read that may have left entries
+// behind (a shard gave as many as asked) is followed at once: a backlog
+// drains at full speed.
 func (s *Sender) read(intake, work context.Context) {
 	args := make([]string, 0, 2*shard.Count)
 	index := make(map[string]int, shard.Count)
@@ -323,11 +328,12 @@ func (s *Sender) read(intake, work context.Context) {
 			}
 			haveGroups = true
 		}
+		count := s.readSize()
 		res, err := s.rdb.XReadGroup(intake, &redis.XReadGroupArgs{
 			Group:    shard.Group,
 			Consumer: s.cfg.Consumer,
 			Streams:  args,
-			Count:    int64(s.readSize()),
+			Count:    int64(count),
 			Block:    readBlock,
 		}).Result()
 		if errors.Is(err, redis.Nil) {
@@ -343,15 +349,19 @@ func (s *Sender) read(intake, work context.Context) {
 		}
 		bo.reset()
 		// Entries read are ours to deliver, even when ctx ended meanwhile.
+		backlog := false // a shard may have more waiting
 		for _, st := range res {
 			n := index[st.Stream]
+			backlog = backlog || len(st.Messages) >= count
 			for _, m := range st.Messages {
 				s.dispatch(work, jobOf(n, m.ID, m.Values, 0))
 			}
 		}
-		select {
-		case <-intake.Done():
-		case <-time.After(readLinger):
+		if !backlog {
+			select {
+			case <-intake.Done():
+			case <-time.After(readLinger):
+			}
 		}
 	}
 }

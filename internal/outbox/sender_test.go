@@ -311,3 +311,16 @@ func TestReaderRemakesDeletedStream(t *testing.T) {
 	e.waitDrained(2 * time.Second)
 	e.acceptedOnce(append(before, after...))
 }
+
+// A backlog is read without the pause between reads: with the pause made
+// an hour long, a backlog many reads deep still drains.
+func TestBacklogSkipsTheLinger(t *testing.T) {
+	defer func(d time.Duration) { readLinger = d }(readLinger)
+	readLinger = time.Hour
+	e := newEnv(t, redistest.Start(t))
+	ids := e.enqueue(20 * shard.Count) // 20 a shard, at most a few a read
+	e.start(e.config())
+	e.recv.WaitAccepted(t, len(ids), 10*time.Second)
+	e.waitDrained(2 * time.Second)
+	e.acceptedOnce(ids)
+}
