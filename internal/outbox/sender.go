@@ -50,7 +50,8 @@ const (
 )
 
 const (
-	readCount     = 128             // entries per shard per XREADGROUP
+	readCount     = 128             // entries per shard per XREADGROUP, at most
+	readMin       = 4               // and at least
 	readBlock     = time.Second     // XREADGROUP BLOCK
 	pollLimit     = 64              // due entries per shard per poll
 	recoverCount  = 128             // entries per XAUTOCLAIM
@@ -263,11 +264,12 @@ func (s *Sender) stop() {
 func (s *Sender) free() int { return s.slots.free() }
 
 // readSize is how many entries the reader takes from each shard at once:
-// together about as many as could start now, at least one (then the
-// reader waits in dispatch for a worker), so few entries wait here while
-// their lease runs.
+// together about as many as could start now, so few entries wait here
+// while their lease runs, but at least readMin (then the reader waits in
+// dispatch for a worker): a shard that gives as many as asked may have a
+// backlog, and with one asked, every claim would look like one.
 func (s *Sender) readSize() int {
-	return max(1, min((s.free()+shard.Count-1)/shard.Count, readCount))
+	return max(readMin, min((s.free()+shard.Count-1)/shard.Count, readCount))
 }
 
 // dispatch starts delivering j on a worker, unless it is queued or in
