@@ -51,7 +51,6 @@ const (
 
 const (
 	readCount     = 128             // entries per shard per XREADGROUP, at most
-	readMin       = 4               // and at least
 	readBlock     = time.Second     // XREADGROUP BLOCK
 	pollLimit     = 64              // due entries per shard per poll
 	recoverCount  = 128             // entries per XAUTOCLAIM
@@ -264,12 +263,11 @@ func (s *Sender) stop() {
 func (s *Sender) free() int { return s.slots.free() }
 
 // readSize is how many entries the reader takes from each shard at once:
-// together about as many as could start now, so few entries wait here
-// while their lease runs, but at least readMin (then the reader waits in
-// dispatch for a worker): a shard that gives as many as asked may have a
-// backlog, and with one asked, every claim would look like one.
+// together about as many as could start now, at least one (then the
+// reader waits in dispatch for a worker), so few entries wait here while
+// their lease runs.
 func (s *Sender) readSize() int {
-	return max(readMin, min((s.free()+shard.Count-1)/shard.Count, readCount))
+	return max(1, min((s.free()+shard.Count-1)/shard.Count, readCount))
 }
 
 // dispatch starts delivering j on a worker, unless it is queued or in
@@ -308,8 +306,7 @@ func (s *Sender) dispatch(work context.Context, j job) {
 // next: a busy outbox is then read several claims to a round trip instead
 // of one (at 1,000 claims a second spread over 16 shards, each shard's own
 // reader woke for nearly every claim). A read that may have left entries
-// behind (a shard gave as many as asked) is followed at once: a backlog
-// drains at full speed.
+// behind is followed at once: a backlog drains at full speed.
 func (s *Sender) read(intake, work context.Context) {
 	args := make([]string, 0, 2*shard.Count)
 	index := make(map[string]int, shard.Count)
@@ -351,10 +348,16 @@ func (s *Sender) read(intake, work context.Context) {
 		}
 		bo.reset()
 		// Entries read are ours to deliver, even when ctx ended meanwhile.
-		backlog := false // a shard may have more waiting
+		// A backlog: a shard gave more than one entry and as many as asked,
+		// or half the shards gave one each when one each was asked.
+		full, got := false, 0
+		for _, st := range res {
+			full = full || (count > 1 && len(st.Messages) >= count)
+			got += len(st.Messages)
+		}
+		backlog := full || got >= shard.Count/2
 		for _, st := range res {
 			n := index[st.Stream]
-			backlog = backlog || len(st.Messages) >= count
 			for _, m := range st.Messages {
 				s.dispatch(work, jobOf(n, m.ID, m.Values, 0))
 			}
