@@ -48,8 +48,9 @@ type call struct {
 	queued time.Time // when it joined the queue
 }
 
-// New returns a Batcher over rdb; timeout bounds each batch's round trip,
-// and how long a call waits in the queue for a slot.
+// New returns a Batcher over rdb; timeout is each batch's deadline (go-redis
+// holds the socket to it only with ContextTimeoutEnabled, and to its read
+// and write timeouts always), and how long a call waits in the queue.
 func New(rdb redis.UniversalClient, timeout time.Duration) *Batcher {
 	return &Batcher{rdb: rdb, timeout: timeout}
 }
@@ -81,10 +82,12 @@ func (b *Batcher) run(ctx context.Context, c *call) *redis.Cmd {
 	c.queued = time.Now()
 	b.queue = append(b.queue, c)
 	b.mu.Unlock()
-	// A queued call waits for a slot no longer than a batch may take: the
-	// next batch to form fails the calls queued longer (see expire). Every
-	// batch in flight ends within its timeout, so none waits for ever, and
-	// no call needs a timer of its own.
+	// A queued call waits for a slot no longer than the timeout: the next
+	// batch to form fails the calls queued longer (see expire). Every batch
+	// in flight ends, within the client's dial, write and read timeouts
+	// (go-redis bounds a socket by those, not by the context, unless the
+	// client sets ContextTimeoutEnabled), so none waits for ever, and no
+	// call needs a timer of its own.
 	select {
 	case <-c.wake:
 	case <-ctx.Done():

@@ -123,8 +123,8 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Running,
 	rdb := redis.NewClient(opt)
 	cleanups = append(cleanups, func() { rdb.Close() })
 	senderOpt := *opt
-	senderOpt.PoolSize = 16 + 64 + 8
-	senderOpt.ReadTimeout = 5 * time.Second // longer than the blocking reads
+	senderOpt.PoolSize = outbox.Config{}.PoolSize() + 4 // and a few for the admin endpoints
+	senderOpt.ReadTimeout = 5 * time.Second             // longer than the blocking reads
 	senderRDB := redis.NewClient(&senderOpt)
 	cleanups = append(cleanups, func() { senderRDB.Close() })
 
