@@ -388,3 +388,18 @@ func validBN(s string) bool     { _, err := validate.BusinessNumber(s); return e
 func validAmount(s string) bool { _, err := validate.Amount(s); return err == nil }
 func validEmail(s string) bool  { _, err := validate.Email(s); return err == nil }
 func validPhone(s string) bool  { _, err := validate.Phone(s); return err == nil }
+
+// A part missing from one round is left out of the sum, total included.
+func TestWeighCPU(t *testing.T) {
+	s1, r1 := 40.0, 20.0
+	got := weighCPU([]*CPU{
+		{LoadTester: 100, Server: &s1, Redis: &r1, Total: 160},
+		{LoadTester: 50, Redis: &r1, Total: 70},
+	}, []int64{1000, 3000})
+	if got.LoadTester != 62.5 || got.Server != nil || got.Redis == nil || *got.Redis != 20 || got.Total != 82.5 {
+		t.Errorf("weighCPU = %+v, want load tester 62.5, no server, redis 20, total 82.5", got)
+	}
+	if weighCPU([]*CPU{nil}, []int64{5}) != nil {
+		t.Error("weighCPU with a round unmeasured: not nil")
+	}
+}

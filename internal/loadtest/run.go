@@ -243,9 +243,16 @@ func RunRounds(ctx context.Context, real, bare Target, k int, o Options) (*Repor
 			ro := o
 			ro.Label = fmt.Sprintf("%sround %d/%d %s ", label, i, k, kind)
 			before := clock.read(ctx, t)
+			counters, cerr := scrape(ctx, t.MetricsURL)
 			l, err := Drive(ctx, t, ro)
 			if err != nil {
 				return nil, err
+			}
+			if !t.Bare {
+				// The round's claims are delivered before the next round
+				// starts: their deliveries are the round's work, not the
+				// next one's.
+				claimsOf(ctx, t, l.Conversations.WithClaim, counters, cerr)
 			}
 			rd := Round{N: i, Kind: kind, Load: l}
 			rd.CPU = before.perTurn(clock.read(ctx, t), l.Turns)
@@ -260,7 +267,7 @@ func RunRounds(ctx context.Context, real, bare Target, k int, o Options) (*Repor
 		rr.LatencyRatio = rr.Real.P50 / rr.Bare.P50
 	}
 	r.Rounds = rr
-	r.Notes = append(r.Notes, "the ratio is fair when the real server uses the same Redis as the bare loop (--redis for both)")
+	r.Notes = append(r.Notes, "the ratio is fair when the real server uses the same Redis as the bare loop (--redis for both); Redis's processor time is read from --redis only")
 	return r, nil
 }
 
@@ -289,10 +296,10 @@ func sumRounds(rs []Round, kind string) RoundsSum {
 }
 
 // weighCPU is the processor time per turn over several rounds, each
-// weighed by its turns; nil unless every round has one.
+// weighed by its turns; nil unless every round has one. A part (server,
+// Redis) is counted only when every round has it, and so is the total.
 func weighCPU(cs []*CPU, turns []int64) *CPU {
-	var sum CPU
-	var server, redis float64
+	var self, server, redis float64
 	var all int64
 	haveServer, haveRedis := true, true
 	for i, c := range cs {
@@ -301,8 +308,7 @@ func weighCPU(cs []*CPU, turns []int64) *CPU {
 		}
 		w := float64(turns[i])
 		all += turns[i]
-		sum.LoadTester += c.LoadTester * w
-		sum.Total += c.Total * w
+		self += c.LoadTester * w
 		if c.Server != nil {
 			server += *c.Server * w
 		} else {
@@ -318,14 +324,15 @@ func weighCPU(cs []*CPU, turns []int64) *CPU {
 		return nil
 	}
 	n := float64(all)
-	out := &CPU{LoadTester: sum.LoadTester / n, Total: sum.Total / n}
+	out := &CPU{LoadTester: self / n}
+	out.Total = out.LoadTester
 	if haveServer {
 		v := server / n
-		out.Server = &v
+		out.Server, out.Total = &v, out.Total+v
 	}
 	if haveRedis {
 		v := redis / n
-		out.Redis = &v
+		out.Redis, out.Total = &v, out.Total+v
 	}
 	return out
 }
