@@ -243,7 +243,11 @@ func RunRounds(ctx context.Context, real, bare Target, k int, o Options) (*Repor
 			ro := o
 			ro.Label = fmt.Sprintf("%sround %d/%d %s ", label, i, k, kind)
 			before := clock.read(ctx, t)
-			counters, cerr := scrape(ctx, t.MetricsURL)
+			var counters map[string]float64
+			var cerr error
+			if !t.Bare {
+				counters, cerr = scrape(ctx, t.MetricsURL)
+			}
 			l, err := Drive(ctx, t, ro)
 			if err != nil {
 				return nil, err

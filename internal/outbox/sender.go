@@ -354,15 +354,12 @@ func (s *Sender) read(intake, work context.Context) {
 		for _, st := range res {
 			full = full || (count > 1 && len(st.Messages) >= count)
 			got += len(st.Messages)
-		}
-		backlog := full || got >= shard.Count/2
-		for _, st := range res {
 			n := index[st.Stream]
 			for _, m := range st.Messages {
 				s.dispatch(work, jobOf(n, m.ID, m.Values, 0))
 			}
 		}
-		if !backlog {
+		if !full && got < shard.Count/2 {
 			select {
 			case <-intake.Done():
 			case <-time.After(readLinger):

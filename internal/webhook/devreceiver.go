@@ -163,8 +163,11 @@ func eventOf(doc any) (Event, error) {
 	str := func(m map[string]any, k string) string { s, _ := m[k].(string); return s }
 	ts, err1 := time.Parse(time.RFC3339, str(obj, "timestamp"))
 	at, err2 := time.Parse(time.RFC3339, str(data, "submitted_at"))
-	if err := errors.Join(err1, err2); err != nil || data == nil || flow == nil || answers == nil {
-		return Event{}, fmt.Errorf("webhook: decode body: not a claim event: %v", err)
+	if err := errors.Join(err1, err2); err != nil {
+		return Event{}, fmt.Errorf("webhook: decode body: %w", err)
+	}
+	if data == nil || flow == nil || answers == nil {
+		return Event{}, errors.New("webhook: decode body: not a claim event")
 	}
 	return Event{
 		Type:      str(obj, "type"),
