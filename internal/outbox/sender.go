@@ -531,13 +531,13 @@ func (r result) ok() bool { return r.status >= 200 && r.status < 300 }
 // the poller may take a retry that the outcome schedules.
 func (s *Sender) deliver(work context.Context, j job, attempted func()) {
 	attempt := j.attempts + 1
-	log := s.log.With("claim", j.claim, "shard", j.shard, "attempt", attempt)
+	log := &jobLog{base: s.log, claim: j.claim, shard: j.shard, attempt: attempt}
 	if j.claim == "" || len(j.body) == 0 {
 		s.record(work, log, func(ctx context.Context) error {
 			return s.bury(ctx, j, j.attempts, "malformed outbox entry: no claim or body")
 		})
 		s.cfg.Metrics.attempt(resultDead)
-		log.Error("malformed outbox entry dead-lettered", "entry", j.id)
+		log.get().Error("malformed outbox entry dead-lettered", "entry", j.id)
 		return
 	}
 
@@ -557,11 +557,13 @@ func (s *Sender) deliver(work context.Context, j job, attempted func()) {
 			s.cfg.Metrics.delivered()
 		}
 		s.cfg.Metrics.attempt(resultOK)
-		log.Debug("claim delivered", "status", res.status, "took", took)
+		if s.log.Enabled(work, slog.LevelDebug) {
+			log.get().Debug("claim delivered", "status", res.status, "took", took)
+		}
 	case res.status == http.StatusGone || attempt > len(s.cfg.Schedule):
 		s.record(work, log, func(ctx context.Context) error { return s.bury(ctx, j, attempt, res.problem) })
 		s.cfg.Metrics.attempt(resultDead)
-		log.Error("claim dead-lettered", "status", res.status, "error", res.problem)
+		log.get().Error("claim dead-lettered", "status", res.status, "error", res.problem)
 	default:
 		delay := s.delay(attempt, res.retryAfter)
 		due := time.Now().Add(delay)
@@ -571,7 +573,7 @@ func (s *Sender) deliver(work context.Context, j job, attempted func()) {
 		} else {
 			s.cfg.Metrics.attempt(resultRetry)
 		}
-		log.Warn("delivery failed, will retry", "status", res.status, "error", res.problem, "retry_in", delay.Round(time.Millisecond))
+		log.get().Warn("delivery failed, will retry", "status", res.status, "error", res.problem, "retry_in", delay.Round(time.Millisecond))
 	}
 }
 
@@ -670,7 +672,7 @@ func (s *Sender) schedule(ctx context.Context, j job, attempts int, problem stri
 // record runs a Redis write until it succeeds or work ends; it reports
 // whether it succeeded. An outcome left unrecorded leaves the entry pending,
 // so crash recovery delivers it again: late, maybe twice, never lost.
-func (s *Sender) record(work context.Context, log *slog.Logger, write func(context.Context) error) bool {
+func (s *Sender) record(work context.Context, log *jobLog, write func(context.Context) error) bool {
 	var bo backoff
 	for {
 		err := write(work)
@@ -678,12 +680,31 @@ func (s *Sender) record(work context.Context, log *slog.Logger, write func(conte
 			return true
 		}
 		if work.Err() != nil {
-			log.Warn("outcome not recorded, the claim stays pending", "error", err)
+			log.get().Warn("outcome not recorded, the claim stays pending", "error", err)
 			return false
 		}
-		log.Warn("redis: record delivery outcome", "error", err)
+		log.get().Warn("redis: record delivery outcome", "error", err)
 		bo.sleep(work)
 	}
+}
+
+// jobLog logs about one delivery attempt. Its logger, with the claim, the
+// shard and the attempt attached, is made at the first line written: slog's
+// handlers format attributes as they are attached, and a claim delivered at
+// once writes no line above debug.
+type jobLog struct {
+	base    *slog.Logger
+	claim   string
+	shard   int
+	attempt int
+	l       *slog.Logger
+}
+
+func (j *jobLog) get() *slog.Logger {
+	if j.l == nil {
+		j.l = j.base.With("claim", j.claim, "shard", j.shard, "attempt", j.attempt)
+	}
+	return j.l
 }
 
 // redisProblem logs a failed Redis call of a loop and backs off.

@@ -3,7 +3,10 @@ package outbox
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -53,6 +56,20 @@ func TestDeliverAfterFailures(t *testing.T) {
 	ttl := e.rdb.PTTL(context.Background(), shard.Delivered(n, id)).Val()
 	if ttl <= 0 || ttl > DefaultRetention {
 		t.Errorf("delivered copy TTL %s, want (0, %s]", ttl, DefaultRetention)
+	}
+	// Each attempt's lines name the claim, its shard and the attempt.
+	logs := e.logs.String()
+	for attempt := 1; attempt <= 4; attempt++ {
+		msg := `msg="delivery failed, will retry"`
+		if attempt == 4 {
+			msg = `msg="claim delivered"`
+		}
+		want := fmt.Sprintf("claim=%s shard=%d attempt=%d", id, n, attempt)
+		if !slices.ContainsFunc(strings.Split(logs, "\n"), func(l string) bool {
+			return strings.Contains(l, msg) && strings.Contains(l, want)
+		}) {
+			t.Errorf("no log line %s with %s in\n%s", msg, want, logs)
+		}
 	}
 }
 

@@ -139,8 +139,16 @@ func (s Secret) Verify(h http.Header, body []byte, now time.Time) error {
 // webhook-timestamp (unix seconds of ts), webhook-signature and
 // Content-Type: application/json.
 func SetHeaders(h http.Header, s Secret, id string, ts time.Time, body []byte) {
-	h.Set(HeaderID, id)
-	h.Set(HeaderTimestamp, strconv.FormatInt(ts.Unix(), 10))
-	h.Set(HeaderSignature, s.Sign(id, ts, body))
-	h.Set("Content-Type", "application/json")
+	// The keys are already canonical: Set would canonicalize each again, a
+	// new string per header per delivery.
+	h[canonicalID] = []string{id}
+	h[canonicalTimestamp] = []string{strconv.FormatInt(ts.Unix(), 10)}
+	h[canonicalSignature] = []string{s.Sign(id, ts, body)}
+	h["Content-Type"] = []string{"application/json"}
 }
+
+var (
+	canonicalID        = http.CanonicalHeaderKey(HeaderID)
+	canonicalTimestamp = http.CanonicalHeaderKey(HeaderTimestamp)
+	canonicalSignature = http.CanonicalHeaderKey(HeaderSignature)
+)
