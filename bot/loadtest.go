@@ -43,6 +43,7 @@ func loadtestCmd(args []string) error {
 	seed := fs.Uint64("seed", 0, "seed of the simulated people (0: random)")
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file")
 	quiet := fs.Bool("quiet", false, "no progress line")
+	probe := fs.Duration("probe", time.Second, "closed and open loop: spin one thread this long before the load and report how often the machine paused it (0: no probe)")
 	prof := addProfileFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -62,7 +63,7 @@ func loadtestCmd(args []string) error {
 	switch {
 	case modes > 1:
 		return errors.New("loadtest: --rate, --idle, --backlog and --rounds are separate modes: pick one")
-	case *rate < 0 || *idle < 0 || *backlog < 0 || *rounds < 0 || *total < 0 || *conversations < 0:
+	case *rate < 0 || *idle < 0 || *backlog < 0 || *rounds < 0 || *total < 0 || *conversations < 0 || *probe < 0:
 		return errors.New("loadtest: counts and rates must not be negative")
 	case *bare && (*idle > 0 || *backlog > 0):
 		return errors.New("loadtest: --bare goes with the closed or open loop, or --rounds")
@@ -83,7 +84,7 @@ func loadtestCmd(args []string) error {
 		prog = loadtest.NewProgress(os.Stderr)
 	}
 	opts := loadtest.Options{Conversations: *conversations, Duration: *duration, Total: *total, Rate: *rate,
-		StillFileNo: *stillFileNo, Seed: *seed, Progress: prog, RedisURL: *redisURL}
+		StillFileNo: *stillFileNo, Seed: *seed, Progress: prog, RedisURL: *redisURL, Probe: min(*probe, time.Minute)}
 
 	stopProfiles, err := prof.start()
 	defer stopProfiles()

@@ -55,8 +55,9 @@ type Options struct {
 	StillFileNo   float64       // share who do not file after hearing their service's measure
 	Seed          uint64        // 0: random
 	Progress      *Progress
-	Label         string // prefix of the progress line
-	RedisURL      string // rounds: the Redis whose processor time is counted (INFO cpu); empty: not counted
+	Label         string        // prefix of the progress line
+	RedisURL      string        // rounds: the Redis whose processor time is counted (INFO cpu); empty: not counted
+	Probe         time.Duration // Run: how long to probe the machine's pauses before the load (0: not)
 }
 
 func (o *Options) defaults() {

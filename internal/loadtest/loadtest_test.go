@@ -141,6 +141,12 @@ func TestOpenLoop(t *testing.T) {
 	if !strings.Contains(prog.String(), "sent") {
 		t.Errorf("progress: %q", prog.String())
 	}
+	// No probe was asked for; the steal share is read where Linux has it.
+	if n := r.Noise; n == nil || n.ProbeSeconds != 0 {
+		t.Errorf("noise without a probe: %+v", n)
+	} else if _, ok := readCPUTimes(); ok != (n.StealShare != nil) {
+		t.Errorf("steal share %v where /proc/stat is readable %v", n.StealShare, ok)
+	}
 }
 
 func TestIdleReportsMemoryPerConnection(t *testing.T) {
@@ -206,6 +212,61 @@ func TestBareLoopAndRounds(t *testing.T) {
 	}
 	if !strings.Contains(out, "cpu per turn") {
 		t.Error("the report has no cpu per turn line")
+	}
+	if _, ok := readCPUTimes(); ok {
+		for _, rd := range rr.Rounds.Rounds {
+			if rd.Steal == nil || *rd.Steal < 0 || *rd.Steal > 1 {
+				t.Errorf("round %d %s: steal %v", rd.N, rd.Kind, rd.Steal)
+			}
+		}
+	}
+}
+
+// The probe counts the gaps between two clock readings over pauseFloor:
+// here the clock ticks 10 µs a reading, with a 2 ms and a 300 µs pause.
+func TestPauses(t *testing.T) {
+	start := time.Unix(1e9, 0)
+	now, reads := start, 0
+	clock := func() time.Time {
+		reads++
+		switch reads {
+		case 1000:
+			now = now.Add(2 * time.Millisecond)
+		case 2000:
+			now = now.Add(300 * time.Microsecond)
+		default:
+			now = now.Add(10 * time.Microsecond)
+		}
+		return now
+	}
+	n := pauses(50*time.Millisecond, clock)
+	if n.Pauses != 2 || n.PausesOver1 != 1 || n.LongestMs != 2 {
+		t.Errorf("pauses %d, over 1 ms %d, longest %.3f ms; want 2, 1, 2", n.Pauses, n.PausesOver1, n.LongestMs)
+	}
+	if lost := n.LostShare * 50; lost < 2.29 || lost > 2.31 { // 2.3 ms of 50
+		t.Errorf("lost share %.4f, want 2.3/50", n.LostShare)
+	}
+	if s := n.String(); !strings.Contains(s, "paused 2 times (1 over 1 ms)") || !strings.Contains(s, "longest 2.0 ms") {
+		t.Errorf("line %q", s)
+	}
+
+	// A real probe of this machine: whatever it finds, it spins as long
+	// as asked and its figures hold together.
+	p := probePauses(20 * time.Millisecond)
+	if p.ProbeSeconds != 0.02 || p.PausesOver1 > p.Pauses || p.LostShare < 0 || p.LostShare > 1 {
+		t.Errorf("probe: %+v", p)
+	}
+}
+
+func TestParseCPUTimes(t *testing.T) {
+	a, ok := parseCPUTimes("cpu  100 5 50 800 10 0 5 30 0 0")
+	if !ok || a.total != 1000 || a.steal != 30 {
+		t.Fatalf("parse: %+v %v", a, ok)
+	}
+	for _, bad := range []string{"", "cpu0 1 2 3 4 5 6 7 8", "cpu 1 2 3", "cpu 1 2 3 4 5 6 7 x"} {
+		if _, ok := parseCPUTimes(bad); ok {
+			t.Errorf("parsed %q", bad)
+		}
 	}
 }
 

@@ -24,6 +24,7 @@ type Report struct {
 	Rounds  *Rounds   `json:"rounds,omitempty"`
 	Backlog *Backlog  `json:"backlog,omitempty"`
 	Notes   []string  `json:"notes,omitempty"`
+	Noise   *Noise    `json:"noise,omitempty"`
 	Machine Machine   `json:"machine"`
 	Command string    `json:"command"`
 }
@@ -104,11 +105,15 @@ func (r *Report) WriteText(w io.Writer) {
 		}
 	}
 	if rr := r.Rounds; rr != nil {
-		fmt.Fprintf(w, "%-14s %-5s %10s %10s %9s %9s %9s %7s\n", "rounds", "kind", "turns/s", "conv/s", "p50 ms", "p99 ms", "max ms", "errors")
+		fmt.Fprintf(w, "%-14s %-5s %10s %10s %9s %9s %9s %7s %7s\n", "rounds", "kind", "turns/s", "conv/s", "p50 ms", "p99 ms", "max ms", "errors", "steal")
 		for _, rd := range rr.Rounds {
 			l := rd.Load
-			fmt.Fprintf(w, "%-14d %-5s %10.0f %10.1f %9.3f %9.3f %9.2f %7d\n", rd.N, rd.Kind, l.TurnsPerSec, l.ConvsPerSec,
-				l.Latency.P50, l.Latency.P99, l.Latency.Max, l.Errors())
+			steal := "?"
+			if rd.Steal != nil {
+				steal = fmt.Sprintf("%.1f%%", 100**rd.Steal)
+			}
+			fmt.Fprintf(w, "%-14d %-5s %10.0f %10.1f %9.3f %9.3f %9.2f %7d %7s\n", rd.N, rd.Kind, l.TurnsPerSec, l.ConvsPerSec,
+				l.Latency.P50, l.Latency.P99, l.Latency.Max, l.Errors(), steal)
 		}
 		line("bare", "%.0f turns/s, p50 %.3f ms, p99 %.3f ms", rr.Bare.TurnsPerSec, rr.Bare.P50, rr.Bare.P99)
 		line("real", "%.0f turns/s, p50 %.3f ms, p99 %.3f ms", rr.Real.TurnsPerSec, rr.Real.P50, rr.Real.P99)
@@ -129,6 +134,11 @@ func (r *Report) WriteText(w io.Writer) {
 	}
 	for _, n := range r.Notes {
 		line("note", "%s", n)
+	}
+	if r.Noise != nil {
+		if s := r.Noise.String(); s != "" {
+			line("machine noise", "%s", s)
+		}
 	}
 	m := r.Machine
 	cpu := m.CPUModel

@@ -28,12 +28,18 @@ func Run(ctx context.Context, t Target, o Options) (*Report, error) {
 		setup += fmt.Sprintf(", for %s", o.Duration)
 	}
 	r := newReport(mode, setup, t.name())
+	r.Noise = &Noise{}
+	if o.Probe > 0 {
+		r.Noise = probePauses(o.Probe)
+	}
 	before, merr := scrape(ctx, t.MetricsURL)
+	steal := startSteal()
 	l, err := Drive(ctx, t, o)
 	if err != nil {
 		return nil, err
 	}
 	r.Load = l
+	r.Noise.StealShare = steal.share()
 	if ctx.Err() != nil {
 		r.Notes = append(r.Notes, "interrupted: the figures cover the run until then")
 	}
@@ -210,6 +216,9 @@ type Round struct {
 	Kind string `json:"kind"` // bare, real
 	Load *Load  `json:"load"`
 	CPU  *CPU   `json:"cpu_per_turn,omitempty"`
+	// Steal is the share of the processors' time the hypervisor took
+	// during the round; nil where unknown.
+	Steal *float64 `json:"steal_share,omitempty"`
 }
 
 // RoundsSum sums the rounds of one kind: turns over seconds; the mean of
@@ -248,17 +257,19 @@ func RunRounds(ctx context.Context, real, bare Target, k int, o Options) (*Repor
 			if !t.Bare {
 				counters, cerr = scrape(ctx, t.MetricsURL)
 			}
+			steal := startSteal()
 			l, err := Drive(ctx, t, ro)
 			if err != nil {
 				return nil, err
 			}
+			stolen := steal.share()
 			if !t.Bare {
 				// The round's claims are delivered before the next round
 				// starts: their deliveries are the round's work, not the
 				// next one's.
 				claimsOf(ctx, t, l.Conversations.WithClaim, counters, cerr)
 			}
-			rd := Round{N: i, Kind: kind, Load: l}
+			rd := Round{N: i, Kind: kind, Load: l, Steal: stolen}
 			rd.CPU = before.perTurn(clock.read(ctx, t), l.Turns)
 			rr.Rounds = append(rr.Rounds, rd)
 		}
