@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -65,6 +66,10 @@ const (
 // readLinger is the reader's pause after a read that found entries and
 // left none behind (a variable for tests).
 var readLinger = 5 * time.Millisecond
+
+// brokenRecheck is how often the reader looks again at shards whose stream
+// key holds another type of value (a variable for tests).
+var brokenRecheck = 30 * time.Second
 
 // staleConsumer is how long a consumer with nothing pending may be idle
 // before it is removed from the group (a variable for tests).
@@ -308,24 +313,42 @@ func (s *Sender) dispatch(work context.Context, j job) {
 // reader woke for nearly every claim). A read that may have left entries
 // behind is followed at once: a backlog drains at full speed.
 func (s *Sender) read(intake, work context.Context) {
-	args := make([]string, 0, 2*shard.Count)
-	index := make(map[string]int, shard.Count)
-	for n := range shard.Count {
-		args = append(args, shard.Outbox(n))
-		index[shard.Outbox(n)] = n
-	}
-	for range shard.Count {
-		args = append(args, ">")
-	}
-	var bo backoff
-	haveGroups := false
+	var (
+		bo         backoff
+		haveGroups bool
+		broken     []int // shards whose stream key holds another type
+		recheck    time.Time
+		args       []string
+		index      map[string]int
+	)
 	for intake.Err() == nil {
-		if !haveGroups {
-			if err := s.createGroups(intake); err != nil {
+		if !haveGroups || (len(broken) > 0 && !time.Now().Before(recheck)) {
+			b, err := s.createGroups(intake)
+			if err != nil {
 				s.redisProblem(intake, &bo, "create consumer groups", -1, err)
 				continue
 			}
 			haveGroups = true
+			// One bad key must not stop the other shards: read around it
+			// and say so until someone repairs it.
+			for _, n := range b {
+				s.log.Error("outbox stream key holds another type of value: its shard's claims wait until the key is deleted or repaired; the other shards go on",
+					"shard", n, "key", shard.Outbox(n))
+			}
+			for _, n := range broken {
+				if !slices.Contains(b, n) {
+					s.log.Info("outbox stream readable again", "shard", n)
+				}
+			}
+			broken, recheck = b, time.Now().Add(brokenRecheck)
+			args, index = readArgs(broken)
+		}
+		if len(index) == 0 { // every shard's key is broken
+			select {
+			case <-intake.Done():
+			case <-time.After(time.Until(recheck)):
+			}
+			continue
 		}
 		count := s.readSize()
 		res, err := s.rdb.XReadGroup(intake, &redis.XReadGroupArgs{
@@ -340,7 +363,9 @@ func (s *Sender) read(intake, work context.Context) {
 			continue
 		}
 		if err != nil {
-			if isNoGroup(err) { // a stream was deleted: make it and its group again
+			// A stream deleted (make it and its group again) or a key
+			// overwritten (find which): look at every shard again.
+			if isNoGroup(err) || isWrongType(err) {
 				haveGroups = false
 			}
 			s.redisProblem(intake, &bo, "read outbox", -1, err)
@@ -359,7 +384,7 @@ func (s *Sender) read(intake, work context.Context) {
 				s.dispatch(work, jobOf(n, m.ID, m.Values, 0))
 			}
 		}
-		if !full && got < shard.Count/2 {
+		if !full && got < len(index)/2 {
 			select {
 			case <-intake.Done():
 			case <-time.After(readLinger):
@@ -368,9 +393,27 @@ func (s *Sender) read(intake, work context.Context) {
 	}
 }
 
+// readArgs are the streams of XREADGROUP, every shard's but the broken
+// ones, each read from ">", and the shard of each stream.
+func readArgs(broken []int) ([]string, map[string]int) {
+	keys := make([]string, 0, shard.Count)
+	index := make(map[string]int, shard.Count)
+	for n := range shard.Count {
+		if !slices.Contains(broken, n) {
+			keys = append(keys, shard.Outbox(n))
+			index[shard.Outbox(n)] = n
+		}
+	}
+	for range len(keys) {
+		keys = append(keys, ">")
+	}
+	return keys, index
+}
+
 // createGroups makes every shard's stream and its consumer group, where
-// they are missing.
-func (s *Sender) createGroups(ctx context.Context) error {
+// they are missing. It returns the shards whose key holds another type of
+// value, which have neither.
+func (s *Sender) createGroups(ctx context.Context) (broken []int, err error) {
 	cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for n := range shard.Count {
 			p.XGroupCreateMkStream(ctx, shard.Outbox(n), shard.Group, "0")
@@ -378,14 +421,18 @@ func (s *Sender) createGroups(ctx context.Context) error {
 		return nil
 	})
 	if err == nil {
-		return nil
+		return nil, nil
 	}
-	for _, c := range cmds {
-		if err := c.Err(); err != nil && !isBusyGroup(err) {
-			return err
+	for n, c := range cmds {
+		switch err := c.Err(); {
+		case err == nil || isBusyGroup(err):
+		case isWrongType(err):
+			broken = append(broken, n)
+		default:
+			return nil, err
 		}
 	}
-	return nil
+	return broken, nil
 }
 
 // poll takes due retries under a lease and delivers them.
@@ -404,6 +451,9 @@ func (s *Sender) poll(intake, work context.Context) {
 		for i := 0; i < shard.Count && intake.Err() == nil; i++ {
 			n := (first + i) % shard.Count
 			if err := s.pollShard(intake, work, n); err != nil {
+				if isWrongType(err) {
+					continue // a broken key, which the reader reports: the other shards go on
+				}
 				if !isNoGroup(err) { // the readers create the groups
 					s.redisProblem(intake, &bo, "poll retries", n, err)
 				}
@@ -456,6 +506,9 @@ func (s *Sender) recoverLoop(intake, work context.Context) {
 	for {
 		for n := 0; n < shard.Count && intake.Err() == nil; n++ {
 			if err := s.recoverShard(intake, work, n); err != nil {
+				if isWrongType(err) {
+					continue // a broken key, which the reader reports: the other shards go on
+				}
 				if !isNoGroup(err) {
 					s.redisProblem(intake, &bo, "recover unfinished deliveries", n, err)
 				}

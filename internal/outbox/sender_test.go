@@ -329,6 +329,54 @@ func TestReaderRemakesDeletedStream(t *testing.T) {
 	e.acceptedOnce(append(before, after...))
 }
 
+// A shard's stream key overwritten with another type of value (by hand,
+// say) stops only that shard: the other shards' claims are delivered, the
+// sender says which key is broken, and once the key is deleted the claims
+// filed to that shard again are delivered too.
+func TestBrokenStreamKeyStopsOnlyItsShard(t *testing.T) {
+	defer func(d time.Duration) { brokenRecheck = d }(brokenRecheck)
+	brokenRecheck = 100 * time.Millisecond
+	ctx := context.Background()
+	e := newEnv(t, redistest.Start(t))
+	const bad = 3
+	if err := e.rdb.Set(ctx, shard.Outbox(bad), "not a stream", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for n := range shard.Count {
+		if n != bad {
+			ids = append(ids, newClaimID(n), newClaimID(n))
+		}
+	}
+	for _, id := range ids[:len(ids)/2] {
+		e.enqueueID(id)
+	}
+	e.start(e.config())
+	for _, id := range ids[len(ids)/2:] {
+		e.enqueueID(id)
+	}
+	e.recv.WaitAccepted(t, len(ids), 5*time.Second)
+	if logs := e.logs.String(); !strings.Contains(logs, "outbox stream key holds another type of value") ||
+		!strings.Contains(logs, fmt.Sprintf("shard=%d key=%s", bad, shard.Outbox(bad))) {
+		t.Errorf("the broken key is not named in the logs:\n%s", logs)
+	}
+
+	if err := e.rdb.Del(ctx, shard.Outbox(bad)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	after := []string{newClaimID(bad), newClaimID(bad)}
+	for _, id := range after {
+		e.enqueueID(id)
+	}
+	ids = append(ids, after...)
+	e.recv.WaitAccepted(t, len(ids), 5*time.Second)
+	e.waitDrained(2 * time.Second)
+	e.acceptedOnce(ids)
+	if !strings.Contains(e.logs.String(), "outbox stream readable again") {
+		t.Error("the repair is not logged")
+	}
+}
+
 // A backlog is read without the pause between reads: with the pause made
 // an hour long, a backlog many reads deep still drains.
 func TestBacklogSkipsTheLinger(t *testing.T) {
