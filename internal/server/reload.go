@@ -18,28 +18,41 @@ import (
 // reloadDebounce lets an editor finish writing before the flows are read.
 const reloadDebounce = 250 * time.Millisecond
 
-// watchFlows reloads the flows and locales when a file under them changes
-// or on SIGHUP. A set with errors is not swapped in: the running flows stay
-// and every problem is logged with file:line.
-func watchFlows(ctx context.Context, cfg *config.Config, srv *Server, versions *engine.Versions, log *slog.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+// flowWatch is what watchFlows listens to, armed before the server starts
+// serving: an edit or a SIGHUP right after the start is not missed (and a
+// SIGHUP never falls to its default action, which ends the process).
+type flowWatch struct {
+	w   *fsnotify.Watcher // nil when the system cannot watch
+	hup chan os.Signal
+}
 
+func newFlowWatch(cfg *config.Config, log *slog.Logger) *flowWatch {
+	fw := &flowWatch{hup: make(chan os.Signal, 1)}
+	signal.Notify(fw.hup, syscall.SIGHUP)
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		log.Warn("flows: cannot watch for changes; reload with SIGHUP", "err", err)
-	} else {
-		defer w.Close()
-		for _, dir := range []string{cfg.Flows, cfg.Locales} {
-			if err := w.Add(dir); err != nil {
-				log.Warn("flows: cannot watch", "dir", dir, "err", err)
-			}
+		return fw
+	}
+	for _, dir := range []string{cfg.Flows, cfg.Locales} {
+		if err := w.Add(dir); err != nil {
+			log.Warn("flows: cannot watch", "dir", dir, "err", err)
 		}
 	}
+	fw.w = w
+	return fw
+}
+
+// watchFlows reloads the flows and locales when a file under them changes
+// or on SIGHUP. A set with errors is not swapped in: the running flows stay
+// and every problem is logged with file:line.
+func watchFlows(ctx context.Context, fw *flowWatch, cfg *config.Config, srv *Server, versions *engine.Versions, log *slog.Logger) {
+	hup := fw.hup
+	defer signal.Stop(hup)
 	var events chan fsnotify.Event
 	var errs chan error
-	if w != nil {
+	if w := fw.w; w != nil {
+		defer w.Close()
 		events, errs = w.Events, w.Errors
 	}
 	var timer *time.Timer

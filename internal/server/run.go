@@ -174,10 +174,11 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Running,
 			log.Error("sender stopped", "err", err)
 		}
 	}()
+	fw := newFlowWatch(cfg, log)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		watchFlows(runCtx, cfg, srv, versions, log)
+		watchFlows(runCtx, fw, cfg, srv, versions, log)
 	}()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
