@@ -266,8 +266,11 @@ func (s *Store) ensureVersion(ctx context.Context, eng *engine.Engine, sess *eng
 	if err != nil {
 		return fmt.Errorf("%w: flow source: %v", ErrUnavailable, err)
 	}
-	f, ps := flow.Parse(cur.Path+"@"+sess.Version, src)
-	if f != nil && len(ps.Errors()) == 0 {
+	// Parsed under the current file's path: the flow's id comes from its
+	// file name. Its version is the hash of the source, so it must be the
+	// one asked for.
+	f, ps := flow.Parse(cur.Path, src)
+	if f != nil && len(ps.Errors()) == 0 && f.ID == sess.Flow && f.Version == sess.Version {
 		eng.Versions().Add(f)
 	}
 	return nil

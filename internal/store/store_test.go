@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -31,6 +34,57 @@ func testEngine(t testing.TB) *engine.Engine {
 		t.Fatal(ps.Errors())
 	}
 	return engine.New(flows, cat, nil)
+}
+
+// A conversation pinned to a flow version that this process does not hold
+// (another instance loaded it, or this one dropped it as old, or restarted)
+// continues on that version, loaded from Redis where SaveFlows put it.
+func TestPinnedVersionFromRedis(t *testing.T) {
+	ctx := context.Background()
+	rdb := redistest.Start(t).Client(t)
+	eng1 := testEngine(t)
+	st1 := store.New(rdb, func() *engine.Engine { return eng1 }, store.Options{TTL: time.Hour, Now: func() time.Time { return during }})
+	if err := st1.SaveFlows(ctx, eng1.Flows()); err != nil {
+		t.Fatal(err)
+	}
+	c1, _, err := st1.Open(ctx, "u-pin", "damage-1015", "ko")
+	if err != nil {
+		t.Fatal(err)
+	}
+	turn(t, c1, engine.Choose, "yes")
+	v1 := c1.Session().Version
+
+	// Another instance, on an edited flow, with no version of its own kept.
+	src, err := os.ReadFile("../../flows/damage-1015.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	edited := strings.Replace(string(src), "피해를 입은 서비스를 골라 주세요.", "어느 서비스였나요?", 1)
+	if err := os.WriteFile(filepath.Join(dir, "damage-1015.yaml"), []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	flows, ps := flow.LoadDir(dir)
+	if len(ps.Errors()) > 0 {
+		t.Fatal(ps.Errors())
+	}
+	cat, _ := locale.Load("../../locales", flows) // stale translations are warnings
+	eng2 := engine.New(flows, cat, nil)
+	if flows["damage-1015"].Version == v1 || eng2.Versions().Get("damage-1015", v1) != nil {
+		t.Fatal("the edit made no new version, or the new engine knows the old one")
+	}
+	st2 := store.New(rdb, func() *engine.Engine { return eng2 }, store.Options{TTL: time.Hour, Now: func() time.Time { return during }})
+	c2, _, err := st2.Open(ctx, "u-pin", "damage-1015", "ko")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := turn(t, c2, engine.Choose, "general")
+	if !slices.Contains(r.Messages, "피해를 입은 서비스를 골라 주세요.") || c2.Session().Version != v1 {
+		t.Errorf("the conversation left its version %s: %q on %s", v1, r.Messages, c2.Session().Version)
+	}
+	if eng2.Versions().Get("damage-1015", v1) == nil {
+		t.Error("the version was not loaded from Redis")
+	}
 }
 
 var during = time.Date(2022, 10, 20, 10, 0, 0, 0, time.UTC)
