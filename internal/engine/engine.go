@@ -12,6 +12,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/looplab/fsm"
 
 	"github.com/claimbot/claimbot/internal/flow"
@@ -70,9 +71,10 @@ type Engine struct {
 	flows    map[string]*flow.Flow
 	versions *Versions
 	cat      *locale.Catalog
-	words    map[string]map[string]string // lang → normalized command word → command
-	maxWord  int                          // the longest command word, in bytes
-	plans    sync.Map                     // *flow.Flow → *plan
+	words    map[string]map[string]string  // lang → normalized command word → command
+	maxWord  int                           // the longest command word, in bytes
+	plans    sync.Map                      // current flows: *flow.Flow → *plan
+	oldPlans *lru.Cache[*flow.Flow, *plan] // older versions', the MaxVersions most recently used
 }
 
 // New builds an engine over flows (by id) and their catalogue. versions
@@ -85,7 +87,11 @@ func New(flows map[string]*flow.Flow, cat *locale.Catalog, versions *Versions) *
 	for _, f := range flows {
 		versions.Add(f)
 	}
-	e := &Engine{flows: flows, versions: versions, cat: cat, words: map[string]map[string]string{}}
+	oldPlans, err := lru.New[*flow.Flow, *plan](MaxVersions)
+	if err != nil {
+		panic(err) // only for a size ≤ 0
+	}
+	e := &Engine{flows: flows, versions: versions, cat: cat, words: map[string]map[string]string{}, oldPlans: oldPlans}
 	for _, lang := range cat.Languages() {
 		e.words[lang] = map[string]string{}
 		for _, cmd := range []string{flow.ValueBack, flow.ValueRestart} {

@@ -32,7 +32,19 @@ type replies struct {
 
 // plan returns the plan of flow f, making it on first use: older versions
 // of a flow reach the engine after New, when a session pinned to them comes.
+// The current flows' plans stay for the engine's life; older versions'
+// are kept while they are among the MaxVersions most recently used.
 func (e *Engine) plan(f *flow.Flow) *plan {
+	if e.flows[f.ID] != f {
+		// An older version: kept while recently used. Two turns may
+		// build it at once; either plan serves.
+		if p, ok := e.oldPlans.Get(f); ok {
+			return p
+		}
+		p := e.newPlan(f)
+		e.oldPlans.Add(f, p)
+		return p
+	}
 	if p, ok := e.plans.Load(f); ok {
 		return p.(*plan)
 	}
