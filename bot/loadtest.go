@@ -65,6 +65,10 @@ func loadtestCmd(args []string) error {
 		return errors.New("loadtest: --rate, --idle, --backlog and --rounds are separate modes: pick one")
 	case *rate < 0 || *idle < 0 || *backlog < 0 || *rounds < 0 || *total < 0 || *conversations < 0 || *probe < 0:
 		return errors.New("loadtest: counts and rates must not be negative")
+	case set["probe"] && (*idle > 0 || *backlog > 0 || *rounds > 0):
+		return errors.New("loadtest: --probe goes with the closed or open loop (--rounds reports the steal of each round)")
+	case *probe > time.Minute:
+		return errors.New("loadtest: --probe is at most 1m")
 	case *bare && (*idle > 0 || *backlog > 0):
 		return errors.New("loadtest: --bare goes with the closed or open loop, or --rounds")
 	case *url != "" && *bare && *rounds == 0:
@@ -84,7 +88,7 @@ func loadtestCmd(args []string) error {
 		prog = loadtest.NewProgress(os.Stderr)
 	}
 	opts := loadtest.Options{Conversations: *conversations, Duration: *duration, Total: *total, Rate: *rate,
-		StillFileNo: *stillFileNo, Seed: *seed, Progress: prog, RedisURL: *redisURL, Probe: min(*probe, time.Minute)}
+		StillFileNo: *stillFileNo, Seed: *seed, Progress: prog, RedisURL: *redisURL, Probe: *probe}
 
 	stopProfiles, err := prof.start()
 	defer stopProfiles()

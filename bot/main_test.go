@@ -144,3 +144,21 @@ func TestLoadtestProfiles(t *testing.T) {
 		}
 	}
 }
+
+// Flags that do not go together are refused at once, with the reason.
+func TestLoadtestRefusesMismatchedFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--rate", "10", "--idle", "5"}, "separate modes"},
+		{[]string{"--rounds", "1", "--probe", "1s"}, "--probe goes with the closed or open loop"},
+		{[]string{"--idle", "5", "--probe", "1s"}, "--probe goes with the closed or open loop"},
+		{[]string{"--probe", "2m"}, "--probe is at most 1m"},
+	} {
+		_, errOut, code := claimbot(t, []string{"REDIS_URL="}, append([]string{"loadtest", "--quiet"}, tc.args...)...)
+		if code == 0 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("loadtest %v: exit %d, stderr %q; want an error with %q", tc.args, code, errOut, tc.want)
+		}
+	}
+}

@@ -71,10 +71,10 @@ type Engine struct {
 	flows    map[string]*flow.Flow
 	versions *Versions
 	cat      *locale.Catalog
-	words    map[string]map[string]string  // lang → normalized command word → command
-	maxWord  int                           // the longest command word, in bytes
-	plans    sync.Map                      // current flows: *flow.Flow → *plan
-	oldPlans *lru.Cache[*flow.Flow, *plan] // older versions', the MaxVersions most recently used
+	words    map[string]map[string]string // lang → normalized command word → command
+	maxWord  int                          // the longest command word, in bytes
+	plans    sync.Map                     // current flows: *flow.Flow → *plan
+	oldPlans *lru.Cache[string, *plan]    // older versions' (id@version), the MaxVersions most recently used
 }
 
 // New builds an engine over flows (by id) and their catalogue. versions
@@ -87,7 +87,7 @@ func New(flows map[string]*flow.Flow, cat *locale.Catalog, versions *Versions) *
 	for _, f := range flows {
 		versions.Add(f)
 	}
-	oldPlans, err := lru.New[*flow.Flow, *plan](MaxVersions)
+	oldPlans, err := lru.New[string, *plan](MaxVersions)
 	if err != nil {
 		panic(err) // only for a size ≤ 0
 	}

@@ -36,13 +36,15 @@ type replies struct {
 // are kept while they are among the MaxVersions most recently used.
 func (e *Engine) plan(f *flow.Flow) *plan {
 	if e.flows[f.ID] != f {
-		// An older version: kept while recently used. Two turns may
-		// build it at once; either plan serves.
-		if p, ok := e.oldPlans.Get(f); ok {
+		// An older version: kept while recently used, by id and version,
+		// so a version loaded again from Redis replaces its stale plan.
+		// Two turns may build it at once; either plan serves.
+		key := f.ID + "@" + f.Version
+		if p, ok := e.oldPlans.Get(key); ok && p.f == f {
 			return p
 		}
 		p := e.newPlan(f)
-		e.oldPlans.Add(f, p)
+		e.oldPlans.Add(key, p)
 		return p
 	}
 	if p, ok := e.plans.Load(f); ok {

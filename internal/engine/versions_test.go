@@ -57,15 +57,22 @@ func TestOlderVersionsAreBounded(t *testing.T) {
 	if versions.Len() != MaxVersions || e.oldPlans.Len() != MaxVersions {
 		t.Errorf("kept %d versions and %d older plans, want %d each", versions.Len(), e.oldPlans.Len(), MaxVersions)
 	}
-	if versions.Get(cur.ID, old[0].Version) == nil || !e.oldPlans.Contains(old[0]) {
+	key := func(f *flow.Flow) string { return f.ID + "@" + f.Version }
+	if versions.Get(cur.ID, old[0].Version) == nil || !e.oldPlans.Contains(key(old[0])) {
 		t.Error("the version used again was dropped")
 	}
-	if versions.Get(cur.ID, old[1].Version) != nil || e.oldPlans.Contains(old[1]) {
+	if versions.Get(cur.ID, old[1].Version) != nil || e.oldPlans.Contains(key(old[1])) {
 		t.Error("the least recently used version was kept")
 	}
 	// The current flow's plan is not among the older ones, and stays.
 	p := e.plan(cur)
-	if e.oldPlans.Contains(cur) || e.plan(cur) != p {
+	if e.oldPlans.Contains(key(cur)) || e.plan(cur) != p {
 		t.Error("the current flow's plan is not kept apart")
+	}
+	// A version loaded again (a new *flow.Flow of the same source) gets a
+	// plan of its own, in the place of the stale one.
+	again := edit(0)
+	if pa := e.plan(again); pa.f != again || e.oldPlans.Len() != MaxVersions {
+		t.Errorf("the version loaded again has the old plan, or the cache grew to %d", e.oldPlans.Len())
 	}
 }

@@ -115,7 +115,7 @@ func startSteal() stealClock {
 // share is the steal share since start; nil where unknown.
 func (c stealClock) share() *float64 {
 	end, ok := readCPUTimes()
-	if !c.ok || !ok || end.total <= c.start.total {
+	if !c.ok || !ok || end.total <= c.start.total || end.steal < c.start.steal {
 		return nil
 	}
 	s := float64(end.steal-c.start.steal) / float64(end.total-c.start.total)

@@ -335,8 +335,9 @@ func scanStream(ctx context.Context, rdb redis.UniversalClient, key string, f fu
 func isBusyGroup(err error) bool { return err != nil && strings.HasPrefix(err.Error(), "BUSYGROUP") }
 
 // isWrongType reports a key that holds another type of value than the
-// command needs: an outbox key overwritten by hand, say.
-func isWrongType(err error) bool { return err != nil && strings.HasPrefix(err.Error(), "WRONGTYPE") }
+// command needs (an outbox key overwritten by hand, say), also when a
+// script met it.
+func isWrongType(err error) bool { return err != nil && strings.Contains(err.Error(), "WRONGTYPE") }
 
 // isNoGroup reports a missing consumer group, also when a script met it.
 func isNoGroup(err error) bool { return err != nil && strings.Contains(err.Error(), "NOGROUP") }

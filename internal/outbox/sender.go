@@ -332,7 +332,7 @@ func (s *Sender) read(intake, work context.Context) {
 			// One bad key must not stop the other shards: read around it
 			// and say so until someone repairs it.
 			for _, n := range b {
-				s.log.Error("outbox stream key holds another type of value: its shard's claims wait until the key is deleted or repaired; the other shards go on",
+				s.log.Error("outbox stream key holds another type of value: claims can be neither filed to nor delivered from this shard until the key is deleted; the other shards go on",
 					"shard", n, "key", shard.Outbox(n))
 			}
 			for _, n := range broken {
@@ -440,6 +440,7 @@ func (s *Sender) poll(intake, work context.Context) {
 	t := time.NewTicker(s.cfg.PollInterval)
 	defer t.Stop()
 	var bo backoff
+	var brokenPoll brokenLog
 	first := 0
 	for {
 		select {
@@ -451,8 +452,9 @@ func (s *Sender) poll(intake, work context.Context) {
 		for i := 0; i < shard.Count && intake.Err() == nil; i++ {
 			n := (first + i) % shard.Count
 			if err := s.pollShard(intake, work, n); err != nil {
-				if isWrongType(err) {
-					continue // a broken key, which the reader reports: the other shards go on
+				if isWrongType(err) { // a broken key: the other shards go on
+					brokenPoll.warn(s.log, "poll retries", n, err)
+					continue
 				}
 				if !isNoGroup(err) { // the readers create the groups
 					s.redisProblem(intake, &bo, "poll retries", n, err)
@@ -503,11 +505,13 @@ func (s *Sender) recoverLoop(intake, work context.Context) {
 	t := time.NewTicker(s.cfg.Lease / 2)
 	defer t.Stop()
 	var bo backoff
+	var brokenRecover brokenLog
 	for {
 		for n := 0; n < shard.Count && intake.Err() == nil; n++ {
 			if err := s.recoverShard(intake, work, n); err != nil {
-				if isWrongType(err) {
-					continue // a broken key, which the reader reports: the other shards go on
+				if isWrongType(err) { // a broken key: the other shards go on
+					brokenRecover.warn(s.log, "recover unfinished deliveries", n, err)
+					continue
 				}
 				if !isNoGroup(err) {
 					s.redisProblem(intake, &bo, "recover unfinished deliveries", n, err)
@@ -758,6 +762,21 @@ func (j *jobLog) get() *slog.Logger {
 		j.l = j.base.With("claim", j.claim, "shard", j.shard, "attempt", j.attempt)
 	}
 	return j.l
+}
+
+// brokenLog logs a shard key of the wrong type met by a loop that skips
+// it, at most once per shard every brokenRecheck.
+type brokenLog map[int]time.Time
+
+func (b *brokenLog) warn(log *slog.Logger, what string, n int, err error) {
+	if *b == nil {
+		*b = brokenLog{}
+	}
+	if at, ok := (*b)[n]; ok && time.Since(at) < brokenRecheck {
+		return
+	}
+	(*b)[n] = time.Now()
+	log.Warn("redis: "+what+": a key of this shard holds another type of value; skipping the shard", "shard", n, "error", err)
 }
 
 // redisProblem logs a failed Redis call of a loop and backs off.

@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/claimbot/claimbot/internal/flow"
 	"github.com/claimbot/claimbot/internal/redistest"
+	"github.com/claimbot/claimbot/internal/shard"
 )
 
 // Redis down at submit: the user gets "unavailable" and nothing is filed;
@@ -205,4 +207,46 @@ func dumpLogsOnFailure(t *testing.T) {
 	logSink.Lock()
 	defer logSink.Unlock()
 	t.Logf("server logs:\n%s", logSink.String())
+}
+
+// A flow edited while Redis is down goes live at once; its source, which
+// other instances need for the conversations that start on it, reaches
+// Redis once Redis is back.
+func TestFlowSourceSavedWhenRedisReturns(t *testing.T) {
+	dir := t.TempDir()
+	src, err := os.ReadFile("../../flows/damage-1015.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "damage-1015.yaml")
+	if err := os.WriteFile(path, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e := startEnv(t, withFlows(dir))
+	if !e.redis.Real {
+		redistest.StartReal(t) // skips (or fails in CI): this test needs a real redis-server
+	}
+	edited := []byte(strings.Replace(string(src), "어떤 분으로 접수하시나요?", "접수하시는 분은 누구신가요?", 1))
+	key := shard.FlowSource("damage-1015", flow.Version(edited))
+
+	e.redis.Kill()
+	if err := os.WriteFile(path, edited, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for e.run.Server.Engine().Flow("damage-1015").Version != flow.Version(edited) {
+		if time.Now().After(deadline) {
+			t.Fatal("the edit did not go live with Redis down")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	e.redis.Restart()
+	rdb := e.redis.Client(t)
+	deadline = time.Now().Add(15 * time.Second)
+	for rdb.Exists(t.Context(), key).Val() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the edited flow's source never reached Redis")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -103,15 +103,45 @@ func New(o Options) *Server {
 
 func (s *Server) engine() *engine.Engine { return s.eng.Load() }
 
+// Engine returns the engine of the flows now live.
+func (s *Server) Engine() *engine.Engine { return s.engine() }
+
 // SetEngine swaps in the engine of a newly loaded flow set. Conversations
 // in progress carry on: each stays on its flow version (see engine.Versions).
 func (s *Server) SetEngine(e *engine.Engine) {
 	s.eng.Store(e)
+	if err := s.saveFlows(e); err != nil {
+		// Other instances, and this one once the version is no longer
+		// among those it keeps in memory, load a conversation's version
+		// from Redis: keep trying in the background.
+		s.log.Warn("flows: could not keep their sources in redis; retrying", "err", err)
+		go s.retrySaveFlows(e)
+	}
+}
+
+// saveFlowsFor bounds the retries of a failed SaveFlows; longer than any
+// Redis restart, shorter than a session's idle life.
+const saveFlowsFor = time.Hour
+
+func (s *Server) saveFlows(e *engine.Engine) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if err := s.store.SaveFlows(ctx, e.Flows()); err != nil {
-		s.log.Warn("flows: could not keep their sources in redis", "err", err)
+	return s.store.SaveFlows(ctx, e.Flows())
+}
+
+func (s *Server) retrySaveFlows(e *engine.Engine) {
+	give := time.Now().Add(saveFlowsFor)
+	for wait := time.Second; time.Now().Before(give); wait = min(2*wait, 30*time.Second) {
+		time.Sleep(wait)
+		if s.isStopping() {
+			return
+		}
+		if err := s.saveFlows(e); err == nil {
+			s.log.Info("flows: sources kept in redis")
+			return
+		}
 	}
+	s.log.Error("flows: could not keep their sources in redis; conversations pinned to them may move to the current version on other instances")
 }
 
 // Store returns the session store.
@@ -336,10 +366,7 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
-	s.mu.Lock()
-	stopping := s.stopping
-	s.mu.Unlock()
-	if stopping {
+	if s.isStopping() {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
 	}
@@ -387,6 +414,12 @@ func (s *Server) left(c *conn) {
 			s.metrics.abandoned.WithLabelValues(sess.Flow, sess.State).Inc()
 		}
 	}
+}
+
+func (s *Server) isStopping() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopping
 }
 
 // Shutdown stops taking connections, lets every turn in flight send its
