@@ -240,6 +240,7 @@ func TestFlowSourceSavedWhenRedisReturns(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	time.Sleep(2500 * time.Millisecond) // past the first save's own timeout
 	e.redis.Restart()
 	rdb := e.redis.Client(t)
 	deadline = time.Now().Add(15 * time.Second)
