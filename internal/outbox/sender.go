@@ -766,16 +766,13 @@ func (j *jobLog) get() *slog.Logger {
 
 // brokenLog logs a shard key of the wrong type met by a loop that skips
 // it, at most once per shard every brokenRecheck.
-type brokenLog map[int]time.Time
+type brokenLog [shard.Count]time.Time // when each shard was last logged
 
 func (b *brokenLog) warn(log *slog.Logger, what string, n int, err error) {
-	if *b == nil {
-		*b = brokenLog{}
-	}
-	if at, ok := (*b)[n]; ok && time.Since(at) < brokenRecheck {
+	if !b[n].IsZero() && time.Since(b[n]) < brokenRecheck {
 		return
 	}
-	(*b)[n] = time.Now()
+	b[n] = time.Now()
 	log.Warn("redis: "+what+": a key of this shard holds another type of value; skipping the shard", "shard", n, "error", err)
 }
 

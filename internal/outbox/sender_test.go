@@ -377,6 +377,35 @@ func TestBrokenStreamKeyStopsOnlyItsShard(t *testing.T) {
 	}
 }
 
+// Crash recovery goes past a shard whose key is broken: deliveries left
+// pending by a consumer that is gone, on a shard after the broken one, are
+// taken over and delivered.
+func TestRecoveryGoesPastABrokenShard(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, redistest.Start(t))
+	const bad, good = 3, 9
+	ids := []string{newClaimID(good), newClaimID(good)}
+	for _, id := range ids {
+		e.enqueueID(id)
+	}
+	// A consumer that read them and vanished.
+	if err := e.rdb.XGroupCreateMkStream(ctx, shard.Outbox(good), shard.Group, "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: shard.Group, Consumer: "gone",
+		Streams: []string{shard.Outbox(good), ">"}, Count: 10}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.rdb.Set(ctx, shard.Outbox(bad), "not a stream", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.config()
+	cfg.Lease = 200 * time.Millisecond
+	e.start(cfg)
+	e.recv.WaitAccepted(t, len(ids), 5*time.Second)
+	e.acceptedOnce(ids)
+}
+
 // A backlog is read without the pause between reads: with the pause made
 // an hour long, a backlog many reads deep still drains.
 func TestBacklogSkipsTheLinger(t *testing.T) {

@@ -143,13 +143,7 @@ func freePort(t *testing.T) string {
 // conversation in progress finishes, and a broken edit leaves the server
 // answering with the flows it had.
 func TestFlowReload(t *testing.T) {
-	dir := t.TempDir()
-	src, err := os.ReadFile("../../flows/damage-1015.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "damage-1015.yaml")
-	os.WriteFile(path, src, 0o644)
+	dir, path, src := copyFlow(t)
 	e := startEnv(t, withFlows(dir))
 
 	inProgress := e.dial("user-reload-a")
@@ -199,6 +193,22 @@ func TestFlowReload(t *testing.T) {
 	}
 }
 
+// copyFlow copies the default flow into a folder of the test's own, for a
+// server whose flows the test edits: the folder, the file and its source.
+func copyFlow(t *testing.T) (dir, path string, src []byte) {
+	t.Helper()
+	src, err := os.ReadFile("../../flows/damage-1015.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir = t.TempDir()
+	path = filepath.Join(dir, "damage-1015.yaml")
+	if err := os.WriteFile(path, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir, path, src
+}
+
 // dumpLogsOnFailure shows what the servers logged when a test failed.
 func dumpLogsOnFailure(t *testing.T) {
 	if !t.Failed() {
@@ -213,15 +223,7 @@ func dumpLogsOnFailure(t *testing.T) {
 // other instances need for the conversations that start on it, reaches
 // Redis once Redis is back.
 func TestFlowSourceSavedWhenRedisReturns(t *testing.T) {
-	dir := t.TempDir()
-	src, err := os.ReadFile("../../flows/damage-1015.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "damage-1015.yaml")
-	if err := os.WriteFile(path, src, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir, path, src := copyFlow(t)
 	e := startEnv(t, withFlows(dir))
 	if !e.redis.Real {
 		redistest.StartReal(t) // skips (or fails in CI): this test needs a real redis-server

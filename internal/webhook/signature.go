@@ -139,8 +139,8 @@ func (s Secret) Verify(h http.Header, body []byte, now time.Time) error {
 // webhook-timestamp (unix seconds of ts), webhook-signature and
 // Content-Type: application/json.
 func SetHeaders(h http.Header, s Secret, id string, ts time.Time, body []byte) {
-	// The keys are already canonical: Set would canonicalize each again, a
-	// new string per header per delivery.
+	// Set would canonicalize these lower-case names on every delivery, a
+	// new string each: their canonical forms are made once.
 	h[canonicalID] = []string{id}
 	h[canonicalTimestamp] = []string{strconv.FormatInt(ts.Unix(), 10)}
 	h[canonicalSignature] = []string{s.Sign(id, ts, body)}
