@@ -51,13 +51,14 @@ func Mint(secret []byte, user, flow, lang string, ttl time.Duration, now time.Ti
 	return s, nil
 }
 
-// Verify checks a token's signature (HS256 only), its exp (required) and
-// its sub (required, 1–128 characters).
+// Verify checks a token's signature (HS256 only), its exp (required, and
+// refused from that second on: no clock-skew leeway, the backend that mints
+// the token picks its lifetime) and its sub (required, 1–128 characters).
 func Verify(secret []byte, raw string, now time.Time) (*Claims, error) {
 	var c Claims
 	_, err := jwt.ParseWithClaims(raw, &c, func(*jwt.Token) (any, error) { return secret, nil },
 		jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired(),
-		jwt.WithTimeFunc(func() time.Time { return now }), jwt.WithLeeway(5*time.Second))
+		jwt.WithTimeFunc(func() time.Time { return now }))
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return nil, ErrExpired
