@@ -201,17 +201,25 @@ type sessionClaims struct {
 	jwt.RegisteredClaims
 }
 
-func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, id identity) {
+// sessionCookie is a fresh session cookie for id: it stays valid as long
+// as the session may idle from now (nil if it cannot be signed).
+func (s *Server) sessionCookie(r *http.Request, id identity) *http.Cookie {
 	now := s.now()
 	c := sessionClaims{Flow: id.Flow, Lang: id.Lang, RegisteredClaims: jwt.RegisteredClaims{
 		Subject: id.User, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(s.cfg.SessionTTL))}}
 	val, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(s.cookieKey)
 	if err != nil {
 		s.log.Error("cookie: sign", "err", err)
-		return
+		return nil
 	}
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: val, Path: "/", MaxAge: int(s.cfg.SessionTTL.Seconds()),
-		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil})
+	return &http.Cookie{Name: cookieName, Value: val, Path: "/", MaxAge: int(s.cfg.SessionTTL.Seconds()),
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil}
+}
+
+func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, id identity) {
+	if ck := s.sessionCookie(r, id); ck != nil {
+		http.SetCookie(w, ck)
+	}
 }
 
 func (s *Server) cookie(r *http.Request) (identity, bool) {
@@ -231,16 +239,22 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	if raw := r.URL.Query().Get("t"); raw != "" {
 		if !s.cfg.Dev() {
 			c, err := token.Verify(s.bannerKey, raw, s.now())
-			if err == nil && s.engine().Flow(s.flowOf(c.Flow)) != nil {
+			switch {
+			case err == nil && s.engine().Flow(s.flowOf(c.Flow)) == nil:
+				// The backend vouched for this user but names an intake we do
+				// not run: say so, and never fall back on a cookie, which may
+				// be another user's on a shared browser.
+				s.notice(w, http.StatusForbidden, c.Language(), "bot.page.unavailable")
+			case err == nil:
 				s.setCookie(w, r, identity{User: c.User(), Flow: s.flowOf(c.Flow), Lang: c.Language()})
 				http.Redirect(w, r, "/chat", http.StatusSeeOther)
-				return
+			default:
+				if _, ok := s.cookie(r); ok { // a valid cookie wins over a stale token
+					http.Redirect(w, r, "/chat", http.StatusSeeOther)
+					return
+				}
+				s.notice(w, http.StatusUnauthorized, unverifiedLang(raw), "bot.page.expired")
 			}
-			if _, ok := s.cookie(r); ok { // a valid cookie wins over a stale token
-				http.Redirect(w, r, "/chat", http.StatusSeeOther)
-				return
-			}
-			s.expired(w, unverifiedLang(raw))
 			return
 		}
 	}
@@ -249,7 +263,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		s.setCookie(w, r, id) // the cookie lives as long as the session may idle
 	} else {
 		if !s.cfg.Dev() {
-			s.expired(w, "ko")
+			s.notice(w, http.StatusUnauthorized, "ko", "bot.page.expired")
 			return
 		}
 		// Dev mode: an anonymous user, kept in a cookie so a reload resumes.
@@ -267,13 +281,15 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	s.pages.ExecuteTemplate(w, "chat.html", map[string]string{"Lang": id.Lang, "Title": cat.Text(id.Lang, "bot.page.title", nil), "WSURL": "/ws"})
 }
 
-func (s *Server) expired(w http.ResponseWriter, lang string) {
+// notice answers with a short page in lang saying the message msgID: an
+// expired link (401), an intake not available (403).
+func (s *Server) notice(w http.ResponseWriter, status int, lang, msgID string) {
 	cat := s.engine().Catalog()
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusUnauthorized)
+	w.WriteHeader(status)
 	s.pages.ExecuteTemplate(w, "expired.html", map[string]string{"Lang": lang, "Title": cat.Text(lang, "bot.page.title", nil),
-		"Message": cat.Text(lang, "bot.page.expired", nil)})
+		"Message": cat.Text(lang, msgID, nil)})
 }
 
 // unverifiedLang reads a token's lang claim without trusting it, to say
