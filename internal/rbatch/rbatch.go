@@ -43,14 +43,16 @@ type call struct {
 	cmd    *redis.Cmd
 	// wake is signalled once: with the result, or with lead set when the
 	// call was handed a slot and must send the queue.
-	wake   chan struct{}
-	lead   bool
-	queued time.Time // when it joined the queue
+	wake     chan struct{}
+	lead     bool
+	deadline time.Time // when the call gives up: its context's deadline, or the batcher's timeout from its start
 }
 
-// New returns a Batcher over rdb; timeout is each batch's deadline (go-redis
-// holds the socket to it only with ContextTimeoutEnabled, and to its read
-// and write timeouts always), and how long a call waits in the queue.
+// New returns a Batcher over rdb; timeout is the most a call may take, its
+// wait in the queue included, unless its context's deadline is sooner. A
+// batch runs to the soonest deadline of its calls: go-redis holds the socket
+// to it only when the client sets ContextTimeoutEnabled, and to its own read
+// and write timeouts otherwise.
 func New(rdb redis.UniversalClient, timeout time.Duration) *Batcher {
 	return &Batcher{rdb: rdb, timeout: timeout}
 }
@@ -71,6 +73,10 @@ func (b *Batcher) Do(ctx context.Context, args ...any) *redis.Cmd {
 // while queued was never sent.
 func (b *Batcher) run(ctx context.Context, c *call) *redis.Cmd {
 	c.wake = make(chan struct{}, 1)
+	c.deadline = time.Now().Add(b.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(c.deadline) {
+		c.deadline = d
+	}
 	b.mu.Lock()
 	if b.busy < Slots {
 		b.busy++
@@ -79,15 +85,14 @@ func (b *Batcher) run(ctx context.Context, c *call) *redis.Cmd {
 		b.lead(batch)
 		return c.cmd
 	}
-	c.queued = time.Now()
 	b.queue = append(b.queue, c)
 	b.mu.Unlock()
-	// A queued call waits for a slot no longer than the timeout: the next
-	// batch to form fails the calls queued longer (see expire). Every batch
-	// in flight ends, within the client's dial, write and read timeouts
-	// (go-redis bounds a socket by those, not by the context, unless the
-	// client sets ContextTimeoutEnabled), so none waits for ever, and no
-	// call needs a timer of its own.
+	// A queued call waits for a slot no longer than its deadline: the next
+	// batch to form or end fails the calls whose deadline has passed (see
+	// expire). Every batch in flight ends by the soonest deadline of its
+	// calls, which joined before this one (with ContextTimeoutEnabled; by
+	// the client's read and write timeouts otherwise), so none waits for
+	// ever, and no call needs a timer of its own.
 	select {
 	case <-c.wake:
 	case <-ctx.Done():
@@ -116,26 +121,23 @@ func failed(ctx context.Context, err error) *redis.Cmd {
 	return cmd
 }
 
-// expire fails the calls that have waited in the queue for longer than a
-// batch may take; b.mu is held. The queue is in the order calls joined it,
-// so they are at its head.
+// expire fails the queued calls whose deadline has passed; b.mu is held.
 func (b *Batcher) expire() {
 	if len(b.queue) == 0 {
 		return
 	}
 	now := time.Now()
-	n := 0
-	for n < len(b.queue) && now.Sub(b.queue[n].queued) >= b.timeout {
-		c := b.queue[n]
+	keep := b.queue[:0]
+	for _, c := range b.queue {
+		if now.Before(c.deadline) {
+			keep = append(keep, c)
+			continue
+		}
 		c.cmd = failed(context.Background(), context.DeadlineExceeded)
 		c.wake <- struct{}{}
-		n++
 	}
-	if n > 0 {
-		rest := copy(b.queue, b.queue[n:])
-		clear(b.queue[rest:])
-		b.queue = b.queue[:rest]
-	}
+	clear(b.queue[len(keep):])
+	b.queue = keep
 }
 
 // take makes a batch of first and the queued calls; b.mu is held.
@@ -187,7 +189,13 @@ func (b *Batcher) lead(batch []*call) {
 }
 
 func (b *Batcher) send(calls []*call) {
-	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
+	deadline := calls[0].deadline
+	for _, c := range calls[1:] {
+		if c.deadline.Before(deadline) {
+			deadline = c.deadline
+		}
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	b.exec(ctx, calls, false)
 	var missing []*call

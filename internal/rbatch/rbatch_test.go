@@ -146,6 +146,58 @@ func TestBatcherGivesUpOnDeadRedis(t *testing.T) {
 	}
 }
 
+// A call ends by its deadline, its wait for a slot included: the
+// batcher's timeout from its start, or its context's deadline when that
+// is sooner. So a turn can promise an answer in time however many turns
+// queue behind a Redis that stopped answering.
+func TestEveryCallEndsByItsDeadline(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() { // accepts and never answers
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	// As the server's client: long socket timeouts, one retry, the
+	// context's deadline honoured.
+	rdb := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), ReadTimeout: 5 * time.Second,
+		WriteTimeout: 5 * time.Second, MaxRetries: 1, ContextTimeoutEnabled: true})
+	defer rdb.Close()
+	const timeout = 600 * time.Millisecond
+	b := New(rdb, timeout)
+	var wg sync.WaitGroup
+	for i := range 4 * Slots {
+		wg.Go(func() {
+			ctx, limit := context.Background(), timeout
+			if i%2 == 1 { // a caller with a sooner deadline of its own
+				limit = timeout / 3
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, limit)
+				defer cancel()
+			}
+			start := time.Now()
+			err := b.Script(ctx, setScript, []string{"k"}, i).Err()
+			took := time.Since(start)
+			if err == nil {
+				t.Errorf("call %d: no error from a Redis that never answers", i)
+			}
+			// Slack for a busy machine; a call that waited for a slot and
+			// then ran a batch of its own took twice its limit.
+			if took > limit+limit/2 {
+				t.Errorf("call %d took %v, its deadline was %v", i, took.Round(time.Millisecond), limit)
+			}
+		})
+	}
+	wg.Wait()
+}
+
 // Plain commands go in the same batches as scripts, and a script Redis
 // lost is sent again by its source.
 func TestCommandsAndLostScripts(t *testing.T) {

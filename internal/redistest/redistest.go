@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -137,6 +138,27 @@ func (s *Server) Kill() {
 	s.cmd.Process.Kill()
 	s.cmd.Wait()
 	s.cmd = nil
+}
+
+// Freeze stops redis-server with SIGSTOP: it keeps its connections and
+// accepts new ones, and answers nothing until Thaw, as a hung server
+// would. The test's cleanup thaws it.
+func (s *Server) Freeze() {
+	s.t.Helper()
+	if !s.Real || s.cmd == nil {
+		s.t.Fatal("redistest: Freeze needs a running real redis-server")
+	}
+	if err := s.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		s.t.Fatalf("redistest: SIGSTOP: %v", err)
+	}
+	s.t.Cleanup(s.Thaw)
+}
+
+// Thaw lets a frozen redis-server go on (SIGCONT).
+func (s *Server) Thaw() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		s.cmd.Process.Signal(syscall.SIGCONT)
+	}
 }
 
 // Restart starts redis-server again on the same port and data folder, so

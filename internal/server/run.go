@@ -120,9 +120,12 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Running,
 	if opt.PoolSize < 64 {
 		opt.PoolSize = 64
 	}
+	senderOpt := *opt
+	// A turn's deadline (the store's Timeout) bounds its socket reads and
+	// writes, retries included, so "unavailable" comes in time.
+	opt.ContextTimeoutEnabled = true
 	rdb := redis.NewClient(opt)
 	cleanups = append(cleanups, func() { rdb.Close() })
-	senderOpt := *opt
 	senderOpt.PoolSize = outbox.Config{}.PoolSize() + 4 // and a few for the admin endpoints
 	senderOpt.ReadTimeout = 5 * time.Second             // longer than the blocking reads
 	senderRDB := redis.NewClient(&senderOpt)

@@ -107,11 +107,13 @@ func (c *Conv) Session() *engine.Session { return c.sess }
 // Turn applies one input and returns the engine's result. On ErrUnavailable
 // nothing was applied.
 //
-// Each Redis call of a turn is bounded by the store's Timeout (a batch's
-// round trip, or a wait for a batch slot), so a turn needs no deadline of
-// its own, and its context is not wrapped in one: a turn then allocates no
-// timer.
+// A turn takes at most the store's Timeout in all, however many Redis
+// calls it makes (a load after a lost race, a flow version, the write) and
+// however long they wait for a batch slot: the user hears "unavailable"
+// in time even from a Redis that accepts connections and never answers.
 func (c *Conv) Turn(ctx context.Context, in engine.Input) (engine.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.st.opt.Timeout)
+	defer cancel()
 	if c.sess == nil {
 		if err := c.load(ctx); err != nil {
 			return engine.Result{}, err
@@ -160,7 +162,7 @@ func (c *Conv) Turn(ctx context.Context, in engine.Input) (engine.Result, error)
 		}
 		refreshed = true // c.write loaded the current session
 	}
-	return engine.Result{}, fmt.Errorf("store: turn on %s: too much contention", c.key)
+	return engine.Result{}, errors.New("store: turn: too much contention")
 }
 
 func newClaimID(user string) string {
@@ -177,7 +179,7 @@ func (c *Conv) load(ctx context.Context) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("%w: load %s: %v", ErrUnavailable, c.key, err)
+		return fmt.Errorf("%w: load session: %v", ErrUnavailable, err)
 	}
 	return c.decode(val)
 }
@@ -218,7 +220,7 @@ func (c *Conv) write(ctx context.Context, res engine.Result) (bool, error) {
 		err = nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("%w: turn %s: %v", ErrUnavailable, c.key, err)
+		return false, fmt.Errorf("%w: write session: %v", ErrUnavailable, err)
 	}
 	code, _ := out[0].(int64)
 	switch code {
@@ -235,7 +237,7 @@ func (c *Conv) write(ctx context.Context, res engine.Result) (bool, error) {
 	case 2:
 		return false, nil // the receipt number is taken: step again with a new one
 	}
-	return false, fmt.Errorf("store: turn %s: unexpected script result %v", c.key, out)
+	return false, fmt.Errorf("store: write session: unexpected script result %v", out)
 }
 
 // Body is the webhook body of a filed claim, exactly as it is sent on
@@ -257,8 +259,6 @@ func (s *Store) ensureVersion(ctx context.Context, eng *engine.Engine, sess *eng
 	if cur == nil || sess.Version == "" || sess.Version == cur.Version || eng.Versions().Get(sess.Flow, sess.Version) != nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.opt.Timeout)
-	defer cancel()
 	src, err := s.rdb.Get(ctx, shard.FlowSource(sess.Flow, sess.Version)).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil
