@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
+	"github.com/claimbot/claimbot/internal/config"
 	"github.com/claimbot/claimbot/internal/token"
 )
 
@@ -70,6 +73,171 @@ func TestChatUnknownFlow(t *testing.T) {
 				if len(resp.Cookies()) != 0 {
 					t.Errorf("%s: sets cookies %v", name, resp.Cookies())
 				}
+			}
+		})
+	}
+}
+
+// checkSessionCookie checks a session cookie's attributes and that it is
+// valid for a whole session TTL from now.
+func checkSessionCookie(t *testing.T, e *env, c *http.Cookie) {
+	t.Helper()
+	ttl := e.cfg.SessionTTL
+	if !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.MaxAge != int(ttl.Seconds()) {
+		t.Errorf("cookie %s: want HttpOnly, SameSite=Lax, Path=/, Max-Age=%d", c, int(ttl.Seconds()))
+	}
+	claims, err := token.Verify(token.CookieKey([]byte(bannerSecret)), c.Value, time.Now())
+	if err != nil {
+		t.Fatalf("cookie value: %v", err)
+	}
+	if left := time.Until(claims.ExpiresAt.Time); left < ttl-5*time.Second || left > ttl {
+		t.Errorf("cookie exp in %v, want the session TTL %v", left, ttl)
+	}
+}
+
+// The banner link's token becomes a session cookie and leaves the address
+// bar.
+func TestChatExchangesTokenForCookie(t *testing.T) {
+	e := startEnv(t)
+	tok := e.token("user-exchange")
+	resp, _ := chatGet(t, e.run.URL()+"/chat?t="+tok)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("HTTP %d, want 303", resp.StatusCode)
+	}
+	if loc := resp.Header.Get("Location"); loc != "/chat" {
+		t.Errorf("Location %q, want /chat without the token", loc)
+	}
+	cookies := resp.Cookies()
+	if len(cookies) != 1 || cookies[0].Name != "claimbot_session" {
+		t.Fatalf("cookies %v, want the session cookie", cookies)
+	}
+	checkSessionCookie(t, e, cookies[0])
+	if cookies[0].Secure {
+		t.Errorf("cookie %s is Secure over plain HTTP", cookies[0])
+	}
+	// The page behind the redirect.
+	resp, body := chatGet(t, e.run.URL()+"/chat", cookies[0])
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `lang="ko"`) || strings.Contains(body, "card-icon") {
+		t.Errorf("/chat with the cookie: HTTP %d %s", resp.StatusCode, body)
+	}
+}
+
+// A valid cookie wins over a stale token: the user's own chat, no error.
+func TestChatCookieWinsOverStaleToken(t *testing.T) {
+	e := startEnv(t)
+	ck := e.sessionCookie(t, e.token("user-a"))
+	// user-a is at the reporter type question.
+	c := e.dial("user-a")
+	c.choose("yes")
+	c.ws.Close()
+
+	stale, err := token.Mint([]byte(bannerSecret), "user-b", "", "en", time.Minute, time.Now().Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, raw := range map[string]string{"expired": stale, "garbage": "abc.def.ghi"} {
+		t.Run(name, func(t *testing.T) {
+			resp, body := chatGet(t, e.run.URL()+"/chat?t="+raw, ck)
+			if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/chat" {
+				t.Fatalf("HTTP %d Location %q, want 303 to /chat: %s", resp.StatusCode, resp.Header.Get("Location"), body)
+			}
+			for _, got := range resp.Cookies() {
+				if got.Name == "claimbot_session" && got.Value != ck.Value {
+					t.Errorf("the cookie was replaced")
+				}
+			}
+			resp, body = chatGet(t, e.run.URL()+"/chat", ck)
+			if resp.StatusCode != http.StatusOK || strings.Contains(body, "card-icon") {
+				t.Fatalf("/chat: HTTP %d %s", resp.StatusCode, body)
+			}
+			c := dialURL(t, "ws://"+e.run.Addr+"/ws", http.Header{"Cookie": {ck.Name + "=" + ck.Value}})
+			if c.last.Field != "reporter_type" {
+				t.Errorf("the chat is not user-a's: %+v", c.last)
+			}
+		})
+	}
+}
+
+// In production, /chat with neither token nor cookie asks, in Korean, to
+// open the banner again.
+func TestChatWithoutTokenOrCookie(t *testing.T) {
+	e := startEnv(t)
+	resp, body := chatGet(t, e.run.URL()+"/chat")
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "링크가 만료되었어요") || !strings.Contains(body, `lang="ko"`) {
+		t.Errorf("HTTP %d %s, want 401 and the Korean expired page", resp.StatusCode, body)
+	}
+	if len(resp.Cookies()) != 0 {
+		t.Errorf("sets cookies %v", resp.Cookies())
+	}
+}
+
+// Every turn over the socket slides the session's idle expiry: the
+// upgrade renews the cookie with it, so a reload later still resumes.
+func TestWebSocketRenewsCookie(t *testing.T) {
+	e := startEnv(t)
+	// A cookie from /chat 50 minutes ago, 10 minutes left of its hour.
+	old, err := token.Mint(token.CookieKey([]byte(bannerSecret)), "user-renew", "damage-1015", "ko", e.cfg.SessionTTL, time.Now().Add(-50*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, resp, err := websocket.DefaultDialer.Dial("ws://"+e.run.Addr+"/ws", http.Header{"Cookie": {"claimbot_session=" + old}})
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	ws.Close()
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("HTTP %d", resp.StatusCode)
+	}
+	var renewed *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "claimbot_session" {
+			renewed = c
+		}
+	}
+	if renewed == nil {
+		t.Fatalf("the upgrade set no session cookie: %v", resp.Header)
+	}
+	checkSessionCookie(t, e, renewed)
+	claims, _ := token.Verify(token.CookieKey([]byte(bannerSecret)), renewed.Value, time.Now())
+	if claims == nil || claims.User() != "user-renew" || claims.Flow != "damage-1015" || claims.Language() != "ko" {
+		t.Errorf("renewed cookie claims %+v", claims)
+	}
+
+	// A socket opened with a banner token has no cookie to renew.
+	_, resp, err = websocket.DefaultDialer.Dial("ws://"+e.run.Addr+"/ws?t="+e.token("user-renew"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Cookies()) != 0 {
+		t.Errorf("a token's upgrade sets cookies %v", resp.Cookies())
+	}
+}
+
+// With CLAIMBOT_ALLOWED_ORIGINS set, only those origins upgrade; the
+// others get 403 before the upgrade.
+func TestWebSocketOriginAllowlist(t *testing.T) {
+	e := startEnv(t, func(c *config.Config) { c.AllowedOrigins = []string{"https://chat.example", "https://m.chat.example"} })
+	url := "ws://" + e.run.Addr + "/ws?t=" + e.token("user-origin")
+	for _, tt := range []struct {
+		origin string
+		status int
+	}{
+		{"https://chat.example", http.StatusSwitchingProtocols},
+		{"https://M.CHAT.example", http.StatusSwitchingProtocols},
+		{"https://evil.example", http.StatusForbidden},
+		{"http://chat.example", http.StatusForbidden},
+		{"http://" + e.run.Addr, http.StatusForbidden}, // the allowlist replaces the own-host default
+	} {
+		t.Run(tt.origin, func(t *testing.T) {
+			ws, resp, err := websocket.DefaultDialer.Dial(url, http.Header{"Origin": {tt.origin}})
+			if ws != nil {
+				ws.Close()
+			}
+			if resp == nil {
+				t.Fatalf("no response: %v", err)
+			}
+			if resp.StatusCode != tt.status {
+				t.Errorf("HTTP %d, want %d", resp.StatusCode, tt.status)
 			}
 		})
 	}

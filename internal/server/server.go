@@ -323,30 +323,31 @@ func randomHex(n int) string {
 }
 
 // authenticate finds who opens a WebSocket: the cookie, a banner token in
-// ?t= (tests, load tools), or in dev mode ?user=.
-func (s *Server) authenticate(r *http.Request) (identity, int) {
+// ?t= (tests, load tools), or in dev mode ?user=. byCookie says it was the
+// cookie.
+func (s *Server) authenticate(r *http.Request) (id identity, byCookie bool, status int) {
 	q := r.URL.Query()
 	if raw := q.Get("t"); raw != "" {
 		if s.cfg.Dev() {
-			return identity{}, http.StatusUnauthorized
+			return identity{}, false, http.StatusUnauthorized
 		}
 		c, err := token.Verify(s.bannerKey, raw, s.now())
 		if err != nil {
-			return identity{}, http.StatusUnauthorized
+			return identity{}, false, http.StatusUnauthorized
 		}
-		return identity{User: c.User(), Flow: s.flowOf(c.Flow), Lang: c.Language()}, 0
+		return identity{User: c.User(), Flow: s.flowOf(c.Flow), Lang: c.Language()}, false, 0
 	}
 	if s.cfg.Dev() && q.Get("user") != "" {
 		user := q.Get("user")
 		if n := len([]rune(user)); n > 128 {
-			return identity{}, http.StatusUnauthorized
+			return identity{}, false, http.StatusUnauthorized
 		}
-		return identity{User: user, Flow: s.flowOf(q.Get("flow")), Lang: langOf(q.Get("lang"))}, 0
+		return identity{User: user, Flow: s.flowOf(q.Get("flow")), Lang: langOf(q.Get("lang"))}, false, 0
 	}
 	if id, ok := s.cookie(r); ok {
-		return id, 0
+		return id, true, 0
 	}
-	return identity{}, http.StatusUnauthorized
+	return identity{}, false, http.StatusUnauthorized
 }
 
 // originAllowed checks the WebSocket Origin: the allowlist, or the
@@ -369,7 +370,7 @@ func (s *Server) originAllowed(r *http.Request) bool {
 }
 
 func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
-	id, status := s.authenticate(r)
+	id, byCookie, status := s.authenticate(r)
 	if status != 0 {
 		http.Error(w, "unauthorized: reopen the banner", status)
 		return
@@ -386,7 +387,16 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	ws, err := s.upgrader.Upgrade(w, r, nil)
+	var hdr http.Header
+	if byCookie {
+		// Every turn slides the session's idle expiry, which the cookie
+		// set by /chat does not follow: renew it on every connect, so a
+		// reload while the session lives still resumes.
+		if ck := s.sessionCookie(r, id); ck != nil {
+			hdr = http.Header{"Set-Cookie": {ck.String()}}
+		}
+	}
+	ws, err := s.upgrader.Upgrade(w, r, hdr)
 	if err != nil {
 		return // the upgrader answered
 	}
