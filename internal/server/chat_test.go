@@ -242,3 +242,48 @@ func TestWebSocketOriginAllowlist(t *testing.T) {
 		})
 	}
 }
+
+// Behind a TLS-terminating proxy that says X-Forwarded-Proto: https, the
+// cookie is Secure, on /chat and on the upgrade.
+func TestCookieSecureBehindProxy(t *testing.T) {
+	e := startEnv(t)
+	for _, tt := range []struct {
+		proto  string
+		secure bool
+	}{
+		{"", false},
+		{"http", false},
+		{"https", true},
+		{"HTTPS", true},
+		{"https, http", true},
+		{"http, https", false},
+	} {
+		t.Run("proto "+tt.proto, func(t *testing.T) {
+			h := http.Header{}
+			if tt.proto != "" {
+				h.Set("X-Forwarded-Proto", tt.proto)
+			}
+			req, _ := http.NewRequest(http.MethodGet, e.run.URL()+"/chat?t="+e.token("user-proxy"), nil)
+			req.Header = h.Clone()
+			cl := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			resp, err := cl.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			cookies := resp.Cookies()
+			if len(cookies) != 1 || cookies[0].Secure != tt.secure {
+				t.Fatalf("/chat cookies %v, want one with Secure=%v", cookies, tt.secure)
+			}
+			h.Set("Cookie", cookies[0].Name+"="+cookies[0].Value)
+			ws, resp, err := websocket.DefaultDialer.Dial("ws://"+e.run.Addr+"/ws", h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ws.Close()
+			if cookies := resp.Cookies(); len(cookies) != 1 || cookies[0].Secure != tt.secure {
+				t.Errorf("upgrade cookies %v, want one with Secure=%v", cookies, tt.secure)
+			}
+		})
+	}
+}

@@ -213,7 +213,19 @@ func (s *Server) sessionCookie(r *http.Request, id identity) *http.Cookie {
 		return nil
 	}
 	return &http.Cookie{Name: cookieName, Value: val, Path: "/", MaxAge: int(s.cfg.SessionTTL.Seconds()),
-		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil}
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: secure(r)}
+}
+
+// secure reports whether the browser reached us over HTTPS: directly, or
+// through a proxy that says so in X-Forwarded-Proto (its first value is the
+// browser's side). A client that forges it only makes its own cookie
+// HTTPS-only.
+func secure(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	proto, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Proto"), ",")
+	return strings.EqualFold(strings.TrimSpace(proto), "https")
 }
 
 func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, id identity) {
