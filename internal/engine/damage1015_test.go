@@ -1,0 +1,71 @@
+package engine_test
+
+import (
+	"testing"
+)
+
+// TestReporterTypeTyped checks how the answers people type to "어떤 분으로
+// 접수하시나요?" map in the shipped flow: a sole proprietor (개인사업자) is a
+// small business, not a general user because the answer holds 개인; a
+// general user's ordinary answers stay general; 중소기업 and 소기업 span
+// 소상공인 and larger companies, so the question is asked again.
+func TestReporterTypeTyped(t *testing.T) {
+	for _, tt := range []struct {
+		in, want string // want "" for asked again
+	}{
+		{"개인", "general"},
+		{"일반", "general"},
+		{"개인이에요", "general"},
+		{"일반 사용자", "general"},
+		{"일반 이용자입니다", "general"},
+		{"개인 이용자", "general"},
+		{"일반인이요", "general"},
+		{"회사원이에요", "general"},
+		{"직장인", "general"},
+
+		{"개인사업자", "small_business"},
+		{"개인 사업자예요", "small_business"},
+		{"개인사업자입니다", "small_business"},
+		{"개인사업 하고 있어요", "small_business"},
+		{"사업자", "small_business"},
+		{"사업자예요", "small_business"},
+		{"간이사업자", "small_business"},
+		{"일반사업자예요", "small_business"},
+		{"자영업", "small_business"},
+		{"자영업자입니다", "small_business"},
+		{"자영업 하고 있어요", "small_business"},
+		{"가게 해요", "small_business"},
+		{"가게 사장이에요", "small_business"},
+		{"식당 사장", "small_business"},
+		{"식당 운영해요", "small_business"},
+		{"음식점 해요", "small_business"},
+		{"장사해요", "small_business"},
+		{"개인택시 기사예요", "small_business"},
+		{"사장님이요", "small_business"},
+		{"소상공인", "small_business"},
+
+		{"기업", "enterprise"},
+		{"중견기업이에요", "enterprise"},
+		{"대기업", "enterprise"},
+		{"법인", "enterprise"},
+
+		{"중소기업", ""},
+		{"중소기업이에요", ""},
+		{"저희 회사는 중소기업입니다", ""},
+		{"소기업", ""},
+		{"개인사업자 아니에요", ""},
+	} {
+		t.Run(tt.in, func(t *testing.T) {
+			c := newChat(t, "ko")
+			c.choose("yes").want("reporter_type").text(tt.in)
+			if tt.want == "" {
+				c.wantInvalid("reporter_type")
+				return
+			}
+			c.want("service")
+			if got := c.s.Answers["reporter_type"]; got != tt.want {
+				t.Errorf("%q filed as %v, want %s", tt.in, got, tt.want)
+			}
+		})
+	}
+}
