@@ -11,6 +11,7 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -414,7 +415,7 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 	}
 	c := &conn{s: s, ws: ws}
 	if s.cfg.RateLimit > 0 {
-		c.lim = rate.NewLimiter(rate.Limit(s.cfg.RateLimit), int(2*s.cfg.RateLimit))
+		c.lim = rate.NewLimiter(rate.Limit(s.cfg.RateLimit), burst(s.cfg.RateLimit))
 	}
 	s.mu.Lock()
 	s.conns[c] = struct{}{}
@@ -435,6 +436,12 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 	s.metrics.observeTurn(id.Flow, res, nil, 0)
 	c.reply(res.Reply)
 	go c.readPump()
+}
+
+// burst is the rate limit's burst: twice the rate, and at least one frame,
+// or a rate below 0.5 frames per second would refuse every frame.
+func burst(perSecond float64) int {
+	return max(1, int(math.Ceil(2*perSecond)))
 }
 
 // left forgets a closed connection and counts where its user left off.

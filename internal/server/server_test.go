@@ -275,6 +275,25 @@ func TestRateLimitedFrameIsNotApplied(t *testing.T) {
 	}
 }
 
+// A rate below half a frame per second still lets a frame through now
+// and then: the burst is at least one frame.
+func TestSlowRateLimitAllowsAFrame(t *testing.T) {
+	for _, perSecond := range []float64{0.25, 0.7} {
+		t.Run(fmt.Sprint(perSecond), func(t *testing.T) {
+			e := startEnv(t, withRateLimit(perSecond))
+			c := e.dial("user-slow-rate")
+			if r := c.choose("yes"); r.Type != "reply" || r.Field != "reporter_type" {
+				t.Fatalf("first frame: %+v, want it applied", r)
+			}
+			if perSecond < 0.5 {
+				if r := c.choose("general"); r.Type != "error" || r.Code != "rate_limited" {
+					t.Fatalf("second frame at once: %+v, want rate_limited", r)
+				}
+			}
+		})
+	}
+}
+
 func TestOperationsEndpoints(t *testing.T) {
 	e := startEnv(t)
 	c := e.dial("user-ops")
