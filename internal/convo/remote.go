@@ -27,8 +27,9 @@ type RemoteOptions struct {
 	// TokenSecret mints a banner token per conversation (?t=); empty uses
 	// dev mode's ?user=&lang=&flow=.
 	TokenSecret string
-	// WebhookListen, with WebhookSecret, runs a receiver there that the
-	// server posts claims to; without it claims are not checked.
+	// WebhookListen runs a receiver there that the server posts claims
+	// to, verified with WebhookSecret; without it claims are not checked
+	// and WebhookSecret is ignored (it may come from the environment).
 	WebhookListen string
 	WebhookSecret string
 	// WebhookListener, when set, is used instead of listening on
@@ -59,8 +60,8 @@ func NewRemote(opt RemoteOptions) (*Remote, error) {
 		r.secret = []byte(opt.TokenSecret)
 	}
 	listen := opt.WebhookListen != "" || opt.WebhookListener != nil
-	if listen != (opt.WebhookSecret != "") {
-		return nil, errors.New("convo: --webhook-listen and --webhook-secret go together")
+	if listen && opt.WebhookSecret == "" {
+		return nil, errors.New("convo: --webhook-listen needs --webhook-secret (or CLAIMBOT_WEBHOOK_SECRET): the server's signing secret")
 	}
 	if listen {
 		secret, err := webhook.ParseSecret(opt.WebhookSecret)
