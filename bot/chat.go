@@ -17,14 +17,14 @@ func init() {
 func runChat(args []string) error {
 	fs := newFlags("chat", "[--url ws://host/ws] [--token-secret S] [--lang en] [--flow F] [--save FILE.convo.yaml] [--flows DIR] [--locales DIR]")
 	url := fs.String("url", "", "chat with a server's WebSocket (ws://host/ws) instead of in-process")
-	tokenSecret := fs.String("token-secret", env("CLAIMBOT_BANNER_SECRET", ""), "with --url: mint a banner token with this secret (CLAIMBOT_BANNER_SECRET); unset: dev mode's ?user=")
+	tokenSecret := envFlag(fs, "token-secret", "CLAIMBOT_BANNER_SECRET", "with --url: mint a banner token with this `secret` (CLAIMBOT_BANNER_SECRET); unset: dev mode's ?user=")
 	lang := fs.String("lang", "", "ko (default) or en")
 	flowID := fs.String("flow", "", "flow id (default: the default flow)")
 	save := fs.String("save", "", "write the conversation to this *.convo.yaml file")
 	flowsDir := fs.String("flows", env("CLAIMBOT_FLOWS", "flows"), "folder of flow files (CLAIMBOT_FLOWS)")
 	localesDir := fs.String("locales", env("CLAIMBOT_LOCALES", "locales"), "folder of message files (CLAIMBOT_LOCALES)")
-	if err := fs.Parse(args); err != nil {
-		return errSilent
+	if err := parse(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		fs.Usage()

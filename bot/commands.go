@@ -40,7 +40,8 @@ func run(args []string) error {
 	return c.run(args[1:])
 }
 
-// parse parses a command's flags; -h is not a failure.
+// parse parses a command's flags; -h is not a failure. Flags defined with
+// envFlag and left empty then take their environment variable.
 func parse(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -48,8 +49,47 @@ func parse(fs *flag.FlagSet, args []string) error {
 		}
 		return errSilent
 	}
+	fs.VisitAll(func(f *flag.Flag) {
+		if v, ok := f.Value.(*envValue); ok && v.s == "" {
+			v.s = os.Getenv(v.env)
+		}
+	})
 	return nil
 }
+
+// parseInterleaved parses flags that may come before, between or after
+// the positional arguments, as parse does, and returns those arguments.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := parse(fs, args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// envFlag defines a string flag that falls back to the environment variable
+// envVar when left empty. parse reads the variable after parsing instead of
+// making it the flag's default, so help and flag errors never print its
+// value: these are secrets, or URLs that may carry a password. The usage
+// should name the variable.
+func envFlag(fs *flag.FlagSet, name, envVar, usage string) *string {
+	v := &envValue{env: envVar}
+	fs.Var(v, name, usage)
+	return &v.s
+}
+
+// envValue is the flag.Value of envFlag.
+type envValue struct{ s, env string }
+
+func (v *envValue) String() string     { return v.s }
+func (v *envValue) Set(s string) error { v.s = s; return nil }
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: claimbot [command] [flags]   (no command: serve)")

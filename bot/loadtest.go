@@ -25,7 +25,7 @@ func init() {
 func loadtestCmd(args []string) error {
 	fs := newFlags("loadtest", "[--url ws://127.0.0.1:8080/ws [--token-secret S]] [--conversations N] [--duration D | --total N] [--rate R] [--idle N] [--bare [--rounds K]] [--backlog N] [--redis URL] [--json FILE]")
 	url := fs.String("url", "", "the server's WebSocket (ws://host:port/ws); unset: start the server in-process, as go run ./bot does in dev mode")
-	tokenSecret := fs.String("token-secret", env("CLAIMBOT_BANNER_SECRET", ""), "with --url: mint banner tokens with this secret (CLAIMBOT_BANNER_SECRET); unset: dev mode's ?user=")
+	tokenSecret := envFlag(fs, "token-secret", "CLAIMBOT_BANNER_SECRET", "with --url: mint banner tokens with this `secret` (CLAIMBOT_BANNER_SECRET); unset: dev mode's ?user=")
 	allowRemote := fs.Bool("allow-remote", false, "allow a --url that is not on loopback")
 	conversations := fs.Int("conversations", 0, "closed loop: conversations at once (default 50); open loop: connections in the pool (default rate/5, at least 20)")
 	duration := fs.Duration("duration", 0, "how long to offer load (default 10s; with --total, at most 10m); backlog: the most a drain may take (default 5m)")
@@ -36,7 +36,7 @@ func loadtestCmd(args []string) error {
 	bare := fs.Bool("bare", false, "drive the bare loop (one read, one Redis compare-and-set, one write per turn) on --redis instead of the server")
 	rounds := fs.Int("rounds", 0, "alternate this many bare and real rounds of --duration each and print their ratio (real: --url, else in-process)")
 	backlog := fs.Int("backlog", 0, "pre-fill the outbox in --redis with this many claims and measure how fast a sender drains it")
-	redisURL := fs.String("redis", env("REDIS_URL", ""), "Redis URL for --bare, --backlog and the in-process server (REDIS_URL); unset: an embedded Redis")
+	redisURL := envFlag(fs, "redis", "REDIS_URL", "Redis `URL` for --bare, --backlog and the in-process server (REDIS_URL); unset: an embedded Redis")
 	flowsDir := fs.String("flows", env("CLAIMBOT_FLOWS", "flows"), "in-process server: folder of flow files (CLAIMBOT_FLOWS)")
 	localesDir := fs.String("locales", env("CLAIMBOT_LOCALES", "locales"), "in-process server: folder of message files (CLAIMBOT_LOCALES)")
 	stillFileNo := fs.Float64("still-file-no", 0.3, "share of paid-service users who, told of their service's measure, file no claim")

@@ -9,6 +9,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/claimbot/claimbot/internal/token"
 )
 
 // bin is the claimbot binary built once for the command tests.
@@ -104,8 +107,23 @@ func TestTokenCommand(t *testing.T) {
 
 func TestProductionRefusesWithoutSettings(t *testing.T) {
 	_, errOut, code := claimbot(t, []string{"CLAIMBOT_BANNER_SECRET=x", "REDIS_URL=", "CLAIMBOT_WEBHOOK_URL=", "CLAIMBOT_WEBHOOK_SECRET="}, "serve")
-	if code == 0 || !strings.Contains(errOut, "REDIS_URL") || !strings.Contains(errOut, "CLAIMBOT_WEBHOOK_SECRET") {
-		t.Errorf("production without settings: %d %q", code, errOut)
+	if code == 0 {
+		t.Errorf("production without settings: exit 0")
+	}
+	for _, v := range []string{"REDIS_URL", "CLAIMBOT_WEBHOOK_URL", "CLAIMBOT_WEBHOOK_SECRET"} {
+		if !strings.Contains(errOut, v) {
+			t.Errorf("production without settings: the error does not name %s: %q", v, errOut)
+		}
+	}
+	// Each missing one is named, and only those.
+	for _, tc := range []struct{ set, missing, present string }{
+		{"REDIS_URL=redis://127.0.0.1:1/0", "CLAIMBOT_WEBHOOK_URL", "REDIS_URL"},
+		{"CLAIMBOT_WEBHOOK_URL=http://127.0.0.1:1/", "REDIS_URL", "CLAIMBOT_WEBHOOK_URL"},
+	} {
+		_, errOut, code = claimbot(t, []string{"CLAIMBOT_BANNER_SECRET=x", "REDIS_URL=", "CLAIMBOT_WEBHOOK_URL=", "CLAIMBOT_WEBHOOK_SECRET=", tc.set}, "serve")
+		if code == 0 || !strings.Contains(errOut, tc.missing) || !strings.Contains(errOut, "CLAIMBOT_WEBHOOK_SECRET") || strings.Contains(errOut, tc.present) {
+			t.Errorf("production with only %s: exit %d, want %s and CLAIMBOT_WEBHOOK_SECRET named, not %s: %q", tc.set, code, tc.missing, tc.present, errOut)
+		}
 	}
 	_, errOut, code = claimbot(t, []string{"CLAIMBOT_BANNER_SECRET=", "CLAIMBOT_ADDR=0.0.0.0:8080"}, "serve")
 	if code == 0 || !strings.Contains(errOut, "loopback") {
@@ -160,5 +178,89 @@ func TestLoadtestRefusesMismatchedFlags(t *testing.T) {
 		if code == 0 || !strings.Contains(errOut, tc.want) {
 			t.Errorf("loadtest %v: exit %d, stderr %q; want an error with %q", tc.args, code, errOut, tc.want)
 		}
+	}
+}
+
+// Secrets taken from the environment never show in a command's help or
+// flag-error output; the help still names the variable.
+func TestSecretsNotInHelp(t *testing.T) {
+	const banner, whsec, redisPW = "supersecret123", "whsec_c2VjcmV0LXdlYmhvb2sta2V5LTMyLWJ5dGVzISE=", "redispw456"
+	env := []string{"CLAIMBOT_BANNER_SECRET=" + banner, "CLAIMBOT_WEBHOOK_SECRET=" + whsec,
+		"REDIS_URL=redis://:" + redisPW + "@127.0.0.1:1/0"}
+	for _, tc := range []struct {
+		cmd  string
+		vars []string // named in -h
+	}{
+		{"token", []string{"CLAIMBOT_BANNER_SECRET"}},
+		{"chat", []string{"CLAIMBOT_BANNER_SECRET"}},
+		{"test", []string{"CLAIMBOT_BANNER_SECRET", "CLAIMBOT_WEBHOOK_SECRET"}},
+		{"loadtest", []string{"CLAIMBOT_BANNER_SECRET", "REDIS_URL"}},
+		{"outbox", []string{"REDIS_URL"}},
+	} {
+		for _, arg := range []string{"--bogus", "-h"} {
+			t.Run(tc.cmd+" "+arg, func(t *testing.T) {
+				out, errOut, code := claimbot(t, env, tc.cmd, arg)
+				all := out + errOut
+				if arg == "--bogus" && code == 0 {
+					t.Errorf("exit 0 on a bad flag")
+				}
+				if !strings.Contains(all, "-h") && !strings.Contains(all, "usage:") {
+					t.Fatalf("no usage printed:\n%s", all)
+				}
+				for _, s := range []string{banner, whsec, redisPW} {
+					if strings.Contains(all, s) {
+						t.Errorf("output shows the secret %q:\n%s", s, all)
+					}
+				}
+				for _, v := range tc.vars {
+					if !strings.Contains(all, v) {
+						t.Errorf("help does not name %s:\n%s", v, all)
+					}
+				}
+			})
+		}
+	}
+}
+
+// With the flag left out, the secret still comes from the environment.
+func TestSecretFlagsFromEnv(t *testing.T) {
+	const banner = "supersecret123"
+	out, errOut, code := claimbot(t, []string{"CLAIMBOT_BANNER_SECRET=" + banner}, "token", "--user", "u-1")
+	if code != 0 {
+		t.Fatalf("token with CLAIMBOT_BANNER_SECRET: exit %d: %s", code, errOut)
+	}
+	if _, err := token.Verify([]byte(banner), strings.TrimSpace(out), time.Now()); err != nil {
+		t.Errorf("token not signed with CLAIMBOT_BANNER_SECRET: %v", err)
+	}
+	// The flag wins over the environment.
+	out, _, _ = claimbot(t, []string{"CLAIMBOT_BANNER_SECRET=" + banner}, "token", "--user", "u-1", "--token-secret", "other")
+	if _, err := token.Verify([]byte("other"), strings.TrimSpace(out), time.Now()); err != nil {
+		t.Errorf("--token-secret did not win over CLAIMBOT_BANNER_SECRET: %v", err)
+	}
+	// outbox reaches for REDIS_URL (nothing listens there) rather than
+	// asking for one.
+	_, errOut, code = claimbot(t, []string{"REDIS_URL=redis://127.0.0.1:1/0"}, "outbox")
+	if code == 0 || strings.Contains(errOut, "no Redis") {
+		t.Errorf("outbox with REDIS_URL: exit %d: %s", code, errOut)
+	}
+}
+
+// A webhook secret in the environment without --webhook-listen is ignored:
+// it does not stop claimbot test --url.
+func TestTestURLIgnoresWebhookSecretFromEnv(t *testing.T) {
+	out, errOut, code := claimbot(t, []string{"CLAIMBOT_WEBHOOK_SECRET=whsec_c2VjcmV0LXdlYmhvb2sta2V5LTMyLWJ5dGVzISE="},
+		"test", "--url", "ws://127.0.0.1:1/ws", "flows/damage-1015.contract-example.convo.yaml")
+	all := out + errOut
+	if strings.Contains(all, "go together") || strings.Contains(all, "webhook") {
+		t.Errorf("refused over the environment's webhook secret:\n%s", all)
+	}
+	// Nothing listens on port 1: the script ran and failed to connect.
+	if code == 0 || !strings.Contains(all, "connect") {
+		t.Errorf("exit %d, want a connection failure:\n%s", code, all)
+	}
+	_, errOut, code = claimbot(t, []string{"CLAIMBOT_WEBHOOK_SECRET="}, "test", "--url", "ws://127.0.0.1:1/ws", "--webhook-listen", "127.0.0.1:0",
+		"flows/damage-1015.contract-example.convo.yaml")
+	if code == 0 || !strings.Contains(errOut, "--webhook-secret") {
+		t.Errorf("--webhook-listen without a secret: exit %d: %s", code, errOut)
 	}
 }

@@ -18,19 +18,12 @@ func init() {
 
 func outboxCmd(args []string) error {
 	fs := newFlags("outbox", "[--redis URL] [list | retry CLAIM_ID | retry --all-dead | purge CLAIM_ID]")
-	redisURL := fs.String("redis", env("REDIS_URL", ""), "Redis URL (REDIS_URL; for the embedded default, the URL the server printed at start)")
+	redisURL := envFlag(fs, "redis", "REDIS_URL", "Redis `URL` (REDIS_URL; for the embedded default, the URL the server printed at start)")
 	allDead := fs.Bool("all-dead", false, "with retry: every dead letter")
 	// Flags may follow the action: claimbot outbox retry --all-dead.
-	var rest []string
-	for len(args) > 0 {
-		if err := parse(fs, args); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		rest = append(rest, fs.Arg(0))
-		args = fs.Args()[1:]
+	rest, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
 	}
 	if *redisURL == "" {
 		return errors.New("outbox: no Redis: pass --redis URL or set REDIS_URL (the server prints the embedded Redis's URL at start)")

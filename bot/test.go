@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -22,9 +21,9 @@ func init() {
 func runTest(args []string) error {
 	fs := newFlags("test", "[--url ws://host/ws] [--token-secret S] [--webhook-listen ADDR --webhook-secret S] [--run REGEX] [--coverage] [--junit FILE] [--flows DIR] [--locales DIR] [PATH…]")
 	url := fs.String("url", "", "run against a server's WebSocket (ws://host/ws) instead of in-process")
-	tokenSecret := fs.String("token-secret", env("CLAIMBOT_BANNER_SECRET", ""), "with --url: mint banner tokens with this secret (CLAIMBOT_BANNER_SECRET); unset: dev mode's ?user=")
+	tokenSecret := envFlag(fs, "token-secret", "CLAIMBOT_BANNER_SECRET", "with --url: mint banner tokens with this `secret` (CLAIMBOT_BANNER_SECRET); unset: dev mode's ?user=")
 	webhookListen := fs.String("webhook-listen", "", "with --url: receive the server's claim webhooks on this address, to check claim:")
-	webhookSecret := fs.String("webhook-secret", env("CLAIMBOT_WEBHOOK_SECRET", ""), "with --webhook-listen: the server's whsec_ signing secret (CLAIMBOT_WEBHOOK_SECRET)")
+	webhookSecret := envFlag(fs, "webhook-secret", "CLAIMBOT_WEBHOOK_SECRET", "with --webhook-listen: the server's whsec_ signing `secret` (CLAIMBOT_WEBHOOK_SECRET)")
 	runRe := fs.String("run", "", "run only the scripts whose name matches this regular expression")
 	coverage := fs.Bool("coverage", false, "report the flow states and transitions the scripts visit (in-process)")
 	junit := fs.String("junit", "", "also write the results as JUnit XML to this file")
@@ -32,7 +31,7 @@ func runTest(args []string) error {
 	localesDir := fs.String("locales", env("CLAIMBOT_LOCALES", "locales"), "folder of message files (CLAIMBOT_LOCALES)")
 	paths, err := parseInterleaved(fs, args)
 	if err != nil {
-		return errSilent
+		return err
 	}
 	var filter *regexp.Regexp
 	if *runRe != "" {
@@ -114,21 +113,4 @@ func runTest(args []string) error {
 		return errSilent
 	}
 	return nil
-}
-
-// parseInterleaved parses flags that may come before, between or after
-// the positional arguments, and returns those arguments.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
 }

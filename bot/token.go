@@ -18,7 +18,7 @@ func mintToken(args []string) error {
 	flowID := fs.String("flow", "", "flow id (default: the server's default flow)")
 	lang := fs.String("lang", "", "ko (default) or en")
 	ttl := fs.Duration("ttl", 30*time.Minute, "how long the token is valid")
-	secret := fs.String("token-secret", env("CLAIMBOT_BANNER_SECRET", ""), "the banner secret (CLAIMBOT_BANNER_SECRET)")
+	secret := envFlag(fs, "token-secret", "CLAIMBOT_BANNER_SECRET", "the banner `secret` (CLAIMBOT_BANNER_SECRET)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
