@@ -1,7 +1,11 @@
 package engine_test
 
 import (
+	"regexp"
 	"testing"
+
+	"github.com/claimbot/claimbot/internal/flow"
+	"github.com/claimbot/claimbot/internal/validate"
 )
 
 // TestReporterTypeTyped checks how the answers people type to "어떤 분으로
@@ -67,5 +71,32 @@ func TestReporterTypeTyped(t *testing.T) {
 				t.Errorf("%q filed as %v, want %s", tt.in, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestBusinessNumberExamples checks that every example number the
+// business-number question and its refusal show, in every language, passes
+// the check digit: a user who types the example is not refused.
+func TestBusinessNumberExamples(t *testing.T) {
+	e := testEngine(t)
+	st := e.Flow("damage-1015").States["business_number"]
+	texts := append([]flow.Text(nil), st.Say...)
+	if st.Invalid != nil {
+		texts = append(texts, *st.Invalid)
+	}
+	example := regexp.MustCompile(`\d{3}-\d{2}-\d{5}`)
+	found := 0
+	for _, lang := range e.Catalog().Languages() {
+		for _, txt := range texts {
+			for _, n := range example.FindAllString(e.Catalog().Text(lang, txt.ID, nil), -1) {
+				found++
+				if _, err := validate.BusinessNumber(n); err != nil {
+					t.Errorf("%s %s: example %s: %v", lang, txt.ID, n, err)
+				}
+			}
+		}
+	}
+	if found == 0 {
+		t.Fatal("no example numbers found in the business_number texts")
 	}
 }
