@@ -417,10 +417,14 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.RateLimit > 0 {
 		c.lim = rate.NewLimiter(rate.Limit(s.cfg.RateLimit), burst(s.cfg.RateLimit))
 	}
-	s.mu.Lock()
-	s.conns[c] = struct{}{}
-	s.mu.Unlock()
-	s.metrics.connections.Inc()
+	if !s.register(c) {
+		// Shutdown took its list of connections between the check above
+		// and now: close this one as it closes those.
+		c.closeWith(websocket.CloseServiceRestart, "server restarting")
+		c.drain()
+		c.stop()
+		return
+	}
 
 	conv, res, err := s.store.Open(r.Context(), id.User, id.Flow, id.Lang)
 	c.conv = conv
@@ -442,6 +446,20 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 // or a rate below 0.5 frames per second would refuse every frame.
 func burst(perSecond float64) int {
 	return max(1, int(math.Ceil(2*perSecond)))
+}
+
+// register adds a new connection to those Shutdown closes; false when the
+// server is already stopping. One lock for both, so no connection slips
+// in after Shutdown took its list.
+func (s *Server) register(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.metrics.connections.Inc()
+	return true
 }
 
 // left forgets a closed connection and counts where its user left off.
