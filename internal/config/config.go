@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"strconv"
@@ -71,8 +72,9 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 		s, err := ParseSchedule(v)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("CLAIMBOT_RETRY_SCHEDULE: %w", err))
+		} else {
+			c.RetrySchedule = s
 		}
-		c.RetrySchedule = s
 	}
 	if v := getenv("CLAIMBOT_ALLOWED_ORIGINS"); v != "" {
 		for _, o := range strings.Split(v, ",") {
@@ -87,10 +89,11 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 	}
 	if v := getenv("CLAIMBOT_RATE_LIMIT"); v != "" {
 		r, err := strconv.ParseFloat(v, 64)
-		if err != nil || r < 0 {
-			errs = append(errs, fmt.Errorf("CLAIMBOT_RATE_LIMIT: want frames per second (0 is off), got %q", v))
+		if err != nil || math.IsNaN(r) || math.IsInf(r, 0) || r < 0 {
+			errs = append(errs, fmt.Errorf("CLAIMBOT_RATE_LIMIT: want frames per second, a number from 0 (off) up, got %q", v))
+		} else {
+			c.RateLimit = r
 		}
-		c.RateLimit = r
 	}
 	switch strings.ToLower(or(getenv("CLAIMBOT_LOG_LEVEL"), "info")) {
 	case "debug":
@@ -154,15 +157,16 @@ func Loopback(addr string) bool {
 // ParseSchedule reads "5s,5m,30m".
 func ParseSchedule(v string) ([]time.Duration, error) {
 	var out []time.Duration
-	for _, part := range strings.Split(v, ",") {
-		d, err := time.ParseDuration(strings.TrimSpace(part))
+	for i, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			return nil, fmt.Errorf("want delays like 5s,5m,30m, got %q: delay %d is empty", v, i+1)
+		}
+		d, err := time.ParseDuration(part)
 		if err != nil || d < 0 {
-			return nil, fmt.Errorf("want delays like 5s,5m,30m, got %q", part)
+			return nil, fmt.Errorf("want delays like 5s,5m,30m, got %q: delay %d, %q, is not a duration of 0 or more", v, i+1, part)
 		}
 		out = append(out, d)
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no delays")
 	}
 	return out, nil
 }
