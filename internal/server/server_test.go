@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/gorilla/websocket"
 
@@ -256,6 +257,35 @@ func TestFrameProblems(t *testing.T) {
 		})
 	}
 }
+
+// Error frames speak the session's language, as its replies do, not the
+// language of the token that resumed it.
+func TestErrorTextInSessionLanguage(t *testing.T) {
+	e := startEnv(t)
+	ko := e.dial("user-lang") // a Korean session
+	ko.choose("yes")
+	ko.ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"text",`))
+	want := ko.read()
+	if want.Type != "error" || want.Code != "bad_frame" || want.Text == "" {
+		t.Fatalf("bad frame on the Korean session: %+v", want)
+	}
+	ko.ws.Close()
+
+	en, err := token.Mint([]byte(bannerSecret), "user-lang", "", "en", time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dialURL(t, "ws://"+e.run.Addr+"/ws?t="+en, nil)
+	if c.last.Field != "reporter_type" || !strings.ContainsFunc(strings.Join(c.last.Messages, ""), isHangul) {
+		t.Fatalf("resumed with lang=en: %+v, want the Korean session's question", c.last)
+	}
+	c.ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"text",`))
+	if r := c.read(); r.Type != "error" || r.Code != "bad_frame" || r.Text != want.Text {
+		t.Errorf("resumed with lang=en: %+v, want the Korean text %q", r, want.Text)
+	}
+}
+
+func isHangul(r rune) bool { return unicode.Is(unicode.Hangul, r) }
 
 func TestRateLimitedFrameIsNotApplied(t *testing.T) {
 	e := startEnv(t, withRateLimit(1))

@@ -68,7 +68,15 @@ type conn struct {
 	once    sync.Once
 }
 
-func (c *conn) lang() string { return c.conv.Lang }
+// lang is the session's language, which its replies speak: the language
+// it started in, whatever the token that resumed it says. Before a session
+// is loaded, the token's.
+func (c *conn) lang() string {
+	if sess := c.conv.Session(); sess != nil && sess.Lang != "" {
+		return sess.Lang
+	}
+	return c.conv.Lang
+}
 
 // logger is made when needed, not kept: idle connections stay small. Its
 // session attribute is a pseudonym, never the user id.
