@@ -143,6 +143,17 @@ func appendWord(b []byte, s string, limit int) (_ []byte, ok bool) {
 	return b, true
 }
 
+// restarts reports whether an input asks to start over.
+func (e *Engine) restarts(lang string, in Input) bool {
+	switch in.Kind {
+	case Command, Choose:
+		return in.Text == flow.ValueRestart
+	case Text:
+		return e.command(lang, in.Text) == flow.ValueRestart
+	}
+	return false
+}
+
 // command returns the command a typed text names in lang, or "".
 func (e *Engine) command(lang, text string) string {
 	words := e.words[lang]
@@ -186,7 +197,17 @@ func (e *Engine) Step(s *Session, in Input, env Env) (Result, error) {
 		return Result{}, fmt.Errorf("%w %q", ErrUnknownFlow, s.Flow)
 	}
 	t := &turn{e: e, f: f, env: env}
-	if s.State == "" || (moved && f.States[s.State] == nil) {
+	fresh := s.State == "" || (moved && f.States[s.State] == nil)
+	if !e.flows[s.Flow].Intake.Open(env.Now) && (fresh || !s.Done || e.restarts(s.Lang, in)) {
+		// Outside the intake window a conversation not finished is over
+		// for now: every input gets the closed message and nothing is
+		// applied, so its answers stay for when the window is extended.
+		// Nothing starts either, not even on restart. A finished one goes
+		// on below: it shows its receipt, or the closed message.
+		t.s = s
+		return Result{Reply: t.closed()}, nil
+	}
+	if fresh {
 		// A new conversation, or one whose flow version is gone and whose
 		// state no longer exists: (re)start on the current version.
 		t.s = s.Clone()
@@ -272,11 +293,6 @@ func (t *turn) start() {
 	s.Version, s.State, s.Answers, s.History, s.Skipped = cur.Version, "", nil, nil, nil
 	s.Refused, s.Done = 0, false
 	t.sharedAnswers = false
-	if !cur.Intake.Open(t.env.Now) {
-		s.State, s.Done = cur.Start, true
-		t.reply = t.closed()
-		return
-	}
 	t.derive(nil)
 }
 
@@ -650,14 +666,6 @@ func (t *turn) finish(st *flow.State) {
 	s := t.s
 	s.Done, s.Refused = true, 0
 	if st.Submit {
-		if !t.f.Intake.Open(t.env.Now) {
-			s.Done = false
-			s.State = t.f.Summary
-			t.reply = t.closed()
-			t.reply.Done = false
-			t.reply.State, t.reply.Input = s.State, flow.InputSummary.Wire()
-			return
-		}
 		s.ClaimID = t.env.ClaimID()
 		s.Filed++
 		t.claim = &Claim{ID: s.ClaimID, User: s.User, Lang: s.Lang, Flow: t.f.ID, Version: t.f.Version,
@@ -690,9 +698,12 @@ func (t *turn) restart() []Choice {
 	return []Choice{{Value: flow.ValueRestart, Label: t.text("bot.choice.restart", nil)}}
 }
 
-// closed is the reply outside the intake window.
+// closed is the reply outside the intake window: the conversation is over
+// (for now), with the window of the flow's current version, which staff
+// may have extended since the conversation started.
 func (t *turn) closed() Reply {
-	w := t.f.Intake
+	cur := t.e.flows[t.s.Flow]
+	w := cur.Intake
 	data := map[string]any{"opens": formatDate(w.Opens, t.s.Lang), "closes": formatDate(w.Closes, t.s.Lang)}
 	if w.Closes.IsZero() {
 		data["closes"] = t.text("bot.intake.open_end", nil)
@@ -701,7 +712,11 @@ func (t *turn) closed() Reply {
 	if w.Closed != nil {
 		msg = t.say(*w.Closed, data)
 	}
-	return Reply{Type: "reply", State: t.s.State, Input: flow.InputNone.Wire(), Messages: []string{msg}, Done: true,
+	state := t.s.State
+	if cur.States[state] == nil {
+		state = cur.Start // not started (or on a state gone): nothing waits yet
+	}
+	return Reply{Type: "reply", State: state, Input: flow.InputNone.Wire(), Messages: []string{msg}, Done: true,
 		Choices: t.restart()}
 }
 
@@ -724,7 +739,7 @@ func (t *turn) current() Reply {
 	case s.Done && s.ClaimID != "" && st != nil && st.Submit:
 		t.msgs = []string{t.text("bot.done.filed", map[string]any{"claim_id": s.ClaimID})}
 		return t.ended(s.State, s.ClaimID)
-	case s.Done && !t.f.Intake.Open(t.env.Now):
+	case s.Done && !t.e.flows[s.Flow].Intake.Open(t.env.Now):
 		return t.closed()
 	case s.Done:
 		t.msgs = nil
