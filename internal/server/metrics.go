@@ -44,7 +44,7 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 		entered: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "claimbot_state_entered_total",
 			Help: "Sessions entering each state."}, []string{"flow", "state"}),
 		abandoned: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "claimbot_state_abandoned_total",
-			Help: "Connections closed while their conversation waited in a state (the user may come back)."}, []string{"flow", "state"}),
+			Help: "Connections closed while their conversation waited in a state (the user may come back); closes of a server shutting down are not counted."}, []string{"flow", "state"}),
 		filed:       prometheus.NewCounter(prometheus.CounterOpts{Name: "claimbot_claims_filed_total", Help: "Claims filed (appended to the outbox)."}),
 		frameErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "claimbot_frame_errors_total", Help: "Frame problems by code."}, []string{"code"}),
 	}

@@ -472,6 +472,9 @@ func (s *Server) left(c *conn) {
 		return
 	}
 	s.metrics.connections.Dec()
+	if c.closedByShutdown() {
+		return // a deploy, not a user leaving: the page reconnects
+	}
 	if c.conv != nil {
 		if sess := c.conv.Session(); sess != nil && !sess.Done && sess.State != "" {
 			s.metrics.abandoned.WithLabelValues(sess.Flow, sess.State).Inc()

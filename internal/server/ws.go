@@ -286,6 +286,13 @@ func (c *conn) shutdown() {
 	c.closeWith(websocket.CloseServiceRestart, "server restarting")
 }
 
+// closedByShutdown reports whether Shutdown closed the connection.
+func (c *conn) closedByShutdown() bool {
+	c.turnMu.Lock()
+	defer c.turnMu.Unlock()
+	return c.closing
+}
+
 func decodeFrame(data []byte) (engine.Input, bool) {
 	f, err := engine.DecodeFrame(data)
 	if err != nil {
