@@ -1,9 +1,14 @@
 package engine_test
 
 import (
+	"bytes"
+	"os"
 	"regexp"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/claimbot/claimbot/internal/engine"
 	"github.com/claimbot/claimbot/internal/flow"
 	"github.com/claimbot/claimbot/internal/validate"
 )
@@ -98,5 +103,56 @@ func TestBusinessNumberExamples(t *testing.T) {
 	}
 	if found == 0 {
 		t.Fatal("no example numbers found in the business_number texts")
+	}
+}
+
+// TestClosedTextBeforeAndAfter: the flow's own intake-closed text says,
+// before the window opens, when it opens, and once a closes: date has
+// passed, that intake is over and when it ran (contract §4). The shipped
+// flow has no closes: date (it would close intake today), so the test adds
+// one to its source.
+func TestClosedTextBeforeAndAfter(t *testing.T) {
+	const path = "../../flows/damage-1015.yaml"
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opens := []byte("  opens: 2022-10-19T09:00:00+09:00\n")
+	if !bytes.Contains(src, opens) || bytes.Contains(src, []byte("  closes:")) {
+		t.Fatalf("%s: no intake opens line to add closes after, or closes already set", path)
+	}
+	src = bytes.Replace(src, opens, append(opens, "  closes: 2022-11-06T18:00:00+09:00\n"...), 1)
+	e := engineOf(t, path, src)
+	if e.Flow("damage-1015").Intake.Closed == nil {
+		t.Fatal("damage-1015 has no closed text of its own: this test checks it")
+	}
+	for _, tt := range []struct {
+		lang, when  string
+		now         time.Time
+		want, avoid []string
+	}{
+		{"ko", "before", beforeOpening, []string{"아직", "2022년 10월 19일 09:00부터"}, []string{"마감", "11월 6일"}},
+		{"ko", "after", afterClosing, []string{"마감", "2022년 10월 19일 09:00부터 2022년 11월 6일 18:00까지"}, []string{"아직"}},
+		{"en", "before", beforeOpening, []string{"yet", "19 Oct 2022 09:00 KST"}, []string{"6 Nov"}},
+		{"en", "after", afterClosing, []string{"closed", "19 Oct 2022 09:00 KST to 6 Nov 2022 18:00 KST"}, []string{"yet"}},
+	} {
+		t.Run(tt.lang+" "+tt.when, func(t *testing.T) {
+			c := &chat{t: t, e: e, s: engine.NewSession("u-1", "damage-1015", tt.lang), now: tt.now}
+			c.step(engine.Input{Kind: engine.Resume})
+			if !c.r.Done || c.r.Input != "none" || len(c.r.Messages) != 1 {
+				t.Fatalf("closed intake: %+v", c.r)
+			}
+			msg := c.r.Messages[0]
+			for _, w := range tt.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("%q lacks %q", msg, w)
+				}
+			}
+			for _, a := range tt.avoid {
+				if strings.Contains(msg, a) {
+					t.Errorf("%q has %q", msg, a)
+				}
+			}
+		})
 	}
 }

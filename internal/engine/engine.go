@@ -704,7 +704,10 @@ func (t *turn) restart() []Choice {
 func (t *turn) closed() Reply {
 	cur := t.e.flows[t.s.Flow]
 	w := cur.Intake
-	data := map[string]any{"opens": formatDate(w.Opens, t.s.Lang), "closes": formatDate(w.Closes, t.s.Lang)}
+	// ended tells a flow's own text (a Go template) whether intake is over
+	// or not open yet: {{if .ended}}…{{else}}…{{end}}.
+	data := map[string]any{"opens": formatDate(w.Opens, t.s.Lang), "closes": formatDate(w.Closes, t.s.Lang),
+		"ended": !w.Closes.IsZero() && !t.env.Now.Before(w.Closes)}
 	if w.Closes.IsZero() {
 		data["closes"] = t.text("bot.intake.open_end", nil)
 	}
