@@ -154,6 +154,12 @@ func (e *Engine) restarts(lang string, in Input) bool {
 	return false
 }
 
+// unoffered reports whether an input is a choice frame other than back and
+// restart: in a conversation that is over, one it does not offer.
+func unoffered(in Input) bool {
+	return in.Kind == Choose && in.Text != flow.ValueBack && in.Text != flow.ValueRestart
+}
+
 // command returns the command a typed text names in lang, or "".
 func (e *Engine) command(lang, text string) string {
 	words := e.words[lang]
@@ -205,7 +211,9 @@ func (e *Engine) Step(s *Session, in Input, env Env) (Result, error) {
 		// Nothing starts either, not even on restart. A finished one goes
 		// on below: it shows its receipt, or the closed message.
 		t.s = s
-		return Result{Reply: t.closed()}, nil
+		r := t.closed()
+		r.Invalid = unoffered(in)
+		return Result{Reply: r}, nil
 	}
 	if fresh {
 		// A new conversation, or one whose flow version is gone and whose
@@ -323,7 +331,10 @@ func (t *turn) apply(in Input) {
 		return
 	}
 	if s.Done {
+		// Typed text gets the reply again; a choice value it does not
+		// offer is an answer problem (contract §2).
 		t.reply = t.current()
+		t.reply.Invalid = unoffered(in)
 		return
 	}
 	st := t.f.States[s.State]

@@ -524,3 +524,35 @@ func TestStepDoesNotChangeItsInput(t *testing.T) {
 		t.Errorf("Step changed its input session")
 	}
 }
+
+// TestChoiceAfterDone: a choice value a finished conversation does not
+// offer is an answer problem (contract §2), unlike typed text, back and
+// restart.
+func TestChoiceAfterDone(t *testing.T) {
+	c := newChat(t, "ko")
+	c.text("아니요")
+	for _, v := range []string{"yes", "no", "submit", "general"} {
+		c.choose(v)
+		if !c.r.Done || !c.r.Invalid || c.r.State != "consent_refused" || !hasChoice(c.r, "restart") {
+			t.Fatalf("choice %q after done: %+v", v, c.r)
+		}
+	}
+	c.text("네")
+	if !c.r.Done || c.r.Invalid {
+		t.Fatalf("typed text after done: %+v", c.r)
+	}
+	c.choose("back")
+	if !c.r.Done || c.r.Invalid {
+		t.Fatalf("back after done: %+v", c.r)
+	}
+
+	c = newChat(t, "ko")
+	c.fill(with(nil, "reporter_type", "general", "service", "pay", "damage_type", "paid"))
+	c.choose("submit")
+	id := c.r.ClaimID
+	c.choose("submit")
+	if !c.r.Done || !c.r.Invalid || c.r.ClaimID != id || len(c.claims) != 1 {
+		t.Fatalf("submit again after filing: %+v, claims %d", c.r, len(c.claims))
+	}
+	c.choose("restart").want("privacy_consent")
+}

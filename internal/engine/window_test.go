@@ -94,6 +94,10 @@ func TestWindowClosesMidConversation(t *testing.T) {
 		{Kind: engine.Text, Text: "처음으로"},
 	} {
 		c.step(in).wantClosed("summary").says("2022년 10월 19일 09:00").says("2022년 11월 6일 18:00")
+		// A choice the closed conversation does not offer is refused.
+		if offered := in.Kind != engine.Choose || in.Text == "restart" || in.Text == "back"; c.r.Invalid == offered {
+			t.Errorf("%+v: invalid %v", in, c.r.Invalid)
+		}
 	}
 	if c.s.State != "summary" || c.s.Done || len(c.s.Answers) != len(answers) || c.s.Answers["email"] != "me@example.com" {
 		t.Fatalf("session changed outside the window: %+v", c.s)
