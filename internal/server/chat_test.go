@@ -78,6 +78,29 @@ func TestChatUnknownFlow(t *testing.T) {
 	}
 }
 
+// A cookie whose flow has been taken out since, and dev mode's ?flow=
+// naming no flow, get the same 403 page: not a chat page whose WebSocket
+// is refused again and again.
+func TestChatFlowGone(t *testing.T) {
+	e := startEnv(t)
+	gone, err := token.Mint(token.CookieKey([]byte(bannerSecret)), "user-flow-gone", "retired-flow", "en", time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, body := chatGet(t, e.run.URL()+"/chat", &http.Cookie{Name: "claimbot_session", Value: gone})
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "This intake is not available") {
+		t.Errorf("cookie of a removed flow: HTTP %d: %s", resp.StatusCode, body)
+	}
+	dev := startDev(t)
+	resp, body = chatGet(t, dev.URL()+"/chat?flow=no-such-flow")
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "이 접수는 지금 이용할 수 없어요") {
+		t.Errorf("dev mode, unknown ?flow=: HTTP %d: %s", resp.StatusCode, body)
+	}
+	if len(resp.Cookies()) != 0 {
+		t.Errorf("dev mode, unknown ?flow=: sets cookies %v", resp.Cookies())
+	}
+}
+
 // checkSessionCookie checks a session cookie's attributes and that it is
 // valid for a whole session TTL from now.
 func checkSessionCookie(t *testing.T, e *env, c *http.Cookie) {

@@ -272,21 +272,23 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	id, ok := s.cookie(r)
-	if ok {
-		s.setCookie(w, r, id) // the cookie lives as long as the session may idle
-	} else {
-		if !s.cfg.Dev() {
-			s.notice(w, http.StatusUnauthorized, "ko", "bot.page.expired")
-			return
-		}
+	switch {
+	case ok:
+	case !s.cfg.Dev():
+		s.notice(w, http.StatusUnauthorized, "ko", "bot.page.expired")
+		return
+	default:
 		// Dev mode: an anonymous user, kept in a cookie so a reload resumes.
 		id = identity{User: "dev-" + randomHex(6), Flow: s.flowOf(r.URL.Query().Get("flow")), Lang: langOf(r.URL.Query().Get("lang"))}
-		if s.engine().Flow(id.Flow) == nil {
-			http.Error(w, "unknown flow", http.StatusNotFound)
-			return
-		}
-		s.setCookie(w, r, id)
 	}
+	if s.engine().Flow(id.Flow) == nil {
+		// A cookie of a flow taken out since, or dev mode's ?flow= naming
+		// none: the page would only be refused its WebSocket, again and
+		// again. Say so instead.
+		s.notice(w, http.StatusForbidden, id.Lang, "bot.page.unavailable")
+		return
+	}
+	s.setCookie(w, r, id) // the cookie lives as long as the session may idle
 	cat := s.engine().Catalog()
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
