@@ -89,14 +89,18 @@ func TestBusinessNumberExamples(t *testing.T) {
 	if st.Invalid != nil {
 		texts = append(texts, *st.Invalid)
 	}
+	ids := []string{"bot.invalid.business_number"} // the bot's own, for flows without a text of their own
+	for _, txt := range texts {
+		ids = append(ids, txt.ID)
+	}
 	example := regexp.MustCompile(`\d{3}-\d{2}-\d{5}`)
 	found := 0
 	for _, lang := range e.Catalog().Languages() {
-		for _, txt := range texts {
-			for _, n := range example.FindAllString(e.Catalog().Text(lang, txt.ID, nil), -1) {
+		for _, id := range ids {
+			for _, n := range example.FindAllString(e.Catalog().Text(lang, id, nil), -1) {
 				found++
 				if _, err := validate.BusinessNumber(n); err != nil {
-					t.Errorf("%s %s: example %s: %v", lang, txt.ID, n, err)
+					t.Errorf("%s %s: example %s: %v", lang, id, n, err)
 				}
 			}
 		}
