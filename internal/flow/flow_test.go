@@ -82,6 +82,9 @@ func TestProblems(t *testing.T) {
 			return strings.Replace(s, "{value: other, label: 기타", "{value: back, label: 기타", 1)
 		}, []string{`choice "back": the value is reserved`}},
 		{"Korean state id", func(s string) string { return strings.Replace(s, "  settled:\n", "  해결:\n", 1) }, []string{`state "해결": state ids are lower-case ASCII`}},
+		{"intake closed text naming an unknown value", func(s string) string {
+			return strings.Replace(s, "{{if .ended}}", "{{if .endded}}", 1)
+		}, []string{`intake.closed: {{.endded}}: this text knows only`}},
 		{"conditional branch last", func(s string) string {
 			return strings.Replace(s, "      - to: consent_refused\n", "      - if: \"!privacy_consent\"\n        to: consent_refused\n", 1)
 		}, []string{"the last branch needs no if"}},

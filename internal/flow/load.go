@@ -280,13 +280,25 @@ func (p *parser) intake(f *Flow, n *yaml.Node) *Window {
 	p.mapping(n, "", "intake", map[string]func(k, v *yaml.Node){
 		"opens":  func(k, v *yaml.Node) { w.Opens = parse(v, "opens") },
 		"closes": func(k, v *yaml.Node) { w.Closes = parse(v, "closes") },
-		"closed": func(k, v *yaml.Node) { t := p.text(f, v, "", "intake.closed", "intake.closed"); w.Closed = &t },
+		"closed": func(k, v *yaml.Node) {
+			t := p.text(f, v, "", "intake.closed", "intake.closed")
+			w.Closed = &t
+			for _, m := range templateFieldRE.FindAllStringSubmatch(t.Source, -1) {
+				if !closedKeys[m[1]] {
+					p.errorf(pos(v), "", "intake.closed: {{.%s}}: this text knows only {{.opens}}, {{.closes}} and {{.ended}}", m[1])
+				}
+			}
+		},
 	})
 	if !w.Opens.IsZero() && !w.Closes.IsZero() && !w.Opens.Before(w.Closes) {
 		p.errorf(pos(n), "", "intake: opens must come before closes")
 	}
 	return w
 }
+
+// closedKeys are the names the intake's closed text may use (see the
+// engine's closed reply): no answers are shown there.
+var closedKeys = map[string]bool{"opens": true, "closes": true, "ended": true}
 
 // kst is Korea Standard Time: dates without a zone in flow files are Korean.
 var kst = time.FixedZone("KST", 9*60*60)
