@@ -280,6 +280,13 @@ func TestCookieSecureBehindProxy(t *testing.T) {
 		{"HTTPS", true},
 		{"https, http", true},
 		{"http, https", false},
+		// Traefik says wss on a WebSocket upgrade.
+		{"wss", true},
+		{"WSS", true},
+		{"wss, ws", true},
+		{" wss ,https", true},
+		{"ws", false},
+		{"ws, wss", false},
 	} {
 		t.Run("proto "+tt.proto, func(t *testing.T) {
 			h := http.Header{}

@@ -219,14 +219,15 @@ func (s *Server) sessionCookie(r *http.Request, id identity) *http.Cookie {
 
 // secure reports whether the browser reached us over HTTPS: directly, or
 // through a proxy that says so in X-Forwarded-Proto (its first value is the
-// browser's side). A client that forges it only makes its own cookie
-// HTTPS-only.
+// browser's side): https, or wss on a WebSocket upgrade (Traefik). A client
+// that forges it only makes its own cookie HTTPS-only.
 func secure(r *http.Request) bool {
 	if r.TLS != nil {
 		return true
 	}
 	proto, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Proto"), ",")
-	return strings.EqualFold(strings.TrimSpace(proto), "https")
+	proto = strings.TrimSpace(proto)
+	return strings.EqualFold(proto, "https") || strings.EqualFold(proto, "wss")
 }
 
 func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, id identity) {
