@@ -18,10 +18,7 @@ import (
 	"github.com/claimbot/claimbot/internal/token"
 )
 
-// A connection upgraded just as Shutdown takes its list of connections
-// still gets 1012. The upgrader's origin check runs after the handler's
-// "stopping?" check and before the connection is registered: Shutdown runs
-// there, so the race is lost every time.
+// testSecret is the banner secret of newTestServer's production mode.
 const testSecret = "test-banner-secret-0123456789abcdef"
 
 // newTestServer builds a production-mode Server on a test Redis; the test
