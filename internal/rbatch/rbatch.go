@@ -48,11 +48,13 @@ type call struct {
 	deadline time.Time // when the call gives up: its context's deadline, or the batcher's timeout from its start
 }
 
-// New returns a Batcher over rdb; timeout is the most a call may take, its
-// wait in the queue included, unless its context's deadline is sooner. A
-// batch runs to the soonest deadline of its calls: go-redis holds the socket
-// to it only when the client sets ContextTimeoutEnabled, and to its own read
-// and write timeouts otherwise.
+// New returns a Batcher over rdb. timeout bounds a call, its wait in the
+// queue included: a call gives up by its deadline, timeout from its start
+// or its context's deadline when that is sooner, or at most a third of
+// timeout later when it is in a batch that Redis has not answered (see
+// batchDeadline). go-redis holds the socket to a batch's deadline only
+// when the client sets ContextTimeoutEnabled, and to its own read and write
+// timeouts otherwise.
 func New(rdb redis.UniversalClient, timeout time.Duration) *Batcher {
 	return &Batcher{rdb: rdb, timeout: timeout}
 }
@@ -72,6 +74,9 @@ func (b *Batcher) Do(ctx context.Context, args ...any) *redis.Cmd {
 // returns, nothing reads c's keys or args any more: a call that gave up
 // while queued was never sent.
 func (b *Batcher) run(ctx context.Context, c *call) *redis.Cmd {
+	if err := ctx.Err(); err != nil {
+		return failed(ctx, err)
+	}
 	c.wake = make(chan struct{}, 1)
 	c.deadline = time.Now().Add(b.timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(c.deadline) {
@@ -89,10 +94,10 @@ func (b *Batcher) run(ctx context.Context, c *call) *redis.Cmd {
 	b.mu.Unlock()
 	// A queued call waits for a slot no longer than its deadline: the next
 	// batch to form or end fails the calls whose deadline has passed (see
-	// expire). Every batch in flight ends by the soonest deadline of its
-	// calls, which joined before this one (with ContextTimeoutEnabled; by
-	// the client's read and write timeouts otherwise), so none waits for
-	// ever, and no call needs a timer of its own.
+	// expire). Every batch in flight ends by its deadline (with
+	// ContextTimeoutEnabled; by the client's read and write timeouts
+	// otherwise), so none waits for ever, and no call needs a timer of its
+	// own.
 	select {
 	case <-c.wake:
 	case <-ctx.Done():
@@ -189,13 +194,7 @@ func (b *Batcher) lead(batch []*call) {
 }
 
 func (b *Batcher) send(calls []*call) {
-	deadline := calls[0].deadline
-	for _, c := range calls[1:] {
-		if c.deadline.Before(deadline) {
-			deadline = c.deadline
-		}
-	}
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	ctx, cancel := context.WithDeadline(context.Background(), batchDeadline(calls, time.Now(), b.timeout/3))
 	defer cancel()
 	b.exec(ctx, calls, false)
 	var missing []*call
@@ -207,6 +206,25 @@ func (b *Batcher) send(calls []*call) {
 	if len(missing) > 0 { // Redis restarted or flushed its scripts: send their source once
 		b.exec(ctx, missing, true)
 	}
+}
+
+// batchDeadline is when a batch gives up on Redis: the soonest deadline of
+// its calls, but no sooner than floor from now. The call that leads a batch
+// is the one that waited longest for a slot, so it has the least time left;
+// without the floor, a Redis slow enough to make calls queue would have
+// every batch cut short by its leader, and turns with time to spare would
+// fail with it. With it, a call ends at most floor after its own deadline.
+func batchDeadline(calls []*call, now time.Time, floor time.Duration) time.Time {
+	d := calls[0].deadline
+	for _, c := range calls[1:] {
+		if c.deadline.Before(d) {
+			d = c.deadline
+		}
+	}
+	if least := now.Add(floor); d.Before(least) {
+		d = least
+	}
+	return d
 }
 
 func (b *Batcher) exec(ctx context.Context, calls []*call, source bool) {

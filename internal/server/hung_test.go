@@ -49,9 +49,29 @@ func TestRedisHungUnavailableWithin2s(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	// Frames sent back to back on one connection: each is answered within
+	// 2 s of being sent, though the connection runs its turns in order.
+	c := clients[1]
+	sent := make([]time.Time, 3)
+	for i := range sent {
+		sent[i] = time.Now()
+		c.ws.WriteJSON(map[string]any{"type": "text", "text": "일반", "id": fmt.Sprintf("b-%d", i), "state": "reporter_type"})
+	}
+	for i := range sent {
+		r := c.read()
+		if d := time.Since(sent[i]); d > 2*time.Second {
+			t.Errorf("frame %d of 3 sent at once: answered after %v; the contract says within 2 s", i+1, d.Round(time.Millisecond))
+		}
+		if r.Type != "error" || r.Code != "unavailable" {
+			t.Errorf("frame %d of 3 sent at once: %+v, want an unavailable error", i+1, r)
+		}
+	}
 	e.redis.Thaw()
+	time.Sleep(600 * time.Millisecond) // past the gap in which a connection answers unavailable at once
 	// The user sends the same answer again (a new frame id): it is applied.
-	c := clients[0]
+	// (Had Redis taken the first one when it woke, the reply is the same:
+	// the frame names the state it answers, which has moved on.)
+	c = clients[0]
 	c.ws.WriteJSON(map[string]any{"type": "choice", "value": "general", "id": "h-again", "state": "reporter_type"})
 	if r := c.read(); r.State != "service" {
 		t.Fatalf("after Redis answered again: %+v", r)

@@ -34,6 +34,12 @@ const (
 	maxFrameSize = 16 << 10
 	// closeGrace is how long the peer has to answer a close frame.
 	closeGrace = time.Second
+	// unavailableGap: frames read this soon after a turn that Redis did not
+	// answer get "unavailable" at once, without trying Redis again. They
+	// queued behind that turn (a connection runs its turns in order), and a
+	// try of their own each would answer the later ones long past the
+	// contract's 2 s.
+	unavailableGap = 500 * time.Millisecond
 	// floodLimit rate_limited errors within floodWindow close the connection.
 	floodLimit  = 20
 	floodWindow = 10 * time.Second
@@ -63,9 +69,10 @@ type conn struct {
 	floods []time.Time
 	pinger *time.Timer
 
-	turnMu  sync.Mutex // held while a turn runs, so shutdown waits for it
-	closing bool
-	once    sync.Once
+	turnMu        sync.Mutex // held while a turn runs, so shutdown waits for it
+	closing       bool
+	unavailableAt time.Time // when a turn last found Redis unavailable
+	once          sync.Once
 }
 
 // lang is the session's language, which its replies speak: the language
@@ -258,10 +265,16 @@ func (c *conn) turn(in engine.Input) bool {
 		return false
 	}
 	start := time.Now()
+	if !c.unavailableAt.IsZero() && start.Sub(c.unavailableAt) < unavailableGap {
+		c.s.metrics.observeTurn(c.conv.Flow, engine.Result{}, store.ErrUnavailable, 0)
+		c.problem("unavailable")
+		return true
+	}
 	res, err := c.conv.Turn(context.Background(), in)
 	c.s.metrics.observeTurn(c.conv.Flow, res, err, time.Since(start))
 	if err != nil {
 		if errors.Is(err, store.ErrUnavailable) {
+			c.unavailableAt = time.Now()
 			c.logger().Warn("turn: redis unavailable", "err", err)
 			c.problem("unavailable")
 			return true

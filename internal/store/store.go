@@ -32,7 +32,7 @@ var ErrUnavailable = errors.New("store: redis unavailable")
 // Options configure a Store.
 type Options struct {
 	TTL       time.Duration    // idle expiry of a session (default 72h)
-	Timeout   time.Duration    // the most a turn waits for Redis (default 1.5s)
+	Timeout   time.Duration    // a turn's deadline for all its Redis calls (default 1.2s; see rbatch.New for the most it can take)
 	Now       func() time.Time // the clock (default time.Now)
 	ClaimIDTL time.Duration    // how long a receipt number stays reserved (default 30 days)
 }
@@ -52,7 +52,9 @@ func New(rdb redis.UniversalClient, eng func() *engine.Engine, opt Options) *Sto
 		opt.TTL = 72 * time.Hour
 	}
 	if opt.Timeout <= 0 {
-		opt.Timeout = 1500 * time.Millisecond
+		// With rbatch's floor a turn gives up within 1.6 s: the contract's
+		// "unavailable" comes within 2 s of the frame.
+		opt.Timeout = 1200 * time.Millisecond
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
@@ -105,12 +107,15 @@ func (s *Store) Open(ctx context.Context, user, flowID, lang string) (*Conv, eng
 func (c *Conv) Session() *engine.Session { return c.sess }
 
 // Turn applies one input and returns the engine's result. On ErrUnavailable
-// nothing was applied.
+// no write was confirmed. A write Redis received but did not answer in time
+// may still take effect when it wakes; the connection's next turn then
+// loses its compare-and-set, reads the session as it is and goes on from
+// there, so nothing is applied twice or to another question.
 //
-// A turn takes at most the store's Timeout in all, however many Redis
-// calls it makes (a load after a lost race, a flow version, the write) and
-// however long they wait for a batch slot: the user hears "unavailable"
-// in time even from a Redis that accepts connections and never answers.
+// A turn has one deadline, the store's Timeout, for all the Redis calls it
+// makes (a load after a lost race, a flow version, the write) and however
+// long they wait for a batch slot: the user hears "unavailable" in time
+// even from a Redis that accepts connections and never answers.
 func (c *Conv) Turn(ctx context.Context, in engine.Input) (engine.Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.st.opt.Timeout)
 	defer cancel()
