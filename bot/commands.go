@@ -41,7 +41,7 @@ func run(args []string) error {
 }
 
 // parse parses a command's flags; -h is not a failure. Flags defined with
-// envFlag and left empty then take their environment variable.
+// envFlag and not given then take their environment variable.
 func parse(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -50,7 +50,7 @@ func parse(fs *flag.FlagSet, args []string) error {
 		return errSilent
 	}
 	fs.VisitAll(func(f *flag.Flag) {
-		if v, ok := f.Value.(*envValue); ok && v.s == "" {
+		if v, ok := f.Value.(*envValue); ok && !v.set {
 			v.s = os.Getenv(v.env)
 		}
 	})
@@ -75,21 +75,26 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 // envFlag defines a string flag that falls back to the environment variable
-// envVar when left empty. parse reads the variable after parsing instead of
-// making it the flag's default, so help and flag errors never print its
-// value: these are secrets, or URLs that may carry a password. The usage
-// should name the variable.
+// envVar when not given; given empty, it stays empty (--token-secret= is
+// dev mode even with CLAIMBOT_BANNER_SECRET set). parse reads the variable
+// after parsing instead of making it the flag's default, so help and flag
+// errors never print its value: these are secrets, or URLs that may carry a
+// password. The usage should name the variable.
 func envFlag(fs *flag.FlagSet, name, envVar, usage string) *string {
 	v := &envValue{env: envVar}
 	fs.Var(v, name, usage)
 	return &v.s
 }
 
-// envValue is the flag.Value of envFlag.
-type envValue struct{ s, env string }
+// envValue is the flag.Value of envFlag. set records that the flag was
+// given, in any of parseInterleaved's parses.
+type envValue struct {
+	s, env string
+	set    bool
+}
 
 func (v *envValue) String() string     { return v.s }
-func (v *envValue) Set(s string) error { v.s = s; return nil }
+func (v *envValue) Set(s string) error { v.s, v.set = s, true; return nil }
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: claimbot [command] [flags]   (no command: serve)")

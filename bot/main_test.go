@@ -245,6 +245,40 @@ func TestSecretFlagsFromEnv(t *testing.T) {
 	}
 }
 
+// An explicit empty flag stays empty with its variable set (dev mode, or
+// "no secret"); only a flag left out takes the variable. With
+// parseInterleaved, a flag given in any part counts as given.
+func TestEnvFlagExplicitEmpty(t *testing.T) {
+	t.Setenv("CLAIMBOT_TEST_SECRET", "from-env")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "from-env"},
+		{[]string{"a", "b"}, "from-env"},
+		{[]string{"--s="}, ""},
+		{[]string{"--s", ""}, ""},
+		{[]string{"--s=", "a", "b"}, ""},
+		{[]string{"a", "--s=", "b"}, ""},
+		{[]string{"a", "b", "--s="}, ""},
+		{[]string{"a", "--s=x", "b"}, "x"},
+	} {
+		fs := newFlags("x", "")
+		s := envFlag(fs, "s", "CLAIMBOT_TEST_SECRET", "")
+		if _, err := parseInterleaved(fs, tc.args); err != nil {
+			t.Fatalf("%q: %v", tc.args, err)
+		}
+		if *s != tc.want {
+			t.Errorf("%q: flag %q, want %q", tc.args, *s, tc.want)
+		}
+	}
+	// The command: --token-secret="" is no secret, not the environment's.
+	_, errOut, code := claimbot(t, []string{"CLAIMBOT_BANNER_SECRET=supersecret123"}, "token", "--user", "u-1", "--token-secret=")
+	if code == 0 || !strings.Contains(errOut, "no secret") {
+		t.Errorf("token --token-secret= with CLAIMBOT_BANNER_SECRET: exit %d: %s", code, errOut)
+	}
+}
+
 // A webhook secret in the environment without --webhook-listen is ignored:
 // it does not stop claimbot test --url.
 func TestTestURLIgnoresWebhookSecretFromEnv(t *testing.T) {
