@@ -148,12 +148,38 @@ var choiceEndings = map[string]bool{
 }
 
 // negated reports whether the rest of an answer around a label says "not
-// that": 소상공인 아니에요, 기업 말고, not business.
+// that": 소상공인 아니에요, 기업 말고, not business, 장사 안 해요, 사업자
+// 안 냈어요. The rest is in matchKey form, without spaces.
 func negated(rest string) bool {
 	for _, w := range [...]string{"아니", "아닌", "아님", "아뇨", "않", "말고", "빼고", "제외", "없", "not"} {
 		if strings.Contains(rest, w) {
 			return true
 		}
 	}
-	return false
+	return negatedAn(rest)
+}
+
+// negatedAn reports whether rest holds 안 (not) before a form of 하다 or
+// 내다: 안 해요, 안했어요, 안함, 안 합니다, 안 한, 안하고, 안 냈어요, 안 냄.
+// 안 followed by anything else is no negation (안녕, 안내, 안전), nor is
+// the 안 of an adjective stem glued to 하다, which the spaces stripped from
+// rest no longer tell apart: 불안해요, 편안함, 미안합니다, 평안하, 무안한,
+// 보안 해제.
+func negatedAn(rest string) bool {
+	for i := 0; ; {
+		j := strings.Index(rest[i:], "안")
+		if j < 0 {
+			return false
+		}
+		j += i
+		i = j + len("안")
+		next, _ := utf8.DecodeRuneInString(rest[i:])
+		if !strings.ContainsRune("해했하한함합냈낸냄", next) {
+			continue
+		}
+		prev, _ := utf8.DecodeLastRuneInString(rest[:j])
+		if !strings.ContainsRune("불편미평무보", prev) {
+			return true
+		}
+	}
 }

@@ -518,6 +518,51 @@ var matchTests = []struct {
 	{"duplicate labels", "문의", []Option{{Value: "a", Label: "문의"}, {Value: "b", Label: "문의"}}, -1},
 }
 
+// shopOptions name a business by words people type around 안 (not): 사업자
+// 안 냈어요 and 장사 안 해요 negate them, 안녕 and 불안해요 do not.
+var shopOptions = []Option{
+	{Value: "general", Label: "일반 이용자"},
+	{Value: "small_business", Label: "소상공인", Also: []string{"사업자", "개인사업", "장사", "가게", "보안업체"}},
+}
+
+var negationTests = []struct {
+	name string
+	in   string
+	want int
+}{
+	{"an naetda", "사업자 안 냈어요", -1},
+	{"an naetda glued", "사업자안냈어요", -1},
+	{"an ham", "개인 사업 안함", -1},
+	{"an ham spaced", "개인 사업 안 함", -1},
+	{"an hae", "장사 안 해요", -1},
+	{"an hae glued", "장사안해요", -1},
+	{"an haesseoyo", "장사는 안 했어요", -1},
+	{"an hamnida", "가게 안 합니다", -1},
+	{"an hago", "가게 안하고 회사 다녀요", -1},
+	{"an handa", "장사 안 한 지 오래예요", -1},
+	{"an naem", "사업자 등록 안 냄", -1},
+	{"annyeong", "안녕하세요 가게 해요", 1},
+	{"annae", "장사하는데 안내 부탁해요", 1},
+	{"anjeon", "안전하게 장사해요", 1},
+	{"boan", "보안업체 운영해요", 1},
+	{"boan haeje", "가게 보안 해제가 안 돼서요", 1},
+	{"burhan", "장사가 불안해요", 1},
+	{"burhanham", "가게 일이 불안함", 1},
+	{"pyeonhan", "가게가 편안해요", 1},
+	{"mihan", "미안한데 장사해요", 1},
+	{"mian hamnida", "미안합니다 사업자예요", 1},
+}
+
+func TestMatchChoiceNegation(t *testing.T) {
+	for _, tt := range negationTests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := MatchChoice(tt.in, shopOptions); got != tt.want {
+				t.Errorf("MatchChoice(%q) = %d, want %d", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
 func TestMatchChoice(t *testing.T) {
 	for _, tt := range matchTests {
 		t.Run(tt.name, func(t *testing.T) {
