@@ -16,8 +16,14 @@ import (
 // TestReporterTypeTyped checks how the answers people type to "어떤 분으로
 // 접수하시나요?" map in the shipped flow: a sole proprietor (개인사업자) is a
 // small business, not a general user because the answer holds 개인; a
-// general user's ordinary answers stay general; 중소기업 and 소기업 span
-// 소상공인 and larger companies, so the question is asked again.
+// general user's ordinary answers stay general, a shop's or a factory's
+// employee and a shop's customer included (the matcher strips spaces, so
+// 공장 사원 holds 장사 and 식당 직원 holds 식당: bare 장사, 식당, 가게 and
+// 사장 are no synonyms). An answer naming both a worker and a business
+// (대기업 직원, 중소기업 직원) is asked again, as is one that says "not a
+// business" (장사 안 해요): which button is the user's own is theirs to say.
+// 중소기업 and 소기업 span 소상공인 and larger companies, so they are asked
+// again too.
 func TestReporterTypeTyped(t *testing.T) {
 	for _, tt := range []struct {
 		in, want string // want "" for asked again
@@ -29,8 +35,17 @@ func TestReporterTypeTyped(t *testing.T) {
 		{"일반 이용자입니다", "general"},
 		{"개인 이용자", "general"},
 		{"일반인이요", "general"},
+		{"회사원", "general"},
 		{"회사원이에요", "general"},
 		{"직장인", "general"},
+		{"공장 사원", "general"},
+		{"직장 사무직", "general"},
+		{"현장 사무직", "general"},
+		{"식당 직원이에요", "general"},
+		{"식당에서 알바해요", "general"},
+		{"식당 손님", "general"},
+		{"가게 알바생", "general"},
+		{"사장님 밑에서 일해요", "general"},
 
 		{"개인사업자", "small_business"},
 		{"개인 사업자예요", "small_business"},
@@ -45,12 +60,18 @@ func TestReporterTypeTyped(t *testing.T) {
 		{"자영업 하고 있어요", "small_business"},
 		{"가게 해요", "small_business"},
 		{"가게 사장이에요", "small_business"},
+		{"가게 운영해요", "small_business"},
 		{"식당 사장", "small_business"},
+		{"식당 사장님이에요", "small_business"},
 		{"식당 운영해요", "small_business"},
 		{"음식점 해요", "small_business"},
 		{"장사해요", "small_business"},
+		{"장사하고 있어요", "small_business"},
 		{"개인택시 기사예요", "small_business"},
+		{"사장", "small_business"},
+		{"사장님", "small_business"},
 		{"사장님이요", "small_business"},
+		{"사장님이에요", "small_business"},
 		{"소상공인", "small_business"},
 
 		{"기업", "enterprise"},
@@ -58,11 +79,18 @@ func TestReporterTypeTyped(t *testing.T) {
 		{"대기업", "enterprise"},
 		{"법인", "enterprise"},
 
+		{"대기업 직원", ""},
+		{"중소기업 직원이에요", ""},
+		{"식당 사장님 밑에서 일해요", ""},
 		{"중소기업", ""},
 		{"중소기업이에요", ""},
 		{"저희 회사는 중소기업입니다", ""},
 		{"소기업", ""},
 		{"개인사업자 아니에요", ""},
+		{"사업자 안 냈어요", ""},
+		{"개인 사업 안함", ""},
+		{"장사 안 해요", ""},
+		{"가게 안 해요", ""},
 	} {
 		t.Run(tt.in, func(t *testing.T) {
 			c := newChat(t, "ko")
