@@ -204,14 +204,20 @@ func (e *Engine) Step(s *Session, in Input, env Env) (Result, error) {
 	}
 	t := &turn{e: e, f: f, env: env}
 	fresh := s.State == "" || (moved && f.States[s.State] == nil)
-	if !e.flows[s.Flow].Intake.Open(env.Now) && (fresh || !s.Done || e.restarts(s.Lang, in)) {
-		// Outside the intake window a conversation not finished is over
-		// for now: every input gets the closed message and nothing is
-		// applied, so its answers stay for when the window is extended.
-		// Nothing starts either, not even on restart. A finished one goes
-		// on below: it shows its receipt, or the closed message.
+	if !e.flows[s.Flow].Intake.Open(env.Now) {
+		// Outside the intake window nothing is applied and nothing is
+		// written. A conversation not finished is over for now: every
+		// input gets the closed message, so its answers stay for when the
+		// window is extended. Nothing starts either, not even on restart
+		// (which the closed message offers: it gets the message again). A
+		// finished one shows its receipt, or the closed message.
 		t.s = s
-		r := t.closed()
+		var r Reply
+		if fresh || !s.Done || e.restarts(s.Lang, in) {
+			r = t.closed()
+		} else {
+			r = t.current()
+		}
 		r.Invalid = unoffered(in)
 		return Result{Reply: r}, nil
 	}

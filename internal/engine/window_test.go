@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -165,5 +166,57 @@ func TestWindowClosedAfterFiling(t *testing.T) {
 	c.step(engine.Input{Kind: engine.Resume})
 	if c.r.ClaimID != id || len(filed) != 1 {
 		t.Fatalf("receipt after a restart outside the window: %+v", c.r)
+	}
+}
+
+// TestWindowClosedFinishedWritesNothing: outside the window every input to
+// a finished conversation, filed or refused, gets the current reply (its
+// receipt, or the closed message) and is not applied: no session to store,
+// so its expiry, remembered ids and last update stay. A choice frame it does
+// not offer is still refused; restart, which the closed reply offers, gets
+// the closed message again. The same on a new version of the flow (staff
+// edited it after the close) that has the conversation's state.
+func TestWindowClosedFinishedWritesNothing(t *testing.T) {
+	filed := windowChat(t, windowEngine(t), inWindow)
+	filed.choose("yes").text("me@example.com").choose("submit")
+	refused := windowChat(t, windowEngine(t), inWindow)
+	refused.choose("no")
+	edited := windowEngine(t, "title: 기간이 있는 접수", "title: 기간이 지난 접수")
+	for _, c := range []*chat{filed, refused, {t: t, e: edited, s: filed.s}, {t: t, e: edited, s: refused.s}} {
+		if !c.s.Done {
+			t.Fatalf("not finished: %+v", c.r)
+		}
+		before := c.s.Clone()
+		for i, in := range []engine.Input{
+			{Kind: engine.Resume},
+			{Kind: engine.Text, Text: "아무 말"},
+			{Kind: engine.Text, Text: "이전"},
+			{Kind: engine.Text, Text: "처음으로"},
+			{Kind: engine.Command, Text: "back"},
+			{Kind: engine.Command, Text: "restart"},
+			{Kind: engine.Choose, Text: "back"},
+			{Kind: engine.Choose, Text: "restart"},
+			{Kind: engine.Choose, Text: "submit"},
+			{Kind: engine.Choose, Text: "edit_email"},
+		} {
+			in.ID = fmt.Sprintf("late-%d", i)
+			res, err := c.e.Step(c.s, in, engine.Env{Now: afterClosing, ClaimID: func() string { return "NEW" }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Session != nil || res.Applied || res.Claim != nil || len(res.Moves) != 0 {
+				t.Errorf("%s %+v: written or applied outside the window: session %+v, applied %v", c.s.State, in, res.Session, res.Applied)
+			}
+			r := res.Reply
+			if !r.Done || r.Input != "none" || len(r.Choices) != 1 || r.Choices[0].Value != "restart" {
+				t.Errorf("%s %+v: want a done reply offering restart, got %+v", c.s.State, in, r)
+			}
+			if want := in.Kind == engine.Choose && in.Text != "back" && in.Text != "restart"; r.Invalid != want {
+				t.Errorf("%s %+v: invalid %v, want %v", c.s.State, in, r.Invalid, want)
+			}
+		}
+		if c.s.State != before.State || !c.s.Updated.Equal(before.Updated) || c.s.Seen("late-0") {
+			t.Fatalf("session changed: %+v", c.s)
+		}
 	}
 }
