@@ -143,15 +143,21 @@ func appendWord(b []byte, s string, limit int) (_ []byte, ok bool) {
 	return b, true
 }
 
-// restarts reports whether an input asks to start over.
-func (e *Engine) restarts(lang string, in Input) bool {
+// commandOf returns the command an input gives in lang: a command frame's
+// name (as sent: apply refuses one it does not know), the choice values
+// back and restart, or a typed command word; "" for none.
+func (e *Engine) commandOf(lang string, in Input) string {
 	switch in.Kind {
-	case Command, Choose:
-		return in.Text == flow.ValueRestart
+	case Command:
+		return in.Text
+	case Choose:
+		if in.Text == flow.ValueBack || in.Text == flow.ValueRestart {
+			return in.Text
+		}
 	case Text:
-		return e.command(lang, in.Text) == flow.ValueRestart
+		return e.command(lang, in.Text)
 	}
-	return false
+	return ""
 }
 
 // unoffered reports whether an input is a choice frame other than back and
@@ -213,7 +219,7 @@ func (e *Engine) Step(s *Session, in Input, env Env) (Result, error) {
 		// finished one shows its receipt, or the closed message.
 		t.s = s
 		var r Reply
-		if fresh || !s.Done || e.restarts(s.Lang, in) {
+		if fresh || !s.Done || e.commandOf(s.Lang, in) == flow.ValueRestart {
 			r = t.closed()
 		} else {
 			r = t.current()
@@ -312,18 +318,7 @@ func (t *turn) start() {
 
 func (t *turn) apply(in Input) {
 	s := t.s
-	cmd := ""
-	switch in.Kind {
-	case Command:
-		cmd = in.Text
-	case Choose:
-		if in.Text == flow.ValueBack || in.Text == flow.ValueRestart {
-			cmd = in.Text
-		}
-	case Text:
-		cmd = t.e.command(s.Lang, in.Text)
-	}
-	switch cmd {
+	switch t.e.commandOf(s.Lang, in) {
 	case flow.ValueRestart:
 		t.start()
 		return
