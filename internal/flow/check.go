@@ -2,9 +2,10 @@ package flow
 
 import (
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
+	"text/template"
+	"text/template/parse"
 
 	"github.com/expr-lang/expr"
 )
@@ -15,7 +16,86 @@ const (
 	EventFallback = "fallback"
 )
 
-var templateFieldRE = regexp.MustCompile(`{{[^}]*?\.([A-Za-z_][A-Za-z0-9_]*)`)
+// templateFields returns the names a text's template reads from its data
+// ({{.x}}, {{.x.y}}, {{$.x}}), each once, in order: every field of every
+// action, pipeline and branch ({{if and .ended .email}} reads ended and
+// email). A field inside with or range counts too, though dot is not the
+// data there: flow texts do not use them, and a lint that errs on their side
+// is no harm. nil for a text without actions, or whose template did not
+// parse (that error is reported already).
+func templateFields(t Text) []string {
+	if t.Tmpl == nil {
+		return nil
+	}
+	var out []string
+	seen := map[string]bool{}
+	add := func(name string) {
+		if !seen[name] {
+			seen[name] = true
+			out = append(out, name)
+		}
+	}
+	var walk func(n parse.Node)
+	walk = func(n parse.Node) {
+		switch n := n.(type) {
+		case *parse.ListNode:
+			if n != nil {
+				for _, c := range n.Nodes {
+					walk(c)
+				}
+			}
+		case *parse.ActionNode:
+			walk(n.Pipe)
+		case *parse.IfNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.RangeNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.WithNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.TemplateNode:
+			walk(n.Pipe)
+		case *parse.PipeNode:
+			if n != nil {
+				for _, c := range n.Cmds {
+					walk(c)
+				}
+			}
+		case *parse.CommandNode:
+			for _, a := range n.Args {
+				walk(a)
+			}
+		case *parse.ChainNode:
+			walk(n.Node)
+		case *parse.FieldNode:
+			add(n.Ident[0])
+		case *parse.VariableNode:
+			if len(n.Ident) > 1 && n.Ident[0] == "$" {
+				add(n.Ident[1])
+			}
+		}
+	}
+	// The text's own tree first, then any it defines, by name.
+	trees := []*template.Template{t.Tmpl}
+	others := t.Tmpl.Templates()
+	sort.Slice(others, func(i, j int) bool { return others[i].Name() < others[j].Name() })
+	for _, o := range others {
+		if o != t.Tmpl {
+			trees = append(trees, o)
+		}
+	}
+	for _, tt := range trees {
+		if tt.Tree != nil {
+			walk(tt.Tree.Root)
+		}
+	}
+	return out
+}
 
 // TemplateKeys are the names a message may use besides answer keys.
 var TemplateKeys = map[string]bool{"claim_id": true, "opens": true, "closes": true, "value": true, "label": true, "tries": true}
@@ -276,16 +356,16 @@ func exprError(err error) string {
 }
 
 func (p *parser) checkTemplate(f *Flow, s *State, at Pos, t Text) {
-	for _, m := range templateFieldRE.FindAllStringSubmatch(t.Source, -1) {
-		if _, ok := f.Fields[m[1]]; ok || TemplateKeys[m[1]] {
+	for _, name := range templateFields(t) {
+		if _, ok := f.Fields[name]; ok || TemplateKeys[name] {
 			continue
 		}
 		known := false
 		for _, k := range f.Keys {
-			known = known || k == m[1]
+			known = known || k == name
 		}
 		if !known {
-			p.errorf(at, s.ID, "say: {{.%s}}: no answer key %q", m[1], m[1])
+			p.errorf(at, s.ID, "say: {{.%s}}: no answer key %q", name, name)
 		}
 	}
 }

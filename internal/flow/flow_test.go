@@ -85,6 +85,21 @@ func TestProblems(t *testing.T) {
 		{"intake closed text naming an unknown value", func(s string) string {
 			return strings.Replace(s, "{{if .ended}}", "{{if .endded}}", 1)
 		}, []string{`intake.closed: {{.endded}}: this text knows only`}},
+		{"intake closed text naming an unknown value after a known one", func(s string) string {
+			return strings.Replace(s, "{{if .ended}}", "{{if and .ended .email}}", 1)
+		}, []string{`intake.closed: {{.email}}: this text knows only`}},
+		{"intake closed text naming an unknown value in a pipeline", func(s string) string {
+			return strings.Replace(s, "{{.closes}}까지", "{{print .closes .phone}}까지", 1)
+		}, []string{`intake.closed: {{.phone}}: this text knows only`}},
+		{"intake closed text naming an unknown value through $", func(s string) string {
+			return strings.Replace(s, "{{else}}", "{{with .opens}}{{$.email}}{{end}}{{else}}", 1)
+		}, []string{`intake.closed: {{.email}}: this text knows only`}},
+		{"say naming an unknown answer key after a known one", func(s string) string {
+			return strings.Replace(s, "{{.claim_id}} 입니다", "{{if and .claim_id .emial}}{{.claim_id}}{{end}} 입니다", 1)
+		}, []string{`say: {{.emial}}: no answer key "emial"`}},
+		{"say naming an unknown answer key in an else branch", func(s string) string {
+			return strings.Replace(s, "{{.claim_id}} 입니다", "{{if .claim_id}}{{.claim_id}}{{else}}{{.phnoe}}{{end}} 입니다", 1)
+		}, []string{`say: {{.phnoe}}: no answer key "phnoe"`}},
 		{"conditional branch last", func(s string) string {
 			return strings.Replace(s, "      - to: consent_refused\n", "      - if: \"!privacy_consent\"\n        to: consent_refused\n", 1)
 		}, []string{"the last branch needs no if"}},

@@ -283,9 +283,9 @@ func (p *parser) intake(f *Flow, n *yaml.Node) *Window {
 		"closed": func(k, v *yaml.Node) {
 			t := p.text(f, v, "", "intake.closed", "intake.closed")
 			w.Closed = &t
-			for _, m := range templateFieldRE.FindAllStringSubmatch(t.Source, -1) {
-				if !closedKeys[m[1]] {
-					p.errorf(pos(v), "", "intake.closed: {{.%s}}: this text knows only {{.opens}}, {{.closes}} and {{.ended}}", m[1])
+			for _, name := range templateFields(t) {
+				if !closedKeys[name] {
+					p.errorf(pos(v), "", "intake.closed: {{.%s}}: this text knows only {{.opens}}, {{.closes}} and {{.ended}}", name)
 				}
 			}
 		},
