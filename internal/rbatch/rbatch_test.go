@@ -108,24 +108,37 @@ func TestBatcherQueuesAndHandsOn(t *testing.T) {
 	}
 }
 
-// When Redis does not answer, queued calls give up at their deadline
-// instead of waiting for a slot forever.
-func TestBatcherGivesUpOnDeadRedis(t *testing.T) {
+// silentRedis listens on loopback, accepts connections and never answers
+// them, as a hung Redis would; it returns its address.
+func silentRedis(t *testing.T) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	go func() { // accepts and never answers
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			defer c.Close()
+			conns = append(conns, c)
 		}
 	}()
-	rdb := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), ReadTimeout: 300 * time.Millisecond, MaxRetries: -1})
+	return ln.Addr().String()
+}
+
+// When Redis does not answer, queued calls give up at their deadline
+// instead of waiting for a slot forever.
+func TestBatcherGivesUpOnDeadRedis(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: silentRedis(t), ReadTimeout: 300 * time.Millisecond, MaxRetries: -1})
 	defer rdb.Close()
 	b := New(rdb, 300*time.Millisecond)
 	var wg sync.WaitGroup
@@ -152,23 +165,9 @@ func TestBatcherGivesUpOnDeadRedis(t *testing.T) {
 // So a turn can promise an answer in time however many turns queue behind
 // a Redis that stopped answering.
 func TestEveryCallEndsByItsDeadline(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() { // accepts and never answers
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
 	// As the server's client: long socket timeouts, one retry, the
 	// context's deadline honoured.
-	rdb := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), ReadTimeout: 5 * time.Second,
+	rdb := redis.NewClient(&redis.Options{Addr: silentRedis(t), ReadTimeout: 5 * time.Second,
 		WriteTimeout: 5 * time.Second, MaxRetries: 1, ContextTimeoutEnabled: true})
 	defer rdb.Close()
 	const timeout = 1200 * time.Millisecond // the store's
