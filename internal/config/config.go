@@ -14,24 +14,27 @@ import (
 	"time"
 
 	"github.com/claimbot/claimbot/internal/outbox"
+	"github.com/claimbot/claimbot/internal/redisconn"
 )
 
 // Config is the server's configuration.
 type Config struct {
-	Addr           string
-	RedisURL       string // empty: embedded in-process Redis
-	Flows          string
-	Locales        string
-	DefaultFlow    string
-	BannerSecret   string // empty: dev mode
-	AllowedOrigins []string
-	WebhookURL     string // empty: built-in dev receiver
-	WebhookSecret  string
-	SessionTTL     time.Duration
-	Retention      time.Duration
-	RetrySchedule  []time.Duration
-	RateLimit      float64 // frames per second per connection; 0 is off
-	LogLevel       slog.Level
+	Addr            string
+	RedisURL        string // empty, with no RedisClusterURL: embedded in-process Redis
+	RedisClusterURL string // a Redis Cluster's seed nodes, instead of RedisURL
+	FiledReplicas   int    // replicas that must hold a filed claim before its receipt is shown
+	Flows           string
+	Locales         string
+	DefaultFlow     string
+	BannerSecret    string // empty: dev mode
+	AllowedOrigins  []string
+	WebhookURL      string // empty: built-in dev receiver
+	WebhookSecret   string
+	SessionTTL      time.Duration
+	Retention       time.Duration
+	RetrySchedule   []time.Duration
+	RateLimit       float64 // frames per second per connection; 0 is off
+	LogLevel        slog.Level
 }
 
 // Dev reports dev mode: no banner secret.
@@ -43,14 +46,15 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 		getenv = os.Getenv
 	}
 	c := &Config{
-		Addr:          getenv("CLAIMBOT_ADDR"),
-		RedisURL:      getenv("REDIS_URL"),
-		Flows:         or(getenv("CLAIMBOT_FLOWS"), "flows"),
-		Locales:       or(getenv("CLAIMBOT_LOCALES"), "locales"),
-		DefaultFlow:   or(getenv("CLAIMBOT_DEFAULT_FLOW"), "damage-1015"),
-		BannerSecret:  getenv("CLAIMBOT_BANNER_SECRET"),
-		WebhookURL:    getenv("CLAIMBOT_WEBHOOK_URL"),
-		WebhookSecret: getenv("CLAIMBOT_WEBHOOK_SECRET"),
+		Addr:            getenv("CLAIMBOT_ADDR"),
+		RedisURL:        getenv("REDIS_URL"),
+		RedisClusterURL: getenv("REDIS_CLUSTER_URL"),
+		Flows:           or(getenv("CLAIMBOT_FLOWS"), "flows"),
+		Locales:         or(getenv("CLAIMBOT_LOCALES"), "locales"),
+		DefaultFlow:     or(getenv("CLAIMBOT_DEFAULT_FLOW"), "damage-1015"),
+		BannerSecret:    getenv("CLAIMBOT_BANNER_SECRET"),
+		WebhookURL:      getenv("CLAIMBOT_WEBHOOK_URL"),
+		WebhookSecret:   getenv("CLAIMBOT_WEBHOOK_SECRET"),
 	}
 	var errs []error
 	dur := func(name string, def time.Duration) time.Duration {
@@ -81,6 +85,17 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 			if o = strings.TrimSpace(o); o != "" {
 				c.AllowedOrigins = append(c.AllowedOrigins, strings.TrimRight(o, "/"))
 			}
+		}
+	}
+	if c.RedisClusterURL != "" {
+		c.FiledReplicas = 1
+	}
+	if v := getenv("CLAIMBOT_FILED_REPLICAS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 16 {
+			errs = append(errs, fmt.Errorf("CLAIMBOT_FILED_REPLICAS: want a whole number of replicas from 0 (do not wait) to 16, got %q", v))
+		} else {
+			c.FiledReplicas = n
 		}
 	}
 	c.RateLimit = 5
@@ -123,9 +138,12 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 // in memory nor signs with a secret the backend cannot know; dev mode
 // listens on loopback only.
 func (c *Config) Check() error {
+	if err := c.Redis().Check(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
 	if !c.Dev() {
 		var missing []string
-		for _, kv := range [][2]string{{"REDIS_URL", c.RedisURL}, {"CLAIMBOT_WEBHOOK_URL", c.WebhookURL}, {"CLAIMBOT_WEBHOOK_SECRET", c.WebhookSecret}} {
+		for _, kv := range [][2]string{{"REDIS_URL (or REDIS_CLUSTER_URL)", c.RedisURL + c.RedisClusterURL}, {"CLAIMBOT_WEBHOOK_URL", c.WebhookURL}, {"CLAIMBOT_WEBHOOK_SECRET", c.WebhookSecret}} {
 			if kv[1] == "" {
 				missing = append(missing, kv[0])
 			}
@@ -139,6 +157,11 @@ func (c *Config) Check() error {
 		return fmt.Errorf("config: dev mode (no CLAIMBOT_BANNER_SECRET) listens on loopback only, not %q: set CLAIMBOT_ADDR=127.0.0.1:8080, or a banner secret for production", c.Addr)
 	}
 	return nil
+}
+
+// Redis is where Redis is.
+func (c *Config) Redis() redisconn.Settings {
+	return redisconn.Settings{URL: c.RedisURL, ClusterURL: c.RedisClusterURL}
 }
 
 // Loopback reports whether a listen address is on loopback only.
