@@ -218,8 +218,9 @@ func (c *Cluster) Masters(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
-// WaitHealthy waits until every running node says cluster_state:ok and
-// that every slot is assigned to a master that is up.
+// WaitHealthy waits until every running node says cluster_state:ok, every
+// slot is assigned to a master that is up, and every running replica's
+// link to its master is up.
 func (c *Cluster) WaitHealthy(ctx context.Context, within time.Duration) error {
 	deadline := time.Now().Add(within)
 	var why string
@@ -252,6 +253,17 @@ func (c *Cluster) unhealthy(ctx context.Context) string {
 		}
 		if !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_slots_ok:16384") {
 			return n.Addr + ": " + firstLines(info, 3)
+		}
+		// A replica that has not finished its first sync holds nothing
+		// yet: a failover then would lose what its master had.
+		cl = n.Client()
+		repl, err := cl.Info(ctx, "replication").Result()
+		cl.Close()
+		if err != nil {
+			return n.Addr + ": " + err.Error()
+		}
+		if strings.Contains(repl, "role:slave") && !strings.Contains(repl, "master_link_status:up") {
+			return n.Addr + ": replica not in sync with its master yet"
 		}
 	}
 	rs, err := c.Slots(ctx)
