@@ -23,7 +23,7 @@ func init() {
 }
 
 func loadtestCmd(args []string) error {
-	fs := newFlags("loadtest", "[--url ws://127.0.0.1:8080/ws [--token-secret S]] [--conversations N] [--duration D | --total N] [--rate R] [--idle N] [--bare [--rounds K]] [--backlog N] [--redis URL] [--json FILE]")
+	fs := newFlags("loadtest", "[--url ws://127.0.0.1:8080/ws [--token-secret S]] [--conversations N] [--duration D | --total N] [--rate R] [--idle N] [--bare [--rounds K]] [--backlog N] [--redis URL] [--chaos [--refuse 30s]] [--json FILE]")
 	url := fs.String("url", "", "the server's WebSocket (ws://host:port/ws); unset: start the server in-process, as go run ./bot does in dev mode")
 	tokenSecret := envFlag(fs, "token-secret", "CLAIMBOT_BANNER_SECRET", "with --url: mint banner tokens with this `secret` (CLAIMBOT_BANNER_SECRET); unset: dev mode's ?user=")
 	allowRemote := fs.Bool("allow-remote", false, "allow a --url that is not on loopback")
@@ -44,9 +44,25 @@ func loadtestCmd(args []string) error {
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file")
 	quiet := fs.Bool("quiet", false, "no progress line")
 	probe := fs.Duration("probe", time.Second, "closed and open loop: spin one thread this long before the load and report how often the machine paused it (0: no probe)")
+	chaosMode := fs.Bool("chaos", false, "the chaos run: a 3-master, 3-replica Redis Cluster and 3 bot instances started here, --conversations whole claims (default 1000) while a master, an instance and the receiver fail; fails when a claim is lost or doubled")
+	refuse := fs.Duration("refuse", 30*time.Second, "with --chaos: how long the receiver refuses deliveries")
+	chaosDir := fs.String("chaos-dir", "", "with --chaos: folder for the processes' data and logs (default: a new temporary folder)")
 	prof := addProfileFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *chaosMode {
+		if *url != "" || *rate > 0 || *idle > 0 || *backlog > 0 || *rounds > 0 || *bare {
+			return errors.New("loadtest: --chaos starts its own cluster and instances: drop --url, --rate, --idle, --backlog, --rounds and --bare")
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		n := *conversations
+		if n == 0 {
+			n = 1000
+		}
+		return runChaos(ctx, chaosOptions{conversations: n, refuse: *refuse, dir: *chaosDir, jsonOut: *jsonOut,
+			quiet: *quiet, seed: *seed, flows: *flowsDir, locales: *localesDir})
 	}
 	if fs.NArg() > 0 {
 		fs.Usage()
