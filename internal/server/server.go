@@ -4,14 +4,16 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"embed"
 	"encoding/hex"
 	"html/template"
-	"io/fs"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -151,8 +153,11 @@ func (s *Server) Store() *store.Store { return s.store }
 // Handler returns the HTTP handler of every route.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	static, _ := fs.Sub(webFS, "web")
-	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	// Only what the pages load: no listing, no mock messenger, no chat.html
+	// without the headers /chat gives it.
+	for _, name := range []string{"chat.css", "chat.js"} {
+		mux.Handle("GET /static/"+name, staticFile(name))
+	}
 	mux.HandleFunc("GET /chat", s.chat)
 	mux.HandleFunc("GET /ws", s.ws)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
@@ -162,7 +167,61 @@ func (s *Server) Handler() http.Handler {
 	for path, h := range s.extra {
 		mux.Handle(path, h)
 	}
+	if s.cfg.Dev() {
+		return loopbackHost(mux)
+	}
 	return mux
+}
+
+// staticFile serves one embedded file with its type, nosniff, and an ETag
+// of its bytes, so a deploy's new file is fetched and an unchanged one is
+// not sent again.
+func staticFile(name string) http.Handler {
+	body, err := webFS.ReadFile("web/" + name)
+	if err != nil {
+		panic("server: no embedded web/" + name)
+	}
+	sum := sha256.Sum256(body)
+	etag := `"` + hex.EncodeToString(sum[:8]) + `"`
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Cache-Control", "no-cache")
+		h.Set("ETag", etag)
+		http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(body))
+	})
+}
+
+// loopbackHost refuses, in dev mode, every request whose Host is not a
+// loopback name: dev mode lets anyone chat as anyone and lists claims, and
+// a site the developer visits could otherwise reach it through DNS
+// rebinding (its own name resolving to 127.0.0.1).
+func loopbackHost(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !isLoopbackHost(r.Host) {
+			http.Error(w, "dev mode answers only loopback host names (localhost, 127.0.0.1, [::1])", http.StatusMisdirectedRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// isLoopbackHost reports whether a Host header (with or without a port)
+// names this machine: localhost, a *.localhost name (RFC 6761: always
+// loopback), or a loopback IP literal.
+func isLoopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	} else if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		host = host[1 : len(host)-1]
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
