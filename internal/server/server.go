@@ -35,7 +35,13 @@ import (
 //go:embed web
 var webFS embed.FS
 
-const cookieName = "claimbot_session"
+// The session cookie's names: over HTTPS the __Host- prefix, which a
+// browser accepts only Secure, host-only and on Path=/, so a sibling
+// subdomain cannot plant its own session cookie on ours.
+const (
+	cookieName       = "claimbot_session"
+	secureCookieName = "__Host-" + cookieName
+)
 
 // Server serves the chat. Build it with New; swap flows with SetEngine.
 type Server struct {
@@ -272,7 +278,15 @@ func (s *Server) sessionCookie(r *http.Request, id identity) *http.Cookie {
 		s.log.Error("cookie: sign", "err", err)
 		return nil
 	}
-	return &http.Cookie{Name: cookieName, Value: val, Path: "/", MaxAge: int(s.cfg.SessionTTL.Seconds()),
+	name := cookieName
+	if secure(r) {
+		name = secureCookieName
+	}
+	// SameSite=Lax, not Strict: the banner is a link from another site,
+	// and Strict would leave the cookie out of the navigation that follows
+	// the token's 303, and out of the check that a link is another
+	// account's, so a link would replace the cookie unseen.
+	return &http.Cookie{Name: name, Value: val, Path: "/", MaxAge: int(s.cfg.SessionTTL.Seconds()),
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: secure(r)}
 }
 
@@ -295,8 +309,14 @@ func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, id identity) 
 	}
 }
 
+// cookie is the identity of the request's session cookie. The __Host-
+// one counts always (only an HTTPS response of this host can set it); the
+// plain one only over plain HTTP, where there is no other.
 func (s *Server) cookie(r *http.Request) (identity, bool) {
-	ck, err := r.Cookie(cookieName)
+	ck, err := r.Cookie(secureCookieName)
+	if err != nil && !secure(r) {
+		ck, err = r.Cookie(cookieName)
+	}
 	if err != nil {
 		return identity{}, false
 	}
