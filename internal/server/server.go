@@ -165,6 +165,7 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle("GET /static/"+name, staticFile(name))
 	}
 	mux.HandleFunc("GET /chat", s.chat)
+	mux.HandleFunc("POST /chat/switch", s.chatSwitch)
 	mux.HandleFunc("GET /ws", s.ws)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", s.ready)
@@ -251,7 +252,7 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page, _ := webFS.ReadFile("web/messenger.html")
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	pageHeaders(w)
 	w.Write(page)
 }
 
@@ -329,6 +330,7 @@ func (s *Server) cookie(r *http.Request) (identity, bool) {
 
 // chat serves the chat page behind the banner link.
 func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
+	var other string // a valid link of another user than the cookie's
 	if raw := r.URL.Query().Get("t"); raw != "" {
 		if !s.cfg.Dev() {
 			c, err := token.Verify(s.bannerKey, raw, s.now())
@@ -338,17 +340,28 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 				// not run: say so, and never fall back on a cookie, which may
 				// be another user's on a shared browser.
 				s.notice(w, http.StatusForbidden, c.Language(), "bot.page.unavailable")
+				return
 			case err == nil:
+				if had, ok := s.cookie(r); ok && had.User != c.User() {
+					// A link never moves a browser into another user's
+					// session by itself: a page on any site can navigate
+					// here with its own token (login CSRF). Keep this
+					// browser's conversation and say so; switching takes
+					// the same-origin POST of /chat/switch.
+					other = raw
+					break
+				}
 				s.setCookie(w, r, identity{User: c.User(), Flow: s.flowOf(c.Flow), Lang: c.Language()})
 				http.Redirect(w, r, "/chat", http.StatusSeeOther)
+				return
 			default:
 				if _, ok := s.cookie(r); ok { // a valid cookie wins over a stale token
 					http.Redirect(w, r, "/chat", http.StatusSeeOther)
 					return
 				}
 				s.notice(w, http.StatusUnauthorized, unverifiedLang(raw), "bot.page.expired")
+				return
 			}
-			return
 		}
 	}
 	id, ok := s.cookie(r)
@@ -370,18 +383,96 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	}
 	s.setCookie(w, r, id) // the cookie lives as long as the session may idle
 	cat := s.engine().Catalog()
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:")
-	s.pages.ExecuteTemplate(w, "chat.html", map[string]string{"Lang": id.Lang, "Title": cat.Text(id.Lang, "bot.page.title", nil), "WSURL": "/ws"})
+	page := chatPage{Lang: id.Lang, Title: cat.Text(id.Lang, "bot.page.title", nil), WSURL: "/ws"}
+	if other != "" {
+		page.Other = cat.Text(id.Lang, "bot.page.other_account", nil)
+		page.Switch = cat.Text(id.Lang, "bot.page.switch_account", nil)
+		page.Token = other
+	}
+	pageHeaders(w)
+	s.pages.ExecuteTemplate(w, "chat.html", page)
+}
+
+// chatPage is what chat.html shows. Other, Switch and Token are set when
+// the link opened is another account's than the browser's cookie.
+type chatPage struct {
+	Lang, Title, WSURL   string
+	Other, Switch, Token string
+}
+
+// pageHeaders are the headers of every HTML page: never cached (a page
+// may carry a token or another's conversation), never framed (no site
+// can overlay the switch button and have it clicked), forms only to us.
+func pageHeaders(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "+
+		"frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+}
+
+// maxSwitchForm bounds the body of /chat/switch: one token.
+const maxSwitchForm = 8 << 10
+
+// chatSwitch moves this browser to the account of a banner link, on the
+// user's confirmation: the button of the other-account notice, a form
+// POST that only a page of this origin can make (Sec-Fetch-Site, or
+// Origin where a browser sends no Fetch Metadata).
+func (s *Server) chatSwitch(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Dev() {
+		http.NotFound(w, r) // dev mode has no banner tokens
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxSwitchForm)
+	raw := ""
+	if err := r.ParseForm(); err == nil {
+		raw = r.PostForm.Get("t")
+	}
+	lang := "ko"
+	if id, ok := s.cookie(r); ok {
+		lang = id.Lang
+	} else if raw != "" {
+		lang = unverifiedLang(raw)
+	}
+	if !s.sameOrigin(r) {
+		s.notice(w, http.StatusForbidden, lang, "bot.page.switch_refused")
+		return
+	}
+	c, err := token.Verify(s.bannerKey, raw, s.now())
+	if err != nil {
+		s.notice(w, http.StatusUnauthorized, lang, "bot.page.expired")
+		return
+	}
+	if s.engine().Flow(s.flowOf(c.Flow)) == nil {
+		s.notice(w, http.StatusForbidden, c.Language(), "bot.page.unavailable")
+		return
+	}
+	s.setCookie(w, r, identity{User: c.User(), Flow: s.flowOf(c.Flow), Lang: c.Language()})
+	http.Redirect(w, r, "/chat", http.StatusSeeOther)
+}
+
+// sameOrigin reports whether a browser's request comes from a page of
+// this origin. Fetch Metadata says so where the browser sends it; else
+// the Origin must be ours (the request's host, or one of the allowed
+// origins). A request with neither is refused: every browser sends
+// Origin on a POST, and other clients have no need to switch.
+func (s *Server) sameOrigin(r *http.Request) bool {
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" {
+		return site == "same-origin"
+	}
+	if r.Header.Get("Origin") == "" {
+		return false
+	}
+	return s.originAllowed(r)
 }
 
 // notice answers with a short page in lang saying the message msgID: an
 // expired link (401), an intake not available (403).
 func (s *Server) notice(w http.ResponseWriter, status int, lang, msgID string) {
 	cat := s.engine().Catalog()
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
+	pageHeaders(w)
 	w.WriteHeader(status)
 	s.pages.ExecuteTemplate(w, "expired.html", map[string]string{"Lang": lang, "Title": cat.Text(lang, "bot.page.title", nil),
 		"Message": cat.Text(lang, msgID, nil)})
