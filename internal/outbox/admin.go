@@ -143,13 +143,16 @@ func Retry(ctx context.Context, rdb redis.UniversalClient, claimID string) error
 	if id == "" {
 		return fmt.Errorf("%w: %s", ErrNotFound, claimID)
 	}
-	made, err := dueNowScript.Run(ctx, rdb, []string{shard.Outbox(n), shard.Due(n)}, id, time.Now().UnixMilli()).Int()
+	made, err := dueNowScript.Run(ctx, rdb, shardKeys(n), id, time.Now().UnixMilli()).Int()
 	if err != nil {
 		return fmt.Errorf("outbox: retry %s: %w", claimID, err)
 	}
-	if made == 0 {
+	switch made {
+	case 0:
 		// Delivered or purged meanwhile.
 		return fmt.Errorf("%w: %s", ErrNotFound, claimID)
+	case 2:
+		return fmt.Errorf("%w: %s", ErrInFlight, claimID)
 	}
 	return nil
 }
