@@ -206,3 +206,129 @@ func TestOperatorRetryLeavesAnAttemptInFlightAlone(t *testing.T) {
 		t.Errorf("%d attempts, want 2 (the failed first, the retry)", n)
 	}
 }
+
+// moveAfterLookup sets lookedUp for the test: the k-th look for a claim
+// (from 1) runs move once it is done.
+func moveAfterLookup(t *testing.T, k int, move func()) {
+	t.Helper()
+	seen := 0
+	lookedUp = func(string) {
+		seen++
+		if seen == k {
+			move()
+		}
+	}
+	t.Cleanup(func() { lookedUp = nil })
+}
+
+// deadLetter moves an outbox entry to the dead letters as a sender does.
+func deadLetter(t *testing.T, rdb *redis.Client, n int, id string) {
+	t.Helper()
+	err := deadScript.Run(context.Background(), rdb, shardKeys(n, shard.Dead(n)),
+		shard.Group, id, 10, "HTTP 500 Internal Server Error", time.Now().UnixMilli()).Err()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Issue 18, item 14: `outbox retry` of a claim that is dead-lettered (or
+// revived by another operator) while Retry looks for it finds it where it
+// went, never answers "no such claim".
+func TestRetryFollowsAClaimThatMoves(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		dead  bool // the claim starts as a dead letter
+		after int  // which look moves it
+	}{
+		{"dead-lettered after the first look", false, 1},
+		{"dead-lettered after the second look", false, 2},
+		{"revived after the first look", true, 1},
+		{"revived after the second look", true, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			e := newEnv(t, redistest.Start(t))
+			const n = 2
+			claim := newClaimID(n)
+			now := time.Now()
+			entry, err := Enqueue(ctx, e.rdb, claim, claimBody(t, claim, now), now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.dead {
+				deadLetter(t, e.rdb, n, entry)
+				_, dead, err := List(ctx, e.rdb)
+				if err != nil || len(dead) != 1 {
+					t.Fatalf("List: %d dead, %v", len(dead), err)
+				}
+				moveAfterLookup(t, tc.after, func() {
+					if err := reviveScript.Run(ctx, e.rdb, []string{shard.Dead(n), shard.Outbox(n)}, dead[0].EntryID).Err(); err != nil {
+						t.Errorf("revive: %v", err)
+					}
+				})
+			} else {
+				moveAfterLookup(t, tc.after, func() { deadLetter(t, e.rdb, n, entry) })
+			}
+
+			if err := Retry(ctx, e.rdb, claim); err != nil {
+				t.Fatalf("Retry: %v", err)
+			}
+			lookedUp = nil
+			pending, dead, err := List(ctx, e.rdb)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(pending) != 1 || pending[0].ClaimID != claim || len(dead) != 0 {
+				t.Errorf("after Retry: pending %v, dead %v; want %s pending", claims(pending), claims(dead), claim)
+			}
+		})
+	}
+}
+
+// The same race in Purge: a claim dead-lettered or revived while Purge
+// looks for it is purged, not reported missing and left behind.
+func TestPurgeFollowsAClaimThatMoves(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		dead  bool // the claim starts as a dead letter
+		after int  // which look moves it
+	}{
+		{"dead-lettered after the first look", false, 1},
+		{"dead-lettered after the second look", false, 2},
+		{"revived after the first look", true, 1},
+		{"revived after the second look", true, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			e := newEnv(t, redistest.Start(t))
+			const n = 9
+			claim := newClaimID(n)
+			now := time.Now()
+			entry, err := Enqueue(ctx, e.rdb, claim, claimBody(t, claim, now), now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.dead {
+				deadLetter(t, e.rdb, n, entry)
+				_, dead, err := List(ctx, e.rdb)
+				if err != nil || len(dead) != 1 {
+					t.Fatalf("List: %d dead, %v", len(dead), err)
+				}
+				moveAfterLookup(t, tc.after, func() {
+					if err := reviveScript.Run(ctx, e.rdb, []string{shard.Dead(n), shard.Outbox(n)}, dead[0].EntryID).Err(); err != nil {
+						t.Errorf("revive: %v", err)
+					}
+				})
+			} else {
+				moveAfterLookup(t, tc.after, func() { deadLetter(t, e.rdb, n, entry) })
+			}
+			if err := Purge(ctx, e.rdb, claim); err != nil {
+				t.Fatalf("Purge: %v", err)
+			}
+			lookedUp = nil
+			if keys := keysHolding(t, e.rdb, "owner@example.com"); len(keys) != 0 {
+				t.Errorf("after Purge the body is still in %v", keys)
+			}
+		})
+	}
+}
