@@ -55,7 +55,12 @@ func outboxCmd(args []string) error {
 		fmt.Printf("%d dead letters queued again\n", n)
 		return nil
 	case action == "retry" && len(rest) == 2:
-		if err := outbox.Retry(ctx, rdb, rest[1]); err != nil {
+		err := outbox.Retry(ctx, rdb, rest[1])
+		if errors.Is(err, outbox.ErrInFlight) {
+			fmt.Printf("%s is being delivered now: left alone (if this attempt fails, retry it again)\n", rest[1])
+			return nil
+		}
+		if err != nil {
 			return err
 		}
 		fmt.Printf("%s queued again\n", rest[1])

@@ -136,7 +136,9 @@ func (s *State) Choice(value string) (Choice, bool) {
 	return Choice{}, false
 }
 
-// Window is an intake window. A zero time is an open end.
+// Window is an intake window: open from Opens, closed from Closes (a
+// date-only closes in a flow file is the next day's 00:00 KST). A zero time
+// is an open end.
 type Window struct {
 	Opens, Closes time.Time
 	Closed        *Text

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/claimbot/claimbot/internal/flow"
 )
@@ -154,4 +155,60 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestIntakeDates: a date without a time is a whole day in Korea. opens:
+// 2022-11-06 opens at its start; closes: 2022-11-06 keeps that day open to
+// its end (24:00, the next day's 00:00 KST), as staff who write "마감 11월
+// 6일" mean. A time or a zone is taken as written.
+func TestIntakeDates(t *testing.T) {
+	kst := time.FixedZone("KST", 9*60*60)
+	at := func(y int, m time.Month, d, h, min int) time.Time { return time.Date(y, m, d, h, min, 0, 0, kst) }
+	tests := []struct {
+		name          string
+		opens, closes string
+		wantOpens     time.Time
+		wantCloses    time.Time
+		open, closed  []time.Time // times inside and outside the window
+	}{
+		{"date-only closes ends with its day", "2022-10-19", "2022-11-06",
+			at(2022, 10, 19, 0, 0), at(2022, 11, 7, 0, 0),
+			[]time.Time{at(2022, 10, 19, 0, 0), at(2022, 11, 6, 9, 0), at(2022, 11, 6, 23, 59), time.Date(2022, 11, 6, 14, 59, 0, 0, time.UTC)},
+			[]time.Time{at(2022, 10, 18, 23, 59), at(2022, 11, 7, 0, 0), time.Date(2022, 11, 6, 15, 0, 0, 0, time.UTC)}},
+		{"one-day window", "2022-11-06", "2022-11-06",
+			at(2022, 11, 6, 0, 0), at(2022, 11, 7, 0, 0),
+			[]time.Time{at(2022, 11, 6, 0, 0), at(2022, 11, 6, 23, 59)},
+			[]time.Time{at(2022, 11, 5, 23, 59), at(2022, 11, 7, 0, 0)}},
+		{"closes with a time", "2022-10-19T09:00", "2022-11-06T18:00",
+			at(2022, 10, 19, 9, 0), at(2022, 11, 6, 18, 0),
+			[]time.Time{at(2022, 11, 6, 17, 59)},
+			[]time.Time{at(2022, 10, 19, 8, 59), at(2022, 11, 6, 18, 0)}},
+		{"closes at midnight as written", "2022-10-19", "2022-11-06T00:00:00+09:00",
+			at(2022, 10, 19, 0, 0), at(2022, 11, 6, 0, 0),
+			[]time.Time{at(2022, 11, 5, 23, 59)},
+			[]time.Time{at(2022, 11, 6, 0, 0)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := "flow: tiny\nstart: a\nintake:\n  opens: " + tt.opens + "\n  closes: " + tt.closes + "\nstates:\n  a:\n    say: 안녕\n    end: true\n"
+			f, ps := flow.Parse("tiny.yaml", []byte(src))
+			if len(ps) > 0 {
+				t.Fatal(ps.Error())
+			}
+			w := f.Intake
+			if !w.Opens.Equal(tt.wantOpens) || !w.Closes.Equal(tt.wantCloses) {
+				t.Errorf("window %v – %v, want %v – %v", w.Opens, w.Closes, tt.wantOpens, tt.wantCloses)
+			}
+			for _, now := range tt.open {
+				if !w.Open(now) {
+					t.Errorf("closed at %v, want open", now)
+				}
+			}
+			for _, now := range tt.closed {
+				if w.Open(now) {
+					t.Errorf("open at %v, want closed", now)
+				}
+			}
+		})
+	}
 }

@@ -267,10 +267,16 @@ func (p *parser) flow(n *yaml.Node, f *Flow) {
 
 func (p *parser) intake(f *Flow, n *yaml.Node) *Window {
 	w := &Window{}
+	// A date without a time is the whole day: opens at its start, closes
+	// at its end (24:00, the next day's 00:00), so "closes: 2022-11-06"
+	// still takes claims on 6 November, as staff who write it mean.
 	parse := func(v *yaml.Node, key string) time.Time {
 		s := p.str(v, "", "intake."+key)
-		for _, layout := range []string{time.RFC3339, "2006-01-02T15:04", "2006-01-02"} {
+		for _, layout := range []string{time.RFC3339, "2006-01-02T15:04", dateOnly} {
 			if t, err := time.ParseInLocation(layout, s, kst); err == nil {
+				if layout == dateOnly && key == "closes" {
+					t = t.AddDate(0, 0, 1)
+				}
 				return t
 			}
 		}
@@ -299,6 +305,9 @@ func (p *parser) intake(f *Flow, n *yaml.Node) *Window {
 // closedKeys are the names the intake's closed text may use (see the
 // engine's closed reply): no answers are shown there.
 var closedKeys = map[string]bool{"opens": true, "closes": true, "ended": true}
+
+// dateOnly is the layout of an intake date without a time.
+const dateOnly = "2006-01-02"
 
 // kst is Korea Standard Time: dates without a zone in flow files are Korean.
 var kst = time.FixedZone("KST", 9*60*60)

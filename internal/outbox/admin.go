@@ -97,8 +97,15 @@ func entryOf(n int, m redis.XMessage) Entry {
 // errFound stops a stream scan.
 var errFound = errors.New("found")
 
+// lookedUp, when set (by tests), is called after every look for a claim
+// in a stream by Retry and Purge, to move the claim meanwhile.
+var lookedUp func(key string)
+
 // find returns the id of the claim's entry in a stream, or "".
 func find(ctx context.Context, rdb redis.UniversalClient, key, claimID string) (string, error) {
+	if lookedUp != nil {
+		defer lookedUp(key)
+	}
 	var id string
 	err := scanStream(ctx, rdb, key, func(m redis.XMessage) error {
 		if str(m.Values[shard.FieldClaim]) == claimID {
@@ -113,45 +120,67 @@ func find(ctx context.Context, rdb redis.UniversalClient, key, claimID string) (
 	return id, nil
 }
 
+// lookups is how many times Retry and Purge look for a claim that moved
+// while they looked: from the outbox to the dead letters, and back.
+const lookups = 3
+
 // Retry replays a claim: a dead letter goes back to the outbox with the
 // same claim id and body, attempts reset; a pending claim's scheduled
-// retry is made due now (one not scheduled is due already). A running
-// Sender then delivers it with the same webhook-id.
+// retry is made due now (one not scheduled is due already; one being
+// attempted now is left alone, ErrInFlight). A running Sender then
+// delivers it with the same webhook-id.
+//
+// A claim may move while Retry looks for it: a sender dead-letters it, an
+// operator revives it. Retry looks in the outbox first, then in the dead
+// letters, and again when the claim was gone from where it was found, so
+// it answers ErrNotFound only for a claim that is in neither.
 func Retry(ctx context.Context, rdb redis.UniversalClient, claimID string) error {
 	n, ok := shard.OfClaim(claimID)
 	if !ok {
 		return fmt.Errorf("outbox: retry %q: not a claim id", claimID)
 	}
-	deadID, err := find(ctx, rdb, shard.Dead(n), claimID)
-	if err != nil {
-		return fmt.Errorf("outbox: retry %s: %w", claimID, err)
-	}
-	if deadID != "" {
-		err := reviveScript.Run(ctx, rdb, []string{shard.Dead(n), shard.Outbox(n)}, deadID).Err()
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, redis.Nil) {
+	for range lookups {
+		done, err := retryOnce(ctx, rdb, n, claimID)
+		if err != nil {
 			return fmt.Errorf("outbox: retry %s: %w", claimID, err)
 		}
-		// Revived or purged meanwhile: look in the outbox.
+		if done {
+			return nil
+		}
 	}
+	return fmt.Errorf("%w: %s", ErrNotFound, claimID)
+}
+
+// retryOnce looks for the claim in the outbox, then in the dead letters,
+// and replays it where it is found. It reports false when it found the
+// claim nowhere, or found it gone when it acted.
+func retryOnce(ctx context.Context, rdb redis.UniversalClient, n int, claimID string) (bool, error) {
 	id, err := find(ctx, rdb, shard.Outbox(n), claimID)
 	if err != nil {
-		return fmt.Errorf("outbox: retry %s: %w", claimID, err)
+		return false, err
 	}
-	if id == "" {
-		return fmt.Errorf("%w: %s", ErrNotFound, claimID)
+	if id != "" {
+		made, err := dueNowScript.Run(ctx, rdb, shardKeys(n), id, time.Now().UnixMilli()).Int()
+		if err != nil {
+			return false, err
+		}
+		switch made {
+		case 1:
+			return true, nil
+		case 2:
+			return false, ErrInFlight
+		}
+		// Gone meanwhile: delivered, purged or dead-lettered.
 	}
-	made, err := dueNowScript.Run(ctx, rdb, []string{shard.Outbox(n), shard.Due(n)}, id, time.Now().UnixMilli()).Int()
-	if err != nil {
-		return fmt.Errorf("outbox: retry %s: %w", claimID, err)
+	deadID, err := find(ctx, rdb, shard.Dead(n), claimID)
+	if err != nil || deadID == "" {
+		return false, err
 	}
-	if made == 0 {
-		// Delivered or purged meanwhile.
-		return fmt.Errorf("%w: %s", ErrNotFound, claimID)
+	err = reviveScript.Run(ctx, rdb, []string{shard.Dead(n), shard.Outbox(n)}, deadID).Err()
+	if errors.Is(err, redis.Nil) {
+		return false, nil // revived or purged meanwhile
 	}
-	return nil
+	return err == nil, err
 }
 
 // RetryAllDead moves every dead letter back to the outbox, attempts reset,
@@ -181,31 +210,35 @@ func RetryAllDead(ctx context.Context, rdb redis.UniversalClient) (int, error) {
 	return total, nil
 }
 
-// Purge removes a claim from the outbox and the dead letters for good.
+// Purge removes a claim from the outbox and the dead letters for good. A
+// claim that moved while Purge looked for it is looked for again.
 func Purge(ctx context.Context, rdb redis.UniversalClient, claimID string) error {
 	n, ok := shard.OfClaim(claimID)
 	if !ok {
 		return fmt.Errorf("outbox: purge %q: not a claim id", claimID)
 	}
-	pendingID, err := find(ctx, rdb, shard.Outbox(n), claimID)
-	if err != nil {
-		return fmt.Errorf("outbox: purge %s: %w", claimID, err)
+	for range lookups {
+		pendingID, err := find(ctx, rdb, shard.Outbox(n), claimID)
+		if err != nil {
+			return fmt.Errorf("outbox: purge %s: %w", claimID, err)
+		}
+		deadID, err := find(ctx, rdb, shard.Dead(n), claimID)
+		if err != nil {
+			return fmt.Errorf("outbox: purge %s: %w", claimID, err)
+		}
+		if pendingID == "" && deadID == "" {
+			continue // or revived between the two looks: look again
+		}
+		removed, err := purgeScript.Run(ctx, rdb, shardKeys(n, shard.Dead(n)), shard.Group, pendingID, deadID).Int()
+		if err != nil {
+			return fmt.Errorf("outbox: purge %s: %w", claimID, err)
+		}
+		if removed > 0 {
+			return nil
+		}
+		// Moved meanwhile (dead-lettered, revived) or delivered: look again.
 	}
-	deadID, err := find(ctx, rdb, shard.Dead(n), claimID)
-	if err != nil {
-		return fmt.Errorf("outbox: purge %s: %w", claimID, err)
-	}
-	if pendingID == "" && deadID == "" {
-		return fmt.Errorf("%w: %s", ErrNotFound, claimID)
-	}
-	removed, err := purgeScript.Run(ctx, rdb, shardKeys(n, shard.Dead(n)), shard.Group, pendingID, deadID).Int()
-	if err != nil {
-		return fmt.Errorf("outbox: purge %s: %w", claimID, err)
-	}
-	if removed == 0 {
-		return fmt.Errorf("%w: %s", ErrNotFound, claimID)
-	}
-	return nil
+	return fmt.Errorf("%w: %s", ErrNotFound, claimID)
 }
 
 // maxErrorWidth is how much of a last error WriteTable shows.

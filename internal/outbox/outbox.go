@@ -13,7 +13,8 @@
 //     blocking reader per shard, and posted on a pool of workers, so one
 //     slow or failing claim never holds up the others.
 //   - A 2xx answer acknowledges and deletes the entry and keeps a copy
-//     under shard.Delivered for the retention period (one script).
+//     under shard.Delivered for the retention period (one script); an
+//     entry purged while its POST was in flight gets no copy.
 //   - A failed attempt (any other answer, a timeout, a refused connection,
 //     a redirect) records the attempt count and error in shard.Meta and
 //     schedules the next attempt in shard.Due after the next delay of the
@@ -51,6 +52,10 @@ import (
 // ErrNotFound says that a claim is neither in the outbox nor dead-lettered.
 var ErrNotFound = errors.New("outbox: no such claim")
 
+// ErrInFlight says that Retry left a claim alone because an attempt to
+// deliver it is being made now.
+var ErrInFlight = errors.New("outbox: an attempt is in flight now")
+
 // Enqueue appends a claim to its shard's outbox, as the submit script of a
 // chat turn does, and returns the entry id. body is the webhook body,
 // posted unchanged on every attempt; at is when the claim was filed.
@@ -71,15 +76,20 @@ func Enqueue(ctx context.Context, rdb redis.UniversalClient, claimID string, bod
 
 // The Lua scripts below touch only keys of one shard, which share a hash
 // tag, so they run unchanged on Redis Cluster. Meta fields are
-// "<entry id>:attempts" and "<entry id>:error".
+// "<entry id>:attempts", "<entry id>:error" and, while a scheduled retry
+// is being attempted, "<entry id>:lease", the end of its lease in unix ms.
 
-// ackScript finishes a delivered entry.
+// ackScript finishes a delivered entry. The delivered copy is written only
+// when the entry was still in the outbox: one purged (or finished by
+// another instance) while its POST was in flight stays gone, so a purge
+// is never undone by the answer of an attempt it overtook. It returns 0
+// then, else 1.
 // KEYS: outbox, due, meta, delivered. ARGV: group, entry id, body, retention ms.
 var ackScript = redis.NewScript(`
 redis.pcall('XACK', KEYS[1], ARGV[1], ARGV[2])
-redis.call('XDEL', KEYS[1], ARGV[2])
 redis.call('ZREM', KEYS[2], ARGV[2])
-redis.call('HDEL', KEYS[3], ARGV[2] .. ':attempts', ARGV[2] .. ':error')
+redis.call('HDEL', KEYS[3], ARGV[2] .. ':attempts', ARGV[2] .. ':error', ARGV[2] .. ':lease')
+if redis.call('XDEL', KEYS[1], ARGV[2]) == 0 then return 0 end
 redis.call('SET', KEYS[4], ARGV[3], 'PX', ARGV[4])
 return 1
 `)
@@ -91,7 +101,7 @@ var deadScript = redis.NewScript(`
 local e = redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2])
 redis.pcall('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZREM', KEYS[2], ARGV[2])
-redis.call('HDEL', KEYS[3], ARGV[2] .. ':attempts', ARGV[2] .. ':error')
+redis.call('HDEL', KEYS[3], ARGV[2] .. ':attempts', ARGV[2] .. ':error', ARGV[2] .. ':lease')
 if #e == 0 then return 0 end
 local f = e[1][2]
 local args = {}
@@ -112,22 +122,24 @@ redis.call('XDEL', KEYS[1], ARGV[2])
 return 1
 `)
 
-// scheduleScript records a failed attempt and when to try again, unless
-// the entry is gone already.
+// scheduleScript records a failed attempt and when to try again (the
+// attempt's lease is over), unless the entry is gone already.
 // KEYS: outbox, due, meta. ARGV: entry id, due ms, attempts, error.
 var scheduleScript = redis.NewScript(`
 if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) == 0 then
   redis.call('ZREM', KEYS[2], ARGV[1])
-  redis.call('HDEL', KEYS[3], ARGV[1] .. ':attempts', ARGV[1] .. ':error')
+  redis.call('HDEL', KEYS[3], ARGV[1] .. ':attempts', ARGV[1] .. ':error', ARGV[1] .. ':lease')
   return 0
 end
 redis.call('HSET', KEYS[3], ARGV[1] .. ':attempts', ARGV[3], ARGV[1] .. ':error', ARGV[4])
+redis.call('HDEL', KEYS[3], ARGV[1] .. ':lease')
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 return 1
 `)
 
 // pollScript takes up to limit due entries under a lease: their due time
-// moves to the lease's end, and they are claimed by this consumer. Due
+// moves to the lease's end, which meta records as the entry's lease (an
+// attempt is in flight until then), and they are claimed by this consumer. Due
 // entries that are gone are dropped from the schedule; entries no consumer
 // has read yet are left to the readers. It returns {id, fields, attempts}
 // per entry taken.
@@ -139,11 +151,13 @@ for _, id in ipairs(ids) do
   local e = redis.call('XRANGE', KEYS[1], id, id)
   if #e == 0 then
     redis.call('ZREM', KEYS[2], id)
-    redis.call('HDEL', KEYS[3], id .. ':attempts', id .. ':error')
+    redis.call('HDEL', KEYS[3], id .. ':attempts', id .. ':error', id .. ':lease')
   elseif #redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id, 'JUSTID') == 0 then
     redis.call('ZREM', KEYS[2], id)
+    redis.call('HDEL', KEYS[3], id .. ':lease')
   else
     redis.call('ZADD', KEYS[2], ARGV[4], id)
+    redis.call('HSET', KEYS[3], id .. ':lease', ARGV[4])
     out[#out + 1] = {id, e[1][2], redis.call('HGET', KEYS[3], id .. ':attempts') or '0'}
   end
 end
@@ -169,7 +183,7 @@ end
 if r[3] then
   for _, id in ipairs(r[3]) do
     redis.call('ZREM', KEYS[2], id)
-    redis.call('HDEL', KEYS[3], id .. ':attempts', id .. ':error')
+    redis.call('HDEL', KEYS[3], id .. ':attempts', id .. ':error', id .. ':lease')
   end
 end
 return {r[1], out}
@@ -197,11 +211,16 @@ return id
 
 // dueNowScript makes a scheduled retry due at once. An entry that is not
 // scheduled is waiting for, or in, its first attempt (or a crashed
-// instance's, which recovery takes over): scheduling it too could deliver
-// it twice at once, so it is left alone. It returns 0 when the entry is gone.
-// KEYS: outbox, due. ARGV: entry id, now ms.
+// instance's, which recovery takes over); one whose scheduled retry is
+// being attempted under a lease that has not run out is in flight. Making
+// either due could deliver it twice at once, so they are left alone. It
+// returns 0 when the entry is gone, 2 when a retry is in flight, else 1.
+// KEYS: outbox, due, meta. ARGV: entry id, now ms.
 var dueNowScript = redis.NewScript(`
 if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) == 0 then return 0 end
+local lease = tonumber(redis.call('HGET', KEYS[3], ARGV[1] .. ':lease'))
+local due = tonumber(redis.call('ZSCORE', KEYS[2], ARGV[1]))
+if lease and due and due == lease and lease > tonumber(ARGV[2]) then return 2 end
 redis.call('ZADD', KEYS[2], 'XX', ARGV[2], ARGV[1])
 return 1
 `)
@@ -214,7 +233,7 @@ if ARGV[2] ~= '' then
   redis.pcall('XACK', KEYS[1], ARGV[1], ARGV[2])
   n = n + redis.call('XDEL', KEYS[1], ARGV[2])
   redis.call('ZREM', KEYS[2], ARGV[2])
-  redis.call('HDEL', KEYS[3], ARGV[2] .. ':attempts', ARGV[2] .. ':error')
+  redis.call('HDEL', KEYS[3], ARGV[2] .. ':attempts', ARGV[2] .. ':error', ARGV[2] .. ':lease')
 end
 if ARGV[3] ~= '' then
   n = n + redis.call('XDEL', KEYS[4], ARGV[3])

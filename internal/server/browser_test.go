@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
@@ -68,7 +70,7 @@ const (
 	browserTestTimeout      = 30 * time.Second
 )
 
-func newBrowser(t *testing.T, name string) *browser {
+func newBrowser(t *testing.T, name string, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
 	exe := findChromium(t)
 	dir := os.Getenv("CLAIMBOT_ARTIFACTS")
@@ -86,7 +88,8 @@ func newBrowser(t *testing.T, name string) *browser {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.WindowSize(phoneWidth, phoneHeight),
-	) // a fresh, temporary --user-data-dir: chromedp makes one and removes it
+	)
+	opts = append(opts, extra...) // a fresh, temporary --user-data-dir: chromedp makes one and removes it
 	tctx, cancelTimeout := context.WithTimeout(context.Background(), browserTestTimeout)
 	actx, cancelAlloc := chromedp.NewExecAllocator(tctx, opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx)
@@ -589,4 +592,148 @@ func TestBrowserReconnects(t *testing.T) {
 			t.Errorf("frame %v was sent %d times", id, k)
 		}
 	}
+}
+
+// waitAcross waits until a JavaScript expression is truthy on whatever
+// page the tab shows: unlike waitFor it survives the navigations (a
+// script's location.replace, a form's POST and 303) that happen meanwhile.
+func (b *browser) waitAcross(what, expr string) {
+	b.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool]("!!("+expr+")"))
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.shot("failed")
+			b.t.Fatalf("browser: waiting for %s (%s): %v", what, expr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// sessionUser is the user of the browser's session cookie for url.
+func (b *browser) sessionUser(url string) string {
+	b.t.Helper()
+	res, err := chromedp.Call(b.ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{url}})
+	if err != nil {
+		b.t.Fatalf("browser: cookies: %v", err)
+	}
+	for _, c := range res.Cookies {
+		if strings.HasSuffix(c.Name, "claimbot_session") {
+			claims, err := token.Verify(token.CookieKey([]byte(bannerSecret)), c.Value, time.Now())
+			if err != nil {
+				b.t.Fatalf("browser: cookie %s: %v", c.Name, err)
+			}
+			return claims.User()
+		}
+	}
+	return ""
+}
+
+// TestBrowserLinkOfAnotherAccount is the login CSRF of a banner link: a
+// page on another site sends the victim's browser to /chat with the
+// attacker's own token. The browser keeps the victim's conversation and
+// cookie, and the page says the link is another account's; the victim's
+// answers go to the victim's session, never the attacker's. That site's
+// POST of the switch is refused; the user's own tap on the page's switch
+// button does switch.
+func TestBrowserLinkOfAnotherAccount(t *testing.T) {
+	e := startEnv(t)
+	chat := "http://" + e.run.Addr
+	attackerTok := mintToken(t, "browser-attacker", "", time.Hour, time.Now())
+
+	// The attacker's session, where the attacker left it.
+	a := e.dial("browser-attacker")
+	a.choose("yes")
+	a.choose("general")
+	a.choose("pay")
+	if a.last.State != "damage_type" {
+		t.Fatalf("attacker's session: %+v", a.last)
+	}
+	a.ws.Close()
+
+	// The attacker's site: another site (evil.test, mapped to loopback),
+	// not only another port, which would be the same site for cookies.
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		switch r.URL.Path {
+		case "/":
+			fmt.Fprintf(w, `<!doctype html><title>win a prize</title><p>loading…</p>
+<script>setTimeout(function () { location.replace(%q); }, 100);</script>`, chat+"/chat?t="+attackerTok)
+		case "/switch":
+			fmt.Fprintf(w, `<!doctype html><title>win a prize</title>
+<form method="post" action="%s/chat/switch"><input type="hidden" name="t" value="%s"></form>
+<script>setTimeout(function () { document.forms[0].submit(); }, 100);</script>`, chat, attackerTok)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(evil.Close)
+	_, evilPort, _ := strings.Cut(strings.TrimPrefix(evil.URL, "http://"), ":")
+	evilURL := "http://evil.test:" + evilPort
+
+	b := newBrowser(t, "other-account", chromedp.Flag("host-resolver-rules", "MAP evil.test 127.0.0.1"))
+	// The victim opens the banner and answers the first question.
+	b.do(chromedp.Navigate(chat + "/chat?t=" + mintToken(t, "browser-victim", "", time.Hour, time.Now())))
+	expectReply(t, "victim's greeting", b.waitGreeting(), "privacy_consent")
+	expectReply(t, "victim's consent", b.choose("yes"), "reporter_type")
+
+	// The victim visits the attacker's site.
+	b.do(chromedp.Navigate(evilURL + "/"))
+	onChat := fmt.Sprintf("location.host === %q && location.pathname === '/chat'", e.run.Addr)
+	b.waitAcross("the chat page after the other site's redirect",
+		onChat+" && document.readyState === 'complete' && window.claimbot && window.claimbot.received.length > 0")
+	greeting := b.frame(0)
+	if greeting.State != "reporter_type" {
+		t.Errorf("after the other site's link the page shows state %q (%q), want the victim's reporter_type",
+			greeting.State, greeting.Messages)
+	}
+	if u := b.sessionUser(chat); u != "browser-victim" {
+		t.Errorf("the browser's session cookie is %q's, want browser-victim's", u)
+	}
+	notice := eval[string](b, "(document.getElementById('other-account') || {}).textContent || ''")
+	if !strings.Contains(notice, "다른 계정의 링크") {
+		t.Errorf("the page does not say the link is another account's: #other-account = %q", notice)
+	}
+	if href := run(b, chromedp.Location()); strings.Contains(href, "t=") {
+		t.Errorf("the other account's token is in the address bar: %s", href)
+	}
+	b.shot("other-account")
+
+	// The victim answers: it is the victim's session that moves.
+	if greeting.State == "reporter_type" {
+		expectReply(t, "victim's answer", b.choose("small_business"), "service")
+	}
+	if got := e.dial("browser-attacker").last; got.State != "damage_type" {
+		t.Errorf("the attacker's session moved to %q: the victim answered there", got.State)
+	}
+	if got := e.dial("browser-victim").last; got.State != "service" {
+		t.Errorf("the victim's session is at %q, want service", got.State)
+	}
+
+	// The attacker's site cannot switch the browser for the user.
+	b.do(chromedp.Navigate(evilURL + "/switch"))
+	b.waitAcross("the answer to the other site's switch", fmt.Sprintf("location.host === %q && document.readyState === 'complete'", e.run.Addr))
+	if text := eval[string](b, "document.body.textContent"); !strings.Contains(text, "계정을 바꾸지 않았어요") {
+		t.Errorf("the other site's switch: the page says %q", text)
+	}
+	if u := b.sessionUser(chat); u != "browser-victim" {
+		t.Errorf("after the other site's switch the cookie is %q's", u)
+	}
+	b.shot("switch-refused")
+
+	// The user's own tap on the switch button does switch.
+	b.do(chromedp.Navigate(evilURL + "/"))
+	b.waitAcross("the chat page with the notice", onChat+" && document.getElementById('switch-account')")
+	b.do(chromedp.Click(chromedp.ID("switch-account")))
+	b.waitAcross("the link's account's chat", onChat+" && document.readyState === 'complete' && !document.getElementById('other-account') && window.claimbot && window.claimbot.received.length > 0")
+	if got := b.frame(0); got.State != "damage_type" {
+		t.Errorf("after the switch the page shows %q, want the link's account's damage_type", got.State)
+	}
+	if u := b.sessionUser(chat); u != "browser-attacker" {
+		t.Errorf("after the switch the cookie is %q's, want the link's account's", u)
+	}
+	b.shot("switched")
 }

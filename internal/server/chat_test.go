@@ -317,3 +317,135 @@ func TestCookieSecureBehindProxy(t *testing.T) {
 		})
 	}
 }
+
+// cookieUser is the user of a session cookie the response sets, or "".
+func cookieUser(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	for _, c := range resp.Cookies() {
+		if strings.HasSuffix(c.Name, "claimbot_session") {
+			claims, err := token.Verify(token.CookieKey([]byte(bannerSecret)), c.Value, time.Now())
+			if err != nil {
+				t.Fatalf("cookie %s: %v", c.Name, err)
+			}
+			return claims.User()
+		}
+	}
+	return ""
+}
+
+// A valid link of another user than the cookie's does not move the
+// browser (login CSRF: any site can navigate here with its own token):
+// the page is the cookie's conversation, saying in its language that the
+// link is another account's, with a button to switch. The same user's
+// link refreshes the cookie as before.
+func TestChatLinkOfAnotherAccount(t *testing.T) {
+	e := startEnv(t)
+	victim := e.sessionCookie(t, e.token("user-victim"))
+	c := e.dial("user-victim")
+	c.choose("yes")
+	c.ws.Close()
+
+	attacker, err := token.Mint([]byte(bannerSecret), "user-attacker", "", "en", time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, body := chatGet(t, e.run.URL()+"/chat?t="+attacker, victim)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("HTTP %d (Location %q), want 200: the victim's own chat page", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if u := cookieUser(t, resp); u != "" && u != "user-victim" {
+		t.Errorf("the response sets a cookie of %q", u)
+	}
+	for _, want := range []string{`lang="ko"`, "이 링크는 다른 계정의 링크예요", `action="/chat/switch"`, "링크의 계정으로 바꾸기"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %q: %s", want, body)
+		}
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") {
+		t.Errorf("CSP %q lets another site frame the switch button", csp)
+	}
+	if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("Cache-Control %q", cc)
+	}
+	ws := dialURL(t, "ws://"+e.run.Addr+"/ws", http.Header{"Cookie": {victim.Name + "=" + victim.Value}})
+	if ws.last.Field != "reporter_type" {
+		t.Errorf("the cookie's conversation is not the victim's: %+v", ws.last)
+	}
+
+	// The user's own link with the cookie: refreshed, no notice.
+	resp, _ = chatGet(t, e.run.URL()+"/chat?t="+e.token("user-victim"), victim)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/chat" || cookieUser(t, resp) != "user-victim" {
+		t.Errorf("own link: HTTP %d Location %q cookie of %q, want 303 to /chat with a fresh cookie",
+			resp.StatusCode, resp.Header.Get("Location"), cookieUser(t, resp))
+	}
+}
+
+// switchPost posts the switch form with these headers and cookies.
+func switchPost(t *testing.T, e *env, tok string, h http.Header, cookies ...*http.Cookie) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, e.run.URL()+"/chat/switch", strings.NewReader("t="+tok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = h
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for _, c := range cookies {
+		req.AddCookie(c)
+	}
+	cl := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := cl.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// Switching to the link's account takes a POST from a page of this
+// origin; one from another site is refused with a page saying so, and
+// the cookie stays.
+func TestChatSwitchAccount(t *testing.T) {
+	e := startEnv(t)
+	victim := e.sessionCookie(t, e.token("user-victim"))
+	self := "http://" + e.run.Addr
+	other := e.token("user-other")
+	for _, tt := range []struct {
+		name   string
+		h      http.Header
+		tok    string
+		status int
+		want   string
+	}{
+		{"another site's Origin", http.Header{"Origin": {"http://evil.example"}}, other, http.StatusForbidden, "계정을 바꾸지 않았어요"},
+		{"cross-site fetch metadata", http.Header{"Origin": {self}, "Sec-Fetch-Site": {"cross-site"}}, other, http.StatusForbidden, "계정을 바꾸지 않았어요"},
+		{"same-site, not same-origin", http.Header{"Sec-Fetch-Site": {"same-site"}}, other, http.StatusForbidden, "계정을 바꾸지 않았어요"},
+		{"no Origin at all", http.Header{}, other, http.StatusForbidden, "계정을 바꾸지 않았어요"},
+		{"null Origin", http.Header{"Origin": {"null"}}, other, http.StatusForbidden, "계정을 바꾸지 않았어요"},
+		{"same origin, bad token", http.Header{"Origin": {self}, "Sec-Fetch-Site": {"same-origin"}}, "abc.def.ghi", http.StatusUnauthorized, "링크가 만료되었어요"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := switchPost(t, e, tt.tok, tt.h, victim)
+			if resp.StatusCode != tt.status || !strings.Contains(body, tt.want) {
+				t.Errorf("HTTP %d, want %d with %q: %s", resp.StatusCode, tt.status, tt.want, body)
+			}
+			if u := cookieUser(t, resp); u != "" {
+				t.Errorf("sets a cookie of %q", u)
+			}
+		})
+	}
+	for name, h := range map[string]http.Header{
+		"fetch metadata": {"Origin": {self}, "Sec-Fetch-Site": {"same-origin"}},
+		"Origin only":    {"Origin": {self}},
+	} {
+		t.Run("same origin, "+name, func(t *testing.T) {
+			resp, body := switchPost(t, e, other, h, victim)
+			if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/chat" {
+				t.Fatalf("HTTP %d Location %q, want 303 to /chat: %s", resp.StatusCode, resp.Header.Get("Location"), body)
+			}
+			if u := cookieUser(t, resp); u != "user-other" {
+				t.Errorf("cookie of %q, want user-other", u)
+			}
+		})
+	}
+}

@@ -4,14 +4,16 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"embed"
 	"encoding/hex"
 	"html/template"
-	"io/fs"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -33,7 +35,13 @@ import (
 //go:embed web
 var webFS embed.FS
 
-const cookieName = "claimbot_session"
+// The session cookie's names: over HTTPS the __Host- prefix, which a
+// browser accepts only Secure, host-only and on Path=/, so a sibling
+// subdomain cannot plant its own session cookie on ours.
+const (
+	cookieName       = "claimbot_session"
+	secureCookieName = "__Host-" + cookieName
+)
 
 // Server serves the chat. Build it with New; swap flows with SetEngine.
 type Server struct {
@@ -151,9 +159,13 @@ func (s *Server) Store() *store.Store { return s.store }
 // Handler returns the HTTP handler of every route.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	static, _ := fs.Sub(webFS, "web")
-	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	// Only what the pages load: no listing, no mock messenger, no chat.html
+	// without the headers /chat gives it.
+	for _, name := range []string{"chat.css", "chat.js"} {
+		mux.Handle("GET /static/"+name, staticFile(name))
+	}
 	mux.HandleFunc("GET /chat", s.chat)
+	mux.HandleFunc("POST /chat/switch", s.chatSwitch)
 	mux.HandleFunc("GET /ws", s.ws)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", s.ready)
@@ -162,7 +174,61 @@ func (s *Server) Handler() http.Handler {
 	for path, h := range s.extra {
 		mux.Handle(path, h)
 	}
+	if s.cfg.Dev() {
+		return loopbackHost(mux)
+	}
 	return mux
+}
+
+// staticFile serves one embedded file with its type, nosniff, and an ETag
+// of its bytes, so a deploy's new file is fetched and an unchanged one is
+// not sent again.
+func staticFile(name string) http.Handler {
+	body, err := webFS.ReadFile("web/" + name)
+	if err != nil {
+		panic("server: no embedded web/" + name)
+	}
+	sum := sha256.Sum256(body)
+	etag := `"` + hex.EncodeToString(sum[:8]) + `"`
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Cache-Control", "no-cache")
+		h.Set("ETag", etag)
+		http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(body))
+	})
+}
+
+// loopbackHost refuses, in dev mode, every request whose Host is not a
+// loopback name: dev mode lets anyone chat as anyone and lists claims, and
+// a site the developer visits could otherwise reach it through DNS
+// rebinding (its own name resolving to 127.0.0.1).
+func loopbackHost(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !isLoopbackHost(r.Host) {
+			http.Error(w, "dev mode answers only loopback host names (localhost, 127.0.0.1, [::1])", http.StatusMisdirectedRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// isLoopbackHost reports whether a Host header (with or without a port)
+// names this machine: localhost, a *.localhost name (RFC 6761: always
+// loopback), or a loopback IP literal.
+func isLoopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	} else if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		host = host[1 : len(host)-1]
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
@@ -186,7 +252,7 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page, _ := webFS.ReadFile("web/messenger.html")
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	pageHeaders(w)
 	w.Write(page)
 }
 
@@ -213,7 +279,15 @@ func (s *Server) sessionCookie(r *http.Request, id identity) *http.Cookie {
 		s.log.Error("cookie: sign", "err", err)
 		return nil
 	}
-	return &http.Cookie{Name: cookieName, Value: val, Path: "/", MaxAge: int(s.cfg.SessionTTL.Seconds()),
+	name := cookieName
+	if secure(r) {
+		name = secureCookieName
+	}
+	// SameSite=Lax, not Strict: the banner is a link from another site,
+	// and Strict would leave the cookie out of the navigation that follows
+	// the token's 303, and out of the check that a link is another
+	// account's, so a link would replace the cookie unseen.
+	return &http.Cookie{Name: name, Value: val, Path: "/", MaxAge: int(s.cfg.SessionTTL.Seconds()),
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: secure(r)}
 }
 
@@ -236,8 +310,14 @@ func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, id identity) 
 	}
 }
 
+// cookie is the identity of the request's session cookie. The __Host-
+// one counts always (only an HTTPS response of this host can set it); the
+// plain one only over plain HTTP, where there is no other.
 func (s *Server) cookie(r *http.Request) (identity, bool) {
-	ck, err := r.Cookie(cookieName)
+	ck, err := r.Cookie(secureCookieName)
+	if err != nil && !secure(r) {
+		ck, err = r.Cookie(cookieName)
+	}
 	if err != nil {
 		return identity{}, false
 	}
@@ -250,6 +330,7 @@ func (s *Server) cookie(r *http.Request) (identity, bool) {
 
 // chat serves the chat page behind the banner link.
 func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
+	var other string // a valid link of another user than the cookie's
 	if raw := r.URL.Query().Get("t"); raw != "" {
 		if !s.cfg.Dev() {
 			c, err := token.Verify(s.bannerKey, raw, s.now())
@@ -259,17 +340,28 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 				// not run: say so, and never fall back on a cookie, which may
 				// be another user's on a shared browser.
 				s.notice(w, http.StatusForbidden, c.Language(), "bot.page.unavailable")
+				return
 			case err == nil:
+				if had, ok := s.cookie(r); ok && had.User != c.User() {
+					// A link never moves a browser into another user's
+					// session by itself: a page on any site can navigate
+					// here with its own token (login CSRF). Keep this
+					// browser's conversation and say so; switching takes
+					// the same-origin POST of /chat/switch.
+					other = raw
+					break
+				}
 				s.setCookie(w, r, identity{User: c.User(), Flow: s.flowOf(c.Flow), Lang: c.Language()})
 				http.Redirect(w, r, "/chat", http.StatusSeeOther)
+				return
 			default:
 				if _, ok := s.cookie(r); ok { // a valid cookie wins over a stale token
 					http.Redirect(w, r, "/chat", http.StatusSeeOther)
 					return
 				}
 				s.notice(w, http.StatusUnauthorized, unverifiedLang(raw), "bot.page.expired")
+				return
 			}
-			return
 		}
 	}
 	id, ok := s.cookie(r)
@@ -291,18 +383,96 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	}
 	s.setCookie(w, r, id) // the cookie lives as long as the session may idle
 	cat := s.engine().Catalog()
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:")
-	s.pages.ExecuteTemplate(w, "chat.html", map[string]string{"Lang": id.Lang, "Title": cat.Text(id.Lang, "bot.page.title", nil), "WSURL": "/ws"})
+	page := chatPage{Lang: id.Lang, Title: cat.Text(id.Lang, "bot.page.title", nil), WSURL: "/ws"}
+	if other != "" {
+		page.Other = cat.Text(id.Lang, "bot.page.other_account", nil)
+		page.Switch = cat.Text(id.Lang, "bot.page.switch_account", nil)
+		page.Token = other
+	}
+	pageHeaders(w)
+	s.pages.ExecuteTemplate(w, "chat.html", page)
+}
+
+// chatPage is what chat.html shows. Other, Switch and Token are set when
+// the link opened is another account's than the browser's cookie.
+type chatPage struct {
+	Lang, Title, WSURL   string
+	Other, Switch, Token string
+}
+
+// pageHeaders are the headers of every HTML page: never cached (a page
+// may carry a token or another's conversation), never framed (no site
+// can overlay the switch button and have it clicked), forms only to us.
+func pageHeaders(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "+
+		"frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+}
+
+// maxSwitchForm bounds the body of /chat/switch: one token.
+const maxSwitchForm = 8 << 10
+
+// chatSwitch moves this browser to the account of a banner link, on the
+// user's confirmation: the button of the other-account notice, a form
+// POST that only a page of this origin can make (Sec-Fetch-Site, or
+// Origin where a browser sends no Fetch Metadata).
+func (s *Server) chatSwitch(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Dev() {
+		http.NotFound(w, r) // dev mode has no banner tokens
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxSwitchForm)
+	raw := ""
+	if err := r.ParseForm(); err == nil {
+		raw = r.PostForm.Get("t")
+	}
+	lang := "ko"
+	if id, ok := s.cookie(r); ok {
+		lang = id.Lang
+	} else if raw != "" {
+		lang = unverifiedLang(raw)
+	}
+	if !s.sameOrigin(r) {
+		s.notice(w, http.StatusForbidden, lang, "bot.page.switch_refused")
+		return
+	}
+	c, err := token.Verify(s.bannerKey, raw, s.now())
+	if err != nil {
+		s.notice(w, http.StatusUnauthorized, lang, "bot.page.expired")
+		return
+	}
+	if s.engine().Flow(s.flowOf(c.Flow)) == nil {
+		s.notice(w, http.StatusForbidden, c.Language(), "bot.page.unavailable")
+		return
+	}
+	s.setCookie(w, r, identity{User: c.User(), Flow: s.flowOf(c.Flow), Lang: c.Language()})
+	http.Redirect(w, r, "/chat", http.StatusSeeOther)
+}
+
+// sameOrigin reports whether a browser's request comes from a page of
+// this origin. Fetch Metadata says so where the browser sends it; else
+// the Origin must be ours (the request's host, or one of the allowed
+// origins). A request with neither is refused: every browser sends
+// Origin on a POST, and other clients have no need to switch.
+func (s *Server) sameOrigin(r *http.Request) bool {
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" {
+		return site == "same-origin"
+	}
+	if r.Header.Get("Origin") == "" {
+		return false
+	}
+	return s.originAllowed(r)
 }
 
 // notice answers with a short page in lang saying the message msgID: an
 // expired link (401), an intake not available (403).
 func (s *Server) notice(w http.ResponseWriter, status int, lang, msgID string) {
 	cat := s.engine().Catalog()
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
+	pageHeaders(w)
 	w.WriteHeader(status)
 	s.pages.ExecuteTemplate(w, "expired.html", map[string]string{"Lang": lang, "Title": cat.Text(lang, "bot.page.title", nil),
 		"Message": cat.Text(lang, msgID, nil)})

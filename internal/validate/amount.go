@@ -14,13 +14,16 @@ const maxAmount = 10_000_000_000
 // whole won.
 //
 // It takes digits with or without thousands separators ("250000",
-// "250,000"), Sino-Korean numerals ("오십만", "삼천오백"), units after digits
-// ("25만", "3천5백만", "1억 2천만", "2.5만"), a currency sign or word before
+// "250,000", "250.000"), Sino-Korean numerals ("오십만", "삼천오백"), units
+// after digits ("25만", "3천5백만", "1억 2천만", "2.5만"); right after 억 a
+// last group of 천, 백, 십 counts 만 ("1억5천", "일억오천": 150,000,000),
+// and digits there ("1억 5000") are refused. A currency sign or word before
 // or after ("₩", "\", "KRW", "원", "won") and a polite ending ("25만원이요",
 // "25만원입니다"). Digits and Hangul numerals are not mixed in one amount.
 //
 // Codes: "format" for anything else (native Korean numerals like 스무닷새,
-// "1e9", fractions of a won, an ending that makes the amount ambiguous),
+// "1e9", fractions of a won, "1.500만", an ending that makes the amount
+// ambiguous),
 // "zero", "negative", "too_large" above 10,000,000,000.
 func Amount(s string) (int64, error) {
 	var buf [64]rune
@@ -301,6 +304,16 @@ func parseKoreanNumber(rs []rune) (v uint64, huge, ok bool) {
 	)
 	// closeGroup ends the group at a big unit of exponent e (0 at the end).
 	closeGroup := func(e int) bool {
+		if e == 0 && !first && lastBig > 4 && (hasPend || g.terms > 0) {
+			// A last group right after 억 or 조 counts the next unit down,
+			// as Korean is spoken: 1억5천 is 1.5억 (5천만), 1억 5백 is
+			// 1억 500만, 1조5천 is 1조 5천억. With a units part (1억 5000,
+			// 1억5천500) it is 만 or won, nobody can tell: asked again.
+			if hasPend {
+				return false
+			}
+			e = lastBig - 4
+		}
 		if hasPend {
 			n := pending
 			switch {
@@ -400,8 +413,8 @@ func parseKoreanNumber(rs []rune) (v uint64, huge, ok bool) {
 	return v, huge, true
 }
 
-// readDecimal reads digits with optional thousands commas (groups of exactly
-// three) and an optional decimal point followed by digits.
+// readDecimal reads digits with optional thousands commas or dots (groups
+// of exactly three) and an optional decimal point followed by digits.
 func readDecimal(rs []rune) (n decimal, size int, ok bool) {
 	add := func(r rune) {
 		if n.over {
@@ -418,6 +431,29 @@ func readDecimal(rs []rune) (n decimal, size int, ok bool) {
 	for i < len(rs) && isDigit(rs[i]) {
 		add(rs[i])
 		i++
+	}
+	lead := i
+	// Dots between groups of three digits group thousands, as in much of
+	// Europe: 600.000원, 1.500.000. A fraction of three digits is never
+	// meant in won; with one such dot before a unit (1.500만: 1.5만 or
+	// 1500만?) it is refused.
+	dotGroup := func(j int) bool {
+		return j+3 < len(rs) && rs[j] == '.' && isDigit(rs[j+1]) && isDigit(rs[j+2]) && isDigit(rs[j+3]) &&
+			(j+4 == len(rs) || !isDigit(rs[j+4]))
+	}
+	if lead <= 3 && rs[0] != '0' && dotGroup(i) {
+		groups := 0
+		for dotGroup(i) {
+			add(rs[i+1])
+			add(rs[i+2])
+			add(rs[i+3])
+			i += 4
+			groups++
+		}
+		if groups == 1 && i < len(rs) && (smallUnit(rs[i]) != 0 || bigUnit(rs[i]) != 0) {
+			return n, 0, false
+		}
+		return n, i, true
 	}
 	for i < len(rs) && rs[i] == ',' {
 		if i+3 >= len(rs) || !isDigit(rs[i+1]) || !isDigit(rs[i+2]) || !isDigit(rs[i+3]) ||

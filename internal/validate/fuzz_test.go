@@ -50,6 +50,9 @@ func FuzzAmount(f *testing.F) {
 			t.Errorf("Amount(%q) = %d, out of range", s, v)
 		}
 		for _, form := range []string{strconv.FormatInt(v, 10), spellDigits(v), spellHangul(v)} {
+			if form == "" {
+				continue // 억 and won without 만: no spelling that cannot be misread
+			}
 			if got, err := Amount(form); got != v || err != nil {
 				t.Errorf("Amount(%q) = %d, but Amount(%q) = %d, %v", s, v, form, got, err)
 			}
@@ -182,8 +185,17 @@ func FuzzMatchChoice(f *testing.F) {
 	})
 }
 
-// spellDigits writes v with digit groups and units: 1억2000만500.
+// spelledAmbiguously reports whether v has 억 and won but no 만
+// (100,000,500): spelled with units it would read 1억 500, which Amount
+// refuses (500만 or 500원?).
+func spelledAmbiguously(v int64) bool { return v >= 1e8 && v/1e4%1e4 == 0 && v%1e4 != 0 }
+
+// spellDigits writes v with digit groups and units: 1억2000만500; "" when
+// spelledAmbiguously.
 func spellDigits(v int64) string {
+	if spelledAmbiguously(v) {
+		return ""
+	}
 	var b strings.Builder
 	for _, u := range []struct {
 		n    int64
@@ -201,8 +213,12 @@ func spellDigits(v int64) string {
 	return b.String()
 }
 
-// spellHangul writes v in Sino-Korean numerals, as a cheque would: 일억이천만오백원.
+// spellHangul writes v in Sino-Korean numerals, as a cheque would: 일억이천만오백원;
+// "" when spelledAmbiguously.
 func spellHangul(v int64) string {
+	if spelledAmbiguously(v) {
+		return ""
+	}
 	digits := []string{"", "일", "이", "삼", "사", "오", "육", "칠", "팔", "구"}
 	small := []string{"", "십", "백", "천"}
 	group := func(n int64) string {
@@ -248,6 +264,9 @@ func TestAmountSpelled(t *testing.T) {
 		{"120000000", 120000000, "1억2000만원", "일억이천만원"},
 		{"1234567890", 1234567890, "12억3456만7890원", "십이억삼천사백오십육만칠천팔백구십원"},
 		{"max", maxAmount, "100억원", "백억원"},
+		{"eok man", 150_000_000, "1억5000만원", "일억오천만원"},
+		{"eok man won", 150_000_500, "1억5000만500원", "일억오천만오백원"},
+		{"eok and won without man", 100_000_500, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -258,6 +277,9 @@ func TestAmountSpelled(t *testing.T) {
 				t.Errorf("spellHangul(%d) = %q, want %q", tt.v, got, tt.hangul)
 			}
 			for _, s := range []string{tt.digits, tt.hangul} {
+				if s == "" {
+					continue
+				}
 				if got, err := Amount(s); got != tt.v || err != nil {
 					t.Errorf("Amount(%q) = %d, %v; want %d", s, got, err, tt.v)
 				}

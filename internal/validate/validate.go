@@ -21,7 +21,7 @@ import (
 //
 // Kind is one of "phone", "amount", "business_number", "email", "text",
 // "confirm". Code is one of "format", "zero", "negative", "too_large",
-// "check_digit", "empty", "too_short", "too_long".
+// "check_digit", "extension", "empty", "too_short", "too_long".
 type Error struct{ Kind, Code string }
 
 // Error returns "kind: code", e.g. "amount: too_large".

@@ -54,6 +54,14 @@
   var firstFocus = true;
   var kind = "";
 
+  // The other account's link stays out of the address bar and history;
+  // its token lives only in the switch form.
+  if (window.history && history.replaceState && /[?&]t=/.test(location.search)) {
+    var clean = new URL(location.href);
+    clean.searchParams.delete("t");
+    history.replaceState(null, "", clean.pathname + clean.search + clean.hash);
+  }
+
   sendBtn.textContent = t.send;
   $("input-label").textContent = t.label;
   choicesEl.setAttribute("aria-label", t.choices);
@@ -85,8 +93,11 @@
     var u = new URL(raw, location.href);
     var s = location.protocol === "https:";
     u.protocol = http ? location.protocol : (s ? "wss:" : "ws:");
+    // Dev mode's ?user=, ?lang=, ?flow= go along; a banner token never
+    // does: a page still showing one holds it for another account than
+    // its cookie's, and the socket must stay on this browser's own.
     new URLSearchParams(location.search).forEach(function (v, k) {
-      if (!u.searchParams.has(k)) u.searchParams.append(k, v);
+      if (k !== "t" && !u.searchParams.has(k)) u.searchParams.append(k, v);
     });
     return u.href;
   }
