@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/claimbot/claimbot/internal/chaos"
 	"github.com/claimbot/claimbot/internal/loadtest"
 )
@@ -48,6 +50,9 @@ func runChaos(ctx context.Context, o chaosOptions) error {
 		return fmt.Sprintf("chaos %s %d/%d conversations  %v", loadtest.Bar(float64(done.Load())/float64(t)), done.Load(), t, time.Since(start).Round(time.Second))
 	})
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	// The run's own probe keeps dialling the killed master until its
+	// replica takes over: that is the fault, not news.
+	redis.SetLogger(quietRedis{})
 	rep, err := chaos.Run(ctx, dir, chaos.Options{
 		Conversations: o.conversations, RefuseFor: o.refuse, Seed: o.seed, Flows: o.flows, Locales: o.locales, Logger: log,
 		Progress: func(d, t int) { done.Store(int64(d)); total.Store(int64(t)) },
@@ -72,3 +77,8 @@ func runChaos(ctx context.Context, o chaosOptions) error {
 	}
 	return nil
 }
+
+// quietRedis drops go-redis's own log lines.
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
