@@ -1,6 +1,6 @@
 // Package store keeps conversations in Redis and applies chat turns to
-// them. A turn is one compare-and-set on the session's revision, done by one
-// Lua script; a turn that files a claim also appends it to the user's shard
+// them. A turn is one compare-and-set on the session's revision and epoch,
+// done by one Lua script; a turn that files a claim also appends it to the user's shard
 // outbox in that same script, so the session is marked filed and the claim
 // queued together or not at all. Each connection caches the session it last
 // wrote, so a turn normally costs one Redis round trip.
@@ -10,10 +10,12 @@ import (
 	"context"
 	"crypto/rand"
 	_ "embed"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -71,27 +73,29 @@ func (s *Store) Redis() redis.UniversalClient { return s.rdb }
 //go:embed turn.lua
 var turnLua string
 
-// turnScript compares the session's revision and, when it matches, writes
-// the new session and, for a filed claim, reserves the receipt number and
-// appends the claim to the outbox: all or nothing.
+// turnScript compares the session's revision and epoch and, when they
+// match, writes the new session and, for a filed claim, reserves the receipt
+// number and appends the claim to the outbox: all or nothing.
 //
 // KEYS: session, outbox, claim id reservation (or the session key again)
-// ARGV: expected revision (0: the session must not exist), new value, TTL ms,
+// ARGV: expected revision (0: the session must not exist), expected epoch
+// ("" for none), new value, TTL ms,
 //
 //	then for a claim: claim id, body, unix ms, reservation TTL ms
 //
-// Returns {1, revision} applied; {0, current value} revision mismatch;
-// {2} receipt number already taken.
+// Returns {1, revision} applied; {0, current value} revision or epoch
+// mismatch; {2} receipt number already taken.
 var turnScript = redis.NewScript(turnLua)
 
 // Conv is one connection's conversation: the user's session in one flow,
-// with the last revision this connection saw.
+// with the last revision and epoch this connection saw.
 type Conv struct {
 	st                 *Store
 	key                string
 	User, Flow, Lang   string
 	sess               *engine.Session
 	rev                int64
+	epoch              string // of the stored session c.rev is of ("" for none, or one written before epochs)
 	submitted, applied int
 }
 
@@ -180,7 +184,7 @@ func newClaimID(user string) string {
 func (c *Conv) load(ctx context.Context) error {
 	val, err := c.st.batch.Do(ctx, "get", c.key).Text()
 	if errors.Is(err, redis.Nil) {
-		c.sess, c.rev = engine.NewSession(c.User, c.Flow, c.Lang), 0
+		c.sess, c.rev, c.epoch = engine.NewSession(c.User, c.Flow, c.Lang), 0, ""
 		return nil
 	}
 	if err != nil {
@@ -196,21 +200,56 @@ func (c *Conv) decode(val string) error {
 		// the user out: start over, overwriting it.
 		sess = engine.NewSession(c.User, c.Flow, c.Lang)
 	}
-	c.sess, c.rev = sess, rev
+	// The epoch the script compares, read as it reads it, damaged values
+	// included.
+	c.sess, c.rev, c.epoch = sess, rev, epochOf(val)
 	return nil
+}
+
+// epochPrefix starts the JSON of a session with an epoch (see
+// engine.Session.AppendJSON), right after the revision's line.
+const epochPrefix = `{"e":"`
+
+// epochOf reads the epoch of a session value as the turn script does: the
+// text after epochPrefix at the start of the JSON, up to the next quote;
+// "" when there is none.
+func epochOf(val string) string {
+	i := strings.IndexByte(val, '\n')
+	if i < 0 || !strings.HasPrefix(val[i+1:], epochPrefix) {
+		return ""
+	}
+	rest := val[i+1+len(epochPrefix):]
+	j := strings.IndexByte(rest, '"')
+	if j < 0 {
+		return ""
+	}
+	return rest[:j]
+}
+
+// newEpoch makes the epoch of a new session: random, so a session made
+// after another expired never has its epoch.
+func newEpoch() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // write compare-and-sets the step's session; false means another turn won
 // the race and c now holds the current session.
 func (c *Conv) write(ctx context.Context, res engine.Result) (bool, error) {
 	next := c.rev + 1
+	if res.Session.Epoch == "" {
+		// A new session (or one written before epochs) gets its epoch
+		// with this write; res.Session is the step's own copy.
+		res.Session.Epoch = newEpoch()
+	}
 	// The value is sent by the time Script returns (or never, when the
 	// turn gave up while queued), so its buffer can go back then.
 	val := values.Get()
 	defer values.Put(val)
 	*val = appendValue(*val, next, res.Session)
 	keys := []string{c.key, c.key, c.key}
-	args := []any{c.rev, *val, c.st.opt.TTL.Milliseconds()}
+	args := []any{c.rev, c.epoch, *val, c.st.opt.TTL.Milliseconds()}
 	if cl := res.Claim; cl != nil {
 		n := shard.Of(c.User)
 		body, err := Body(cl)
@@ -230,11 +269,11 @@ func (c *Conv) write(ctx context.Context, res engine.Result) (bool, error) {
 	code, _ := out[0].(int64)
 	switch code {
 	case 1:
-		c.rev = next
+		c.rev, c.epoch = next, res.Session.Epoch
 		return true, nil
 	case 0:
 		if len(out) < 2 || out[1] == nil {
-			c.sess, c.rev = engine.NewSession(c.User, c.Flow, c.Lang), 0
+			c.sess, c.rev, c.epoch = engine.NewSession(c.User, c.Flow, c.Lang), 0, ""
 			return false, nil
 		}
 		s, _ := out[1].(string)

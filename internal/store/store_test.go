@@ -348,3 +348,96 @@ func TestConcurrentTurns(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// stored reads the session as Redis holds it.
+func stored(t testing.TB, rdb redis.UniversalClient, user string) (int64, *engine.Session) {
+	t.Helper()
+	val, err := rdb.Get(context.Background(), shard.Session(user, "damage-1015")).Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, sess, err := store.Decode(val)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rev, sess
+}
+
+// A tab left open past the session's idle expiry still holds revision 2 of
+// the old session. A new session (another tab) reaches revision 2 too; the
+// old tab's turn must not overwrite it: revisions restart at 1, so the
+// compare-and-set also compares the session's epoch, made with it.
+func TestExpiredSessionNotOverwritten(t *testing.T) {
+	rdb := redistest.StartReal(t).Client(t)
+	ctx := context.Background()
+	old, _, err := newStore(t, rdb).Open(ctx, "u-aba", "damage-1015", "ko")
+	if err != nil {
+		t.Fatal(err)
+	}
+	turn(t, old, engine.Choose, "yes")
+	turn(t, old, engine.Choose, "small_business")
+	if rev, _ := stored(t, rdb, "u-aba"); rev != 2 {
+		t.Fatalf("old session at revision %d, want 2", rev)
+	}
+	// The idle expiry, as Redis would do it.
+	if err := rdb.Del(ctx, shard.Session("u-aba", "damage-1015")).Err(); err != nil {
+		t.Fatal(err)
+	}
+	fresh, res, err := newStore(t, rdb).Open(ctx, "u-aba", "damage-1015", "ko")
+	if err != nil || res.Reply.State != "privacy_consent" {
+		t.Fatalf("new session: %v %+v", err, res.Reply)
+	}
+	turn(t, fresh, engine.Choose, "yes")
+	turn(t, fresh, engine.Choose, "general")
+	if rev, sess := stored(t, rdb, "u-aba"); rev != 2 || sess.Answers["reporter_type"] != "general" {
+		t.Fatalf("new session at revision %d: %v", rev, sess.Answers)
+	}
+	// The old tab answers the service question it shows.
+	res, err = old.Turn(ctx, engine.Input{Kind: engine.Choose, Text: "messenger"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, sess := stored(t, rdb, "u-aba")
+	if got := sess.Answers["reporter_type"]; got != "general" {
+		t.Fatalf("the old tab overwrote the new session: reporter_type %v (revision %d)", got, rev)
+	}
+	// Its answer went to the new session's question, the same one it showed.
+	if !res.Applied || sess.Answers["service"] != "messenger" || rev != 3 {
+		t.Errorf("old tab's answer: applied %v, stored %v at revision %d", res.Applied, sess.Answers, rev)
+	}
+}
+
+// A session written before epochs (its JSON starts without one) is still
+// taken up: the script reads its epoch as "", and the next write gives it
+// one.
+func TestSessionWithoutEpoch(t *testing.T) {
+	rdb := redistest.StartReal(t).Client(t)
+	ctx := context.Background()
+	eng := testEngine(t)
+	s := engine.NewSession("u-old", "damage-1015", "ko")
+	s.Version, s.State = eng.Flow("damage-1015").Version, "reporter_type"
+	s.Answers, s.History = map[string]any{"privacy_consent": true}, []string{"privacy_consent"}
+	val, _ := store.Encode(4, s)
+	if !strings.HasPrefix(string(val), "4\n{\"u\":") {
+		t.Fatalf("a session without epoch encodes as %.20q", val)
+	}
+	if err := rdb.Set(ctx, shard.Session("u-old", "damage-1015"), val, time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	c, res, err := newStore(t, rdb).Open(ctx, "u-old", "damage-1015", "ko")
+	if err != nil || res.Reply.State != "reporter_type" {
+		t.Fatalf("open: %v %+v", err, res.Reply)
+	}
+	if r := turn(t, c, engine.Choose, "general"); r.State != "service" {
+		t.Fatalf("answer: %+v", r)
+	}
+	rev, sess := stored(t, rdb, "u-old")
+	if rev != 5 || sess.Epoch == "" || sess.Answers["reporter_type"] != "general" {
+		t.Fatalf("stored revision %d epoch %q answers %v", rev, sess.Epoch, sess.Answers)
+	}
+	// The epoch stays with the session from then on.
+	turn(t, c, engine.Choose, "taxi")
+	if _, again := stored(t, rdb, "u-old"); again.Epoch != sess.Epoch {
+		t.Errorf("epoch changed from %q to %q", sess.Epoch, again.Epoch)
+	}
+}
