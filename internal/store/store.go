@@ -96,6 +96,8 @@ type Conv struct {
 	sess               *engine.Session
 	rev                int64
 	epoch              string // of the stored session c.rev is of ("" for none, or one written before epochs)
+	shown              string // the state of the last reply this connection gave
+	showed             bool   // a reply was given
 	submitted, applied int
 }
 
@@ -116,11 +118,38 @@ func (c *Conv) Session() *engine.Session { return c.sess }
 // loses its compare-and-set, reads the session as it is and goes on from
 // there, so nothing is applied twice or to another question.
 //
+// An input without a state answers the question this connection last
+// showed (contract §2): Turn gives it that state, so the engine finds it
+// stale when the session has moved on (another tab, another device, a lost
+// race, a late write) and sends the current reply instead of applying it
+// to another question. Every channel that sends frames without state (the
+// terminal chat, the remote runner, bots) gets this from here. The
+// question last shown is the state of the last reply Turn returned, the
+// connect reply first; not the cached session, which a turn that failed
+// may have moved past what the user saw.
+//
 // A turn has one deadline, the store's Timeout, for all the Redis calls it
 // makes (a load after a lost race, a flow version, the write) and however
 // long they wait for a batch slot: the user hears "unavailable" in time
 // even from a Redis that accepts connections and never answers.
 func (c *Conv) Turn(ctx context.Context, in engine.Input) (engine.Result, error) {
+	if in.Kind != engine.Resume && in.State == "" {
+		if !c.showed {
+			// Nothing shown yet (Open failed): there is no question it
+			// answers. It gets the current reply, as on connect.
+			in = engine.Input{Kind: engine.Resume}
+		} else {
+			in.State = c.shown
+		}
+	}
+	res, err := c.turn(ctx, in)
+	if err == nil {
+		c.shown, c.showed = res.Reply.State, true
+	}
+	return res, err
+}
+
+func (c *Conv) turn(ctx context.Context, in engine.Input) (engine.Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.st.opt.Timeout)
 	defer cancel()
 	if c.sess == nil {

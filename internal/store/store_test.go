@@ -441,3 +441,114 @@ func TestSessionWithoutEpoch(t *testing.T) {
 		t.Errorf("epoch changed from %q to %q", sess.Epoch, again.Epoch)
 	}
 }
+
+// toTitle answers a general user's paid-service claim up to the title.
+func toTitle(t testing.TB, c *store.Conv) {
+	t.Helper()
+	for _, in := range []struct {
+		kind engine.Kind
+		text string
+	}{
+		{engine.Choose, "yes"}, {engine.Choose, "general"}, {engine.Choose, "pay"}, {engine.Choose, "paid"},
+		{engine.Text, "me@example.com"}, {engine.Text, "010-1234-5678"},
+	} {
+		if r := turn(t, c, in.kind, in.text); r.Invalid {
+			t.Fatalf("%q refused: %v", in.text, r.Messages)
+		}
+	}
+	if s := c.Session().State; s != "title" {
+		t.Fatalf("at %s, want title", s)
+	}
+}
+
+// Two tabs show the title question; tab A answers it. Tab B then types its
+// title in a frame without state (as the terminal chat, the remote runner
+// and the skill channel send them): B's cached session is behind, its
+// compare-and-set loses, and the turn must not go on to apply B's title to
+// the question A's answer led to. A frame without state answers the
+// question its connection last showed (contract §2): B gets the current
+// reply, nothing applied.
+func TestStatelessFrameAfterLostRace(t *testing.T) {
+	rdb := redistest.StartReal(t).Client(t)
+	st := newStore(t, rdb)
+	ctx := context.Background()
+	a, _, err := st.Open(ctx, "u-race", "damage-1015", "ko")
+	if err != nil {
+		t.Fatal(err)
+	}
+	toTitle(t, a)
+	b, res, err := newStore(t, rdb).Open(ctx, "u-race", "damage-1015", "ko")
+	if err != nil || res.Reply.State != "title" {
+		t.Fatalf("tab B open: %v %+v", err, res.Reply)
+	}
+	if r := turn(t, a, engine.Text, "A의 제목"); r.State != "content" {
+		t.Fatalf("tab A's title: %+v", r)
+	}
+	res, err = b.Turn(ctx, engine.Input{Kind: engine.Text, Text: "B가 제목으로 쓴 글"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Applied || res.Reply.State != "content" || res.Reply.Invalid {
+		t.Errorf("tab B's stale title: applied %v, reply %+v; want not applied, the content question", res.Applied, res.Reply)
+	}
+	_, sess := stored(t, rdb, "u-race")
+	if sess.State != "content" || sess.Answers["title"] != "A의 제목" {
+		t.Errorf("stored at %s with title %v", sess.State, sess.Answers["title"])
+	}
+	if got, ok := sess.Answers["content"]; ok {
+		t.Fatalf("tab B's title was taken as the content: %q", got)
+	}
+	// Tab B now shows the content question: its next frame answers it.
+	if r := turn(t, b, engine.Text, "B의 내용"); r.State != "summary" {
+		t.Fatalf("tab B's content: %+v", r)
+	}
+	if _, sess := stored(t, rdb, "u-race"); sess.Answers["content"] != "B의 내용" {
+		t.Errorf("content %v", sess.Answers["content"])
+	}
+}
+
+// A write Redis took but answered too late (the turn said unavailable)
+// moves the session on without the connection seeing it. The user types
+// the title again, in a frame without state: it answers the title question
+// the connection last showed, so it is not applied to the content question
+// the late write led to.
+func TestStatelessFrameAfterLateWrite(t *testing.T) {
+	rs := redistest.StartReal(t)
+	// As the server's client: a batch gives up at its deadline.
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr, ContextTimeoutEnabled: true, MaxRetries: -1})
+	t.Cleanup(func() { rdb.Close() })
+	eng := testEngine(t)
+	st := store.New(rdb, func() *engine.Engine { return eng }, store.Options{TTL: time.Hour, Timeout: 300 * time.Millisecond,
+		Now: func() time.Time { return during }})
+	ctx := context.Background()
+	c, _, err := st.Open(ctx, "u-late", "damage-1015", "ko")
+	if err != nil {
+		t.Fatal(err)
+	}
+	toTitle(t, c)
+	rs.Freeze()
+	if _, err := c.Turn(ctx, engine.Input{Kind: engine.Text, Text: "늦게 닿은 제목"}); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("turn on a frozen Redis: %v, want unavailable", err)
+	}
+	rs.Thaw()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, sess := stored(t, rdb, "u-late"); sess.State == "content" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the late write never landed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	res, err := c.Turn(ctx, engine.Input{Kind: engine.Text, Text: "다시 쓴 제목"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Applied || res.Reply.State != "content" {
+		t.Errorf("retyped title: applied %v, reply %+v; want not applied, the content question", res.Applied, res.Reply)
+	}
+	if _, sess := stored(t, rdb, "u-late"); sess.Answers["content"] != nil {
+		t.Fatalf("the retyped title was taken as the content: %q", sess.Answers["content"])
+	}
+}
