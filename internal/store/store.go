@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -45,7 +46,17 @@ type Store struct {
 	rdb    redis.UniversalClient
 	engine func() *engine.Engine
 	opt    Options
+
+	sourcesMu sync.Mutex
+	sources   map[flowVersion]time.Time // when this instance last set or refreshed a flow version's source in Redis
 }
+
+// flowVersion names a version of a flow.
+type flowVersion struct{ flow, version string }
+
+// sourceRefresh is how often, at most, an instance refreshes the expiry of
+// a flow version's source while sessions pinned to it take turns.
+const sourceRefresh = time.Hour
 
 // New returns a Store. engine returns the current engine: the server swaps
 // engines when flows are reloaded.
@@ -64,7 +75,7 @@ func New(rdb redis.UniversalClient, eng func() *engine.Engine, opt Options) *Sto
 	if opt.ClaimIDTL <= 0 {
 		opt.ClaimIDTL = 30 * 24 * time.Hour
 	}
-	return &Store{rdb: rdb, engine: eng, opt: opt, batch: rbatch.New(rdb, opt.Timeout)}
+	return &Store{rdb: rdb, engine: eng, opt: opt, batch: rbatch.New(rdb, opt.Timeout), sources: map[flowVersion]time.Time{}}
 }
 
 // Redis returns the store's client.
@@ -277,6 +288,16 @@ func (c *Conv) write(ctx context.Context, res engine.Result) (bool, error) {
 	val := values.Get()
 	defer values.Put(val)
 	*val = appendValue(*val, next, res.Session)
+	if fv := (flowVersion{res.Session.Flow, res.Session.Version}); c.st.sourceDue(fv) {
+		// Alongside the script, not before it: the turn waits for the
+		// slower of the two, not for both in turn.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			c.st.keepSource(ctx, fv)
+		}()
+		defer func() { <-done }()
+	}
 	keys := []string{c.key, c.key, c.key}
 	args := []any{c.rev, c.epoch, *val, c.st.opt.TTL.Milliseconds()}
 	if cl := res.Claim; cl != nil {
@@ -351,14 +372,72 @@ func (s *Store) ensureVersion(ctx context.Context, eng *engine.Engine, sess *eng
 
 // SaveFlows stores the source of each flow version, so sessions pinned to
 // it can continue on any instance after reloads and restarts. It is kept
-// for as long as a session can stay idle, counted from the last load.
+// for a day longer than a session can stay idle, counted from the last
+// load, and from then on from the turns of sessions pinned to it (see
+// keepSource).
 func (s *Store) SaveFlows(ctx context.Context, flows map[string]*flow.Flow) error {
 	pipe := s.rdb.Pipeline()
 	for _, f := range flows {
-		pipe.Set(ctx, shard.FlowSource(f.ID, f.Version), f.Source, s.opt.TTL+24*time.Hour)
+		pipe.Set(ctx, shard.FlowSource(f.ID, f.Version), f.Source, s.sourceTTL())
 	}
 	_, err := pipe.Exec(ctx)
+	if err == nil {
+		now := s.opt.Now()
+		s.sourcesMu.Lock()
+		for _, f := range flows {
+			s.sources[flowVersion{f.ID, f.Version}] = now
+		}
+		s.sourcesMu.Unlock()
+	}
 	return err
+}
+
+// sourceTTL is how long a flow version's source stays in Redis after it was
+// last set or refreshed: longer than any session pinned to it can stay idle.
+func (s *Store) sourceTTL() time.Duration { return s.opt.TTL + 24*time.Hour }
+
+// sourceDue reports whether a turn of a session pinned to a flow version
+// should refresh the expiry of its source, and if so counts it refreshed
+// now: once per sourceRefresh per version on this instance. A session's
+// expiry slides with each write while its source's would not: a server up
+// longer than the source's TTL would lose it, and a deploy would then start
+// those conversations over.
+func (s *Store) sourceDue(fv flowVersion) bool {
+	if fv.version == "" {
+		return false
+	}
+	now := s.opt.Now()
+	s.sourcesMu.Lock()
+	defer s.sourcesMu.Unlock()
+	if last, ok := s.sources[fv]; ok && now.Sub(last) < sourceRefresh && !now.Before(last) {
+		return false
+	}
+	s.sources[fv] = now
+	return true
+}
+
+// keepSource refreshes the expiry of a flow version's source, and sets it
+// again when it is gone and the engine holds the version. It is a command
+// of its own, never part of the turn script: the source's key has no hash
+// tag, so on a Redis Cluster it lives in another slot than the session.
+// When Redis does not answer, the next turn tries again.
+func (s *Store) keepSource(ctx context.Context, fv flowVersion) {
+	key := shard.FlowSource(fv.flow, fv.version)
+	ttl := s.sourceTTL().Milliseconds()
+	n, err := s.batch.Do(ctx, "pexpire", key, ttl).Int64()
+	if err == nil && n == 0 {
+		if f := s.engine().Versions().Get(fv.flow, fv.version); f != nil {
+			err = s.batch.Do(ctx, "set", key, f.Source, "px", ttl, "nx").Err()
+			if errors.Is(err, redis.Nil) {
+				err = nil // another instance set it meanwhile
+			}
+		}
+	}
+	if err != nil {
+		s.sourcesMu.Lock()
+		delete(s.sources, fv)
+		s.sourcesMu.Unlock()
+	}
 }
 
 // Encode writes a session value: its revision, a newline, then JSON.

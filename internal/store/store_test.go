@@ -552,3 +552,68 @@ func TestStatelessFrameAfterLateWrite(t *testing.T) {
 		t.Fatalf("the retyped title was taken as the content: %q", sess.Answers["content"])
 	}
 }
+
+// The source of the flow version a session is pinned to must outlive the
+// session: a turn refreshes its expiry (at most once an hour per version
+// and instance), so a conversation that goes on for days does not lose it.
+func TestFlowSourceRefreshedByTurns(t *testing.T) {
+	rdb := redistest.StartReal(t).Client(t)
+	ctx := context.Background()
+	eng := testEngine(t)
+	now := during
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	st := store.New(rdb, func() *engine.Engine { return eng }, store.Options{TTL: time.Hour, Now: clock})
+	if err := st.SaveFlows(ctx, eng.Flows()); err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := st.Open(ctx, "u-src", "damage-1015", "ko")
+	if err != nil {
+		t.Fatal(err)
+	}
+	turn(t, c, engine.Choose, "yes")
+	key := shard.FlowSource("damage-1015", c.Session().Version)
+	full := time.Hour + 24*time.Hour // the session's idle expiry and a day
+	// Two hours on, the source has little time left.
+	mu.Lock()
+	now = now.Add(2 * time.Hour)
+	mu.Unlock()
+	if err := rdb.PExpire(ctx, key, time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	turn(t, c, engine.Choose, "general")
+	if ttl := rdb.PTTL(ctx, key).Val(); ttl < full-time.Minute {
+		t.Fatalf("source TTL %v after a turn, want about %v", ttl, full)
+	}
+	// Within the hour, turns send nothing more than their script.
+	if err := rdb.PExpire(ctx, key, time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	var sent []string
+	var smu sync.Mutex
+	rdb.AddHook(countHook{func(name string) { smu.Lock(); sent = append(sent, name); smu.Unlock() }})
+	turn(t, c, engine.Choose, "pay")
+	smu.Lock()
+	again := slices.Contains(sent, "pexpire") || slices.Contains(sent, "expire")
+	smu.Unlock()
+	if again {
+		t.Errorf("a turn within the hour refreshed the source again: %v", sent)
+	}
+	if ttl := rdb.PTTL(ctx, key).Val(); ttl > time.Minute {
+		t.Errorf("source TTL %v, refreshed within the hour", ttl)
+	}
+	// A source already gone is set again by an instance that holds it.
+	if err := rdb.Del(ctx, key).Err(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Hour)
+	mu.Unlock()
+	turn(t, c, engine.Choose, "paid")
+	if src, err := rdb.Get(ctx, key).Bytes(); err != nil || string(src) != string(eng.Flow("damage-1015").Source) {
+		t.Fatalf("source not set again: %v", err)
+	}
+	if ttl := rdb.PTTL(ctx, key).Val(); ttl < full-time.Minute {
+		t.Errorf("source set again with TTL %v, want about %v", ttl, full)
+	}
+}
