@@ -1,9 +1,9 @@
 // Package store keeps conversations in Redis and applies chat turns to
 // them. A turn is one compare-and-set on the session's revision and epoch,
-// done by one Lua script; a turn that files a claim also appends it to the user's shard
-// outbox in that same script, so the session is marked filed and the claim
-// queued together or not at all. Each connection caches the session it last
-// wrote, so a turn normally costs one Redis round trip.
+// done by one Lua script; a turn that files a claim also appends it to the
+// user's shard outbox in that same script, so the session is marked filed
+// and the claim queued together or not at all. Each connection caches the
+// session it last wrote, so a turn normally costs one Redis round trip.
 package store
 
 import (
