@@ -45,9 +45,16 @@ func (r *Reply) AppendJSON(b []byte) []byte {
 }
 
 // AppendJSON appends the session as the JSON object its struct tags
-// describe; encoding/json decodes it.
+// describe; encoding/json decodes it. The epoch, when there is one, comes
+// first: the store's turn script reads it there.
 func (s *Session) AppendJSON(b []byte) []byte {
-	b = append(b, `{"u":`...)
+	b = append(b, '{')
+	if s.Epoch != "" {
+		b = append(b, `"e":`...)
+		b = appendString(b, s.Epoch)
+		b = append(b, ',')
+	}
+	b = append(b, `"u":`...)
 	b = appendString(b, s.User)
 	b = append(b, `,"f":`...)
 	b = appendString(b, s.Flow)

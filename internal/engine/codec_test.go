@@ -32,7 +32,7 @@ func TestReplyAppendJSON(t *testing.T) {
 
 func TestSessionAppendJSON(t *testing.T) {
 	for _, s := range tricky {
-		in := &engine.Session{User: s, Flow: "damage-1015", Version: "abc", Lang: "ko", State: "x",
+		in := &engine.Session{Epoch: "e-" + s, User: s, Flow: "damage-1015", Version: "abc", Lang: "ko", State: "x",
 			Answers: map[string]any{"title": s, "loss_amount": int64(10000000000), "still_file": false},
 			History: []string{"a", s}, Skipped: []string{"b"}, Refused: 2, Done: true, ClaimID: "7K3M-Q9XD", Filed: 1,
 			Applied: []string{s}, Updated: time.Date(2022, 10, 19, 6, 12, 40, 123, time.UTC)}

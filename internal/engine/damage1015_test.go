@@ -188,3 +188,53 @@ func TestClosedTextBeforeAndAfter(t *testing.T) {
 		})
 	}
 }
+
+// TestBusinessNumberKeptAfterTyposFromSummary: a small business at the
+// summary picks "change business number" and mistypes it three times.
+// The valid number given before stays in the claim, and the summary,
+// where the conversation goes back to, still offers to change it: the
+// fallback that skips the question is for someone who never gave one.
+func TestBusinessNumberKeptAfterTyposFromSummary(t *testing.T) {
+	c := newChat(t, "ko")
+	c.fill(with(nil, "reporter_type", "small_business", "service", "messenger", "damage_type", "free_monetary",
+		"business_name", "행복분식", "business_number", "220-81-62517", "loss_amount", "25만원"))
+	c.want("summary").says("220-81-62517")
+	c.choose("edit_business_number").want("business_number").says("220-81-62517")
+	c.text("220-81-6251").wantInvalid("business_number")
+	c.text("220-81-62518").wantInvalid("business_number")
+	c.text("2208162")
+	c.want("summary").says("220-81-62517")
+	if got := c.s.Answers["business_number"]; got != "220-81-62517" {
+		t.Fatalf("business_number = %v after three typos from the summary, want the number given before", got)
+	}
+	if !hasChoice(c.r, "edit_business_number") {
+		t.Fatalf("the summary no longer offers to change the business number: %v", c.r.Choices)
+	}
+	// Changing it still works, and the new number is filed.
+	c.choose("edit_business_number").want("business_number").text("123-45-67891").want("summary").says("123-45-67891")
+	c.choose("submit")
+	if len(c.claims) != 1 || c.claims[0].Answers["business_number"] != "123-45-67891" {
+		t.Fatalf("claim %+v", c.claims)
+	}
+}
+
+// TestBusinessNumberKeptAfterTyposFromBack: the same after going back to
+// the question: the number given before stays, and the conversation goes
+// on to where it was.
+func TestBusinessNumberKeptAfterTyposFromBack(t *testing.T) {
+	c := newChat(t, "ko")
+	c.choose("yes").choose("small_business").choose("messenger").choose("free_monetary").text("행복분식")
+	c.text("220-81-62517").want("loss_amount")
+	c.cmd("back").want("business_number").says("220-81-62517")
+	c.text("1").wantInvalid("business_number").text("2").wantInvalid("business_number")
+	c.text("3").want("loss_amount")
+	if got := c.s.Answers["business_number"]; got != "220-81-62517" {
+		t.Fatalf("business_number = %v after three typos, want the number given before", got)
+	}
+	c.text("25만원").want("email")
+	c.fill(with(nil))
+	c.choose("submit")
+	if len(c.claims) != 1 || c.claims[0].Answers["business_number"] != "220-81-62517" {
+		t.Fatalf("claim %+v", c.claims)
+	}
+}

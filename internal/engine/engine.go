@@ -449,6 +449,21 @@ func (t *turn) refuse(st *flow.State, code string) {
 	s.Refused++
 	if st.Tries > 0 && s.Refused >= st.Tries {
 		s.Refused = 0
+		if prev, ok := s.Answers[st.Save]; ok && st.Save != "" {
+			// The question was answered before, and is asked again because
+			// the user chose to change the answer at the summary or went
+			// back to it. The fallback is for someone who has no answer to
+			// give (it skips the question and drops its answer); this user
+			// gave a valid one, which they would not expect to lose to a few
+			// typos, nor the summary's button to change it. So the previous
+			// answer stays, as if given again, and the conversation goes on
+			// from it: back to the summary, or to where it was. The reply
+			// says which answer stands.
+			t.derive(st)
+			kept := t.text("bot.current", map[string]any{"value": t.display(st, prev)})
+			t.reply.Messages = append([]string{kept}, t.reply.Messages...)
+			return
+		}
 		s.Skipped = append(s.Skipped, st.ID)
 		t.derive(st)
 		return

@@ -15,6 +15,11 @@ const MaxApplied = 64
 // needs to resume it. The session store keeps it in Redis; nothing durable
 // lives anywhere else.
 type Session struct {
+	// Epoch tells this session from an earlier one of the same user and
+	// flow that expired: the store makes it with the session, at its first
+	// write, and compares it with the revision, which starts at 1 again in
+	// a new session. The engine keeps it as it is, restarts included.
+	Epoch   string         `json:"e,omitempty"`
 	User    string         `json:"u"`
 	Flow    string         `json:"f"`
 	Version string         `json:"v"`           // the flow version the conversation started on

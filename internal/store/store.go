@@ -1,19 +1,22 @@
 // Package store keeps conversations in Redis and applies chat turns to
-// them. A turn is one compare-and-set on the session's revision, done by one
-// Lua script; a turn that files a claim also appends it to the user's shard
-// outbox in that same script, so the session is marked filed and the claim
-// queued together or not at all. Each connection caches the session it last
-// wrote, so a turn normally costs one Redis round trip.
+// them. A turn is one compare-and-set on the session's revision and epoch,
+// done by one Lua script; a turn that files a claim also appends it to the
+// user's shard outbox in that same script, so the session is marked filed
+// and the claim queued together or not at all. Each connection caches the
+// session it last wrote, so a turn normally costs one Redis round trip.
 package store
 
 import (
 	"context"
 	"crypto/rand"
 	_ "embed"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -43,7 +46,17 @@ type Store struct {
 	rdb    redis.UniversalClient
 	engine func() *engine.Engine
 	opt    Options
+
+	sourcesMu sync.Mutex
+	sources   map[flowVersion]time.Time // when this instance last set or refreshed a flow version's source in Redis
 }
+
+// flowVersion names a version of a flow.
+type flowVersion struct{ flow, version string }
+
+// sourceRefresh is how often, at most, an instance refreshes the expiry of
+// a flow version's source while sessions pinned to it take turns.
+const sourceRefresh = time.Hour
 
 // New returns a Store. engine returns the current engine: the server swaps
 // engines when flows are reloaded.
@@ -62,7 +75,7 @@ func New(rdb redis.UniversalClient, eng func() *engine.Engine, opt Options) *Sto
 	if opt.ClaimIDTL <= 0 {
 		opt.ClaimIDTL = 30 * 24 * time.Hour
 	}
-	return &Store{rdb: rdb, engine: eng, opt: opt, batch: rbatch.New(rdb, opt.Timeout)}
+	return &Store{rdb: rdb, engine: eng, opt: opt, batch: rbatch.New(rdb, opt.Timeout), sources: map[flowVersion]time.Time{}}
 }
 
 // Redis returns the store's client.
@@ -71,27 +84,31 @@ func (s *Store) Redis() redis.UniversalClient { return s.rdb }
 //go:embed turn.lua
 var turnLua string
 
-// turnScript compares the session's revision and, when it matches, writes
-// the new session and, for a filed claim, reserves the receipt number and
-// appends the claim to the outbox: all or nothing.
+// turnScript compares the session's revision and epoch and, when they
+// match, writes the new session and, for a filed claim, reserves the receipt
+// number and appends the claim to the outbox: all or nothing.
 //
 // KEYS: session, outbox, claim id reservation (or the session key again)
-// ARGV: expected revision (0: the session must not exist), new value, TTL ms,
+// ARGV: expected revision (0: the session must not exist), expected epoch
+// ("" for none), new value, TTL ms,
 //
 //	then for a claim: claim id, body, unix ms, reservation TTL ms
 //
-// Returns {1, revision} applied; {0, current value} revision mismatch;
-// {2} receipt number already taken.
+// Returns {1, revision} applied; {0, current value} revision or epoch
+// mismatch; {2} receipt number already taken.
 var turnScript = redis.NewScript(turnLua)
 
 // Conv is one connection's conversation: the user's session in one flow,
-// with the last revision this connection saw.
+// with the last revision and epoch this connection saw.
 type Conv struct {
 	st                 *Store
 	key                string
 	User, Flow, Lang   string
 	sess               *engine.Session
 	rev                int64
+	epoch              string // of the stored session c.rev is of ("" for none, or one written before epochs)
+	shown              string // the state of the last reply this connection gave
+	showed             bool   // a reply was given
 	submitted, applied int
 }
 
@@ -112,11 +129,38 @@ func (c *Conv) Session() *engine.Session { return c.sess }
 // loses its compare-and-set, reads the session as it is and goes on from
 // there, so nothing is applied twice or to another question.
 //
+// An input without a state answers the question this connection last
+// showed (contract §2): Turn gives it that state, so the engine finds it
+// stale when the session has moved on (another tab, another device, a lost
+// race, a late write) and sends the current reply instead of applying it
+// to another question. Every channel that sends frames without state (the
+// terminal chat, the remote runner, bots) gets this from here. The
+// question last shown is the state of the last reply Turn returned, the
+// connect reply first; not the cached session, which a turn that failed
+// may have moved past what the user saw.
+//
 // A turn has one deadline, the store's Timeout, for all the Redis calls it
 // makes (a load after a lost race, a flow version, the write) and however
 // long they wait for a batch slot: the user hears "unavailable" in time
 // even from a Redis that accepts connections and never answers.
 func (c *Conv) Turn(ctx context.Context, in engine.Input) (engine.Result, error) {
+	if in.Kind != engine.Resume && in.State == "" {
+		if !c.showed {
+			// Nothing shown yet (Open failed): there is no question it
+			// answers. It gets the current reply, as on connect.
+			in = engine.Input{Kind: engine.Resume}
+		} else {
+			in.State = c.shown
+		}
+	}
+	res, err := c.turn(ctx, in)
+	if err == nil {
+		c.shown, c.showed = res.Reply.State, true
+	}
+	return res, err
+}
+
+func (c *Conv) turn(ctx context.Context, in engine.Input) (engine.Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.st.opt.Timeout)
 	defer cancel()
 	if c.sess == nil {
@@ -180,7 +224,7 @@ func newClaimID(user string) string {
 func (c *Conv) load(ctx context.Context) error {
 	val, err := c.st.batch.Do(ctx, "get", c.key).Text()
 	if errors.Is(err, redis.Nil) {
-		c.sess, c.rev = engine.NewSession(c.User, c.Flow, c.Lang), 0
+		c.sess, c.rev, c.epoch = engine.NewSession(c.User, c.Flow, c.Lang), 0, ""
 		return nil
 	}
 	if err != nil {
@@ -196,21 +240,66 @@ func (c *Conv) decode(val string) error {
 		// the user out: start over, overwriting it.
 		sess = engine.NewSession(c.User, c.Flow, c.Lang)
 	}
-	c.sess, c.rev = sess, rev
+	// The epoch the script compares, read as it reads it, damaged values
+	// included.
+	c.sess, c.rev, c.epoch = sess, rev, epochOf(val)
 	return nil
+}
+
+// epochPrefix starts the JSON of a session with an epoch (see
+// engine.Session.AppendJSON), right after the revision's line.
+const epochPrefix = `{"e":"`
+
+// epochOf reads the epoch of a session value as the turn script does: the
+// text after epochPrefix at the start of the JSON, up to the next quote;
+// "" when there is none.
+func epochOf(val string) string {
+	i := strings.IndexByte(val, '\n')
+	if i < 0 || !strings.HasPrefix(val[i+1:], epochPrefix) {
+		return ""
+	}
+	rest := val[i+1+len(epochPrefix):]
+	j := strings.IndexByte(rest, '"')
+	if j < 0 {
+		return ""
+	}
+	return rest[:j]
+}
+
+// newEpoch makes the epoch of a new session: random, so a session made
+// after another expired never has its epoch.
+func newEpoch() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // write compare-and-sets the step's session; false means another turn won
 // the race and c now holds the current session.
 func (c *Conv) write(ctx context.Context, res engine.Result) (bool, error) {
 	next := c.rev + 1
+	if res.Session.Epoch == "" {
+		// A new session (or one written before epochs) gets its epoch
+		// with this write; res.Session is the step's own copy.
+		res.Session.Epoch = newEpoch()
+	}
 	// The value is sent by the time Script returns (or never, when the
 	// turn gave up while queued), so its buffer can go back then.
 	val := values.Get()
 	defer values.Put(val)
 	*val = appendValue(*val, next, res.Session)
+	if fv := (flowVersion{res.Session.Flow, res.Session.Version}); c.st.sourceDue(fv) {
+		// Alongside the script, not before it: the turn waits for the
+		// slower of the two, not for both in turn.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			c.st.keepSource(ctx, fv)
+		}()
+		defer func() { <-done }()
+	}
 	keys := []string{c.key, c.key, c.key}
-	args := []any{c.rev, *val, c.st.opt.TTL.Milliseconds()}
+	args := []any{c.rev, c.epoch, *val, c.st.opt.TTL.Milliseconds()}
 	if cl := res.Claim; cl != nil {
 		n := shard.Of(c.User)
 		body, err := Body(cl)
@@ -230,11 +319,11 @@ func (c *Conv) write(ctx context.Context, res engine.Result) (bool, error) {
 	code, _ := out[0].(int64)
 	switch code {
 	case 1:
-		c.rev = next
+		c.rev, c.epoch = next, res.Session.Epoch
 		return true, nil
 	case 0:
 		if len(out) < 2 || out[1] == nil {
-			c.sess, c.rev = engine.NewSession(c.User, c.Flow, c.Lang), 0
+			c.sess, c.rev, c.epoch = engine.NewSession(c.User, c.Flow, c.Lang), 0, ""
 			return false, nil
 		}
 		s, _ := out[1].(string)
@@ -283,14 +372,72 @@ func (s *Store) ensureVersion(ctx context.Context, eng *engine.Engine, sess *eng
 
 // SaveFlows stores the source of each flow version, so sessions pinned to
 // it can continue on any instance after reloads and restarts. It is kept
-// for as long as a session can stay idle, counted from the last load.
+// for a day longer than a session can stay idle, counted from the last
+// load, and from then on from the turns of sessions pinned to it (see
+// keepSource).
 func (s *Store) SaveFlows(ctx context.Context, flows map[string]*flow.Flow) error {
 	pipe := s.rdb.Pipeline()
 	for _, f := range flows {
-		pipe.Set(ctx, shard.FlowSource(f.ID, f.Version), f.Source, s.opt.TTL+24*time.Hour)
+		pipe.Set(ctx, shard.FlowSource(f.ID, f.Version), f.Source, s.sourceTTL())
 	}
 	_, err := pipe.Exec(ctx)
+	if err == nil {
+		now := s.opt.Now()
+		s.sourcesMu.Lock()
+		for _, f := range flows {
+			s.sources[flowVersion{f.ID, f.Version}] = now
+		}
+		s.sourcesMu.Unlock()
+	}
 	return err
+}
+
+// sourceTTL is how long a flow version's source stays in Redis after it was
+// last set or refreshed: longer than any session pinned to it can stay idle.
+func (s *Store) sourceTTL() time.Duration { return s.opt.TTL + 24*time.Hour }
+
+// sourceDue reports whether a turn of a session pinned to a flow version
+// should refresh the expiry of its source, and if so counts it refreshed
+// now: once per sourceRefresh per version on this instance. A session's
+// expiry slides with each write while its source's would not: a server up
+// longer than the source's TTL would lose it, and a deploy would then start
+// those conversations over.
+func (s *Store) sourceDue(fv flowVersion) bool {
+	if fv.version == "" {
+		return false
+	}
+	now := s.opt.Now()
+	s.sourcesMu.Lock()
+	defer s.sourcesMu.Unlock()
+	if last, ok := s.sources[fv]; ok && now.Sub(last) < sourceRefresh && !now.Before(last) {
+		return false
+	}
+	s.sources[fv] = now
+	return true
+}
+
+// keepSource refreshes the expiry of a flow version's source, and sets it
+// again when it is gone and the engine holds the version. It is a command
+// of its own, never part of the turn script: the source's key has no hash
+// tag, so on a Redis Cluster it lives in another slot than the session.
+// When Redis does not answer, the next turn tries again.
+func (s *Store) keepSource(ctx context.Context, fv flowVersion) {
+	key := shard.FlowSource(fv.flow, fv.version)
+	ttl := s.sourceTTL().Milliseconds()
+	n, err := s.batch.Do(ctx, "pexpire", key, ttl).Int64()
+	if err == nil && n == 0 {
+		if f := s.engine().Versions().Get(fv.flow, fv.version); f != nil {
+			err = s.batch.Do(ctx, "set", key, f.Source, "px", ttl, "nx").Err()
+			if errors.Is(err, redis.Nil) {
+				err = nil // another instance set it meanwhile
+			}
+		}
+	}
+	if err != nil {
+		s.sourcesMu.Lock()
+		delete(s.sources, fv)
+		s.sourcesMu.Unlock()
+	}
 }
 
 // Encode writes a session value: its revision, a newline, then JSON.

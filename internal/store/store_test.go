@@ -348,3 +348,272 @@ func TestConcurrentTurns(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// stored reads the session as Redis holds it.
+func stored(t testing.TB, rdb redis.UniversalClient, user string) (int64, *engine.Session) {
+	t.Helper()
+	val, err := rdb.Get(context.Background(), shard.Session(user, "damage-1015")).Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, sess, err := store.Decode(val)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rev, sess
+}
+
+// A tab left open past the session's idle expiry still holds revision 2 of
+// the old session. A new session (another tab) reaches revision 2 too; the
+// old tab's turn must not overwrite it: revisions restart at 1, so the
+// compare-and-set also compares the session's epoch, made with it.
+func TestExpiredSessionNotOverwritten(t *testing.T) {
+	rdb := redistest.StartReal(t).Client(t)
+	ctx := context.Background()
+	old, _, err := newStore(t, rdb).Open(ctx, "u-aba", "damage-1015", "ko")
+	if err != nil {
+		t.Fatal(err)
+	}
+	turn(t, old, engine.Choose, "yes")
+	turn(t, old, engine.Choose, "small_business")
+	if rev, _ := stored(t, rdb, "u-aba"); rev != 2 {
+		t.Fatalf("old session at revision %d, want 2", rev)
+	}
+	// The idle expiry, as Redis would do it.
+	if err := rdb.Del(ctx, shard.Session("u-aba", "damage-1015")).Err(); err != nil {
+		t.Fatal(err)
+	}
+	fresh, res, err := newStore(t, rdb).Open(ctx, "u-aba", "damage-1015", "ko")
+	if err != nil || res.Reply.State != "privacy_consent" {
+		t.Fatalf("new session: %v %+v", err, res.Reply)
+	}
+	turn(t, fresh, engine.Choose, "yes")
+	turn(t, fresh, engine.Choose, "general")
+	if rev, sess := stored(t, rdb, "u-aba"); rev != 2 || sess.Answers["reporter_type"] != "general" {
+		t.Fatalf("new session at revision %d: %v", rev, sess.Answers)
+	}
+	// The old tab answers the service question it shows.
+	res, err = old.Turn(ctx, engine.Input{Kind: engine.Choose, Text: "messenger"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, sess := stored(t, rdb, "u-aba")
+	if got := sess.Answers["reporter_type"]; got != "general" {
+		t.Fatalf("the old tab overwrote the new session: reporter_type %v (revision %d)", got, rev)
+	}
+	// Its answer went to the new session's question, the same one it showed.
+	if !res.Applied || sess.Answers["service"] != "messenger" || rev != 3 {
+		t.Errorf("old tab's answer: applied %v, stored %v at revision %d", res.Applied, sess.Answers, rev)
+	}
+}
+
+// A session written before epochs (its JSON starts without one) is still
+// taken up: the script reads its epoch as "", and the next write gives it
+// one.
+func TestSessionWithoutEpoch(t *testing.T) {
+	rdb := redistest.StartReal(t).Client(t)
+	ctx := context.Background()
+	eng := testEngine(t)
+	s := engine.NewSession("u-old", "damage-1015", "ko")
+	s.Version, s.State = eng.Flow("damage-1015").Version, "reporter_type"
+	s.Answers, s.History = map[string]any{"privacy_consent": true}, []string{"privacy_consent"}
+	val, _ := store.Encode(4, s)
+	if !strings.HasPrefix(string(val), "4\n{\"u\":") {
+		t.Fatalf("a session without epoch encodes as %.20q", val)
+	}
+	if err := rdb.Set(ctx, shard.Session("u-old", "damage-1015"), val, time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	c, res, err := newStore(t, rdb).Open(ctx, "u-old", "damage-1015", "ko")
+	if err != nil || res.Reply.State != "reporter_type" {
+		t.Fatalf("open: %v %+v", err, res.Reply)
+	}
+	if r := turn(t, c, engine.Choose, "general"); r.State != "service" {
+		t.Fatalf("answer: %+v", r)
+	}
+	rev, sess := stored(t, rdb, "u-old")
+	if rev != 5 || sess.Epoch == "" || sess.Answers["reporter_type"] != "general" {
+		t.Fatalf("stored revision %d epoch %q answers %v", rev, sess.Epoch, sess.Answers)
+	}
+	// The epoch stays with the session from then on.
+	turn(t, c, engine.Choose, "taxi")
+	if _, again := stored(t, rdb, "u-old"); again.Epoch != sess.Epoch {
+		t.Errorf("epoch changed from %q to %q", sess.Epoch, again.Epoch)
+	}
+}
+
+// toTitle answers a general user's paid-service claim up to the title.
+func toTitle(t testing.TB, c *store.Conv) {
+	t.Helper()
+	for _, in := range []struct {
+		kind engine.Kind
+		text string
+	}{
+		{engine.Choose, "yes"}, {engine.Choose, "general"}, {engine.Choose, "pay"}, {engine.Choose, "paid"},
+		{engine.Text, "me@example.com"}, {engine.Text, "010-1234-5678"},
+	} {
+		if r := turn(t, c, in.kind, in.text); r.Invalid {
+			t.Fatalf("%q refused: %v", in.text, r.Messages)
+		}
+	}
+	if s := c.Session().State; s != "title" {
+		t.Fatalf("at %s, want title", s)
+	}
+}
+
+// Two tabs show the title question; tab A answers it. Tab B then types its
+// title in a frame without state (as the terminal chat, the remote runner
+// and the skill channel send them): B's cached session is behind, its
+// compare-and-set loses, and the turn must not go on to apply B's title to
+// the question A's answer led to. A frame without state answers the
+// question its connection last showed (contract §2): B gets the current
+// reply, nothing applied.
+func TestStatelessFrameAfterLostRace(t *testing.T) {
+	rdb := redistest.StartReal(t).Client(t)
+	st := newStore(t, rdb)
+	ctx := context.Background()
+	a, _, err := st.Open(ctx, "u-race", "damage-1015", "ko")
+	if err != nil {
+		t.Fatal(err)
+	}
+	toTitle(t, a)
+	b, res, err := newStore(t, rdb).Open(ctx, "u-race", "damage-1015", "ko")
+	if err != nil || res.Reply.State != "title" {
+		t.Fatalf("tab B open: %v %+v", err, res.Reply)
+	}
+	if r := turn(t, a, engine.Text, "A의 제목"); r.State != "content" {
+		t.Fatalf("tab A's title: %+v", r)
+	}
+	res, err = b.Turn(ctx, engine.Input{Kind: engine.Text, Text: "B가 제목으로 쓴 글"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Applied || res.Reply.State != "content" || res.Reply.Invalid {
+		t.Errorf("tab B's stale title: applied %v, reply %+v; want not applied, the content question", res.Applied, res.Reply)
+	}
+	_, sess := stored(t, rdb, "u-race")
+	if sess.State != "content" || sess.Answers["title"] != "A의 제목" {
+		t.Errorf("stored at %s with title %v", sess.State, sess.Answers["title"])
+	}
+	if got, ok := sess.Answers["content"]; ok {
+		t.Fatalf("tab B's title was taken as the content: %q", got)
+	}
+	// Tab B now shows the content question: its next frame answers it.
+	if r := turn(t, b, engine.Text, "B의 내용"); r.State != "summary" {
+		t.Fatalf("tab B's content: %+v", r)
+	}
+	if _, sess := stored(t, rdb, "u-race"); sess.Answers["content"] != "B의 내용" {
+		t.Errorf("content %v", sess.Answers["content"])
+	}
+}
+
+// A write Redis took but answered too late (the turn said unavailable)
+// moves the session on without the connection seeing it. The user types
+// the title again, in a frame without state: it answers the title question
+// the connection last showed, so it is not applied to the content question
+// the late write led to.
+func TestStatelessFrameAfterLateWrite(t *testing.T) {
+	rs := redistest.StartReal(t)
+	// As the server's client: a batch gives up at its deadline.
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr, ContextTimeoutEnabled: true, MaxRetries: -1})
+	t.Cleanup(func() { rdb.Close() })
+	eng := testEngine(t)
+	st := store.New(rdb, func() *engine.Engine { return eng }, store.Options{TTL: time.Hour, Timeout: 300 * time.Millisecond,
+		Now: func() time.Time { return during }})
+	ctx := context.Background()
+	c, _, err := st.Open(ctx, "u-late", "damage-1015", "ko")
+	if err != nil {
+		t.Fatal(err)
+	}
+	toTitle(t, c)
+	rs.Freeze()
+	if _, err := c.Turn(ctx, engine.Input{Kind: engine.Text, Text: "늦게 닿은 제목"}); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("turn on a frozen Redis: %v, want unavailable", err)
+	}
+	rs.Thaw()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, sess := stored(t, rdb, "u-late"); sess.State == "content" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the late write never landed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	res, err := c.Turn(ctx, engine.Input{Kind: engine.Text, Text: "다시 쓴 제목"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Applied || res.Reply.State != "content" {
+		t.Errorf("retyped title: applied %v, reply %+v; want not applied, the content question", res.Applied, res.Reply)
+	}
+	if _, sess := stored(t, rdb, "u-late"); sess.Answers["content"] != nil {
+		t.Fatalf("the retyped title was taken as the content: %q", sess.Answers["content"])
+	}
+}
+
+// The source of the flow version a session is pinned to must outlive the
+// session: a turn refreshes its expiry (at most once an hour per version
+// and instance), so a conversation that goes on for days does not lose it.
+func TestFlowSourceRefreshedByTurns(t *testing.T) {
+	rdb := redistest.StartReal(t).Client(t)
+	ctx := context.Background()
+	eng := testEngine(t)
+	now := during
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	st := store.New(rdb, func() *engine.Engine { return eng }, store.Options{TTL: time.Hour, Now: clock})
+	if err := st.SaveFlows(ctx, eng.Flows()); err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := st.Open(ctx, "u-src", "damage-1015", "ko")
+	if err != nil {
+		t.Fatal(err)
+	}
+	turn(t, c, engine.Choose, "yes")
+	key := shard.FlowSource("damage-1015", c.Session().Version)
+	full := time.Hour + 24*time.Hour // the session's idle expiry and a day
+	// Two hours on, the source has little time left.
+	mu.Lock()
+	now = now.Add(2 * time.Hour)
+	mu.Unlock()
+	if err := rdb.PExpire(ctx, key, time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	turn(t, c, engine.Choose, "general")
+	if ttl := rdb.PTTL(ctx, key).Val(); ttl < full-time.Minute {
+		t.Fatalf("source TTL %v after a turn, want about %v", ttl, full)
+	}
+	// Within the hour, turns send nothing more than their script.
+	if err := rdb.PExpire(ctx, key, time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	var sent []string
+	var smu sync.Mutex
+	rdb.AddHook(countHook{func(name string) { smu.Lock(); sent = append(sent, name); smu.Unlock() }})
+	turn(t, c, engine.Choose, "pay")
+	smu.Lock()
+	again := slices.Contains(sent, "pexpire") || slices.Contains(sent, "expire")
+	smu.Unlock()
+	if again {
+		t.Errorf("a turn within the hour refreshed the source again: %v", sent)
+	}
+	if ttl := rdb.PTTL(ctx, key).Val(); ttl > time.Minute {
+		t.Errorf("source TTL %v, refreshed within the hour", ttl)
+	}
+	// A source already gone is set again by an instance that holds it.
+	if err := rdb.Del(ctx, key).Err(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Hour)
+	mu.Unlock()
+	turn(t, c, engine.Choose, "paid")
+	if src, err := rdb.Get(ctx, key).Bytes(); err != nil || string(src) != string(eng.Flow("damage-1015").Source) {
+		t.Fatalf("source not set again: %v", err)
+	}
+	if ttl := rdb.PTTL(ctx, key).Val(); ttl < full-time.Minute {
+		t.Errorf("source set again with TTL %v, want about %v", ttl, full)
+	}
+}

@@ -1,19 +1,25 @@
--- One chat turn: compare the session's revision, then write it, and for a
--- filed claim reserve the receipt number and append the claim to the
--- outbox. All or nothing: Redis runs a script atomically.
+-- One chat turn: compare the session's revision and epoch, then write it,
+-- and for a filed claim reserve the receipt number and append the claim to
+-- the outbox. All or nothing: Redis runs a script atomically.
+--
+-- The revision starts at 1 again in a session made after the last one
+-- expired, so it alone cannot tell them apart: the epoch, made with the
+-- session and written first in its JSON, does. A value without one (written
+-- before epochs) has the epoch ''.
 local cur = redis.call('GET', KEYS[1])
-local rev = 0
+local rev, epoch = 0, ''
 if cur then
   rev = tonumber(string.match(cur, '^(%d+)')) or 0
+  epoch = string.match(cur, '^%d+\n{"e":"([^"]*)"') or ''
 end
-if rev ~= tonumber(ARGV[1]) then
+if rev ~= tonumber(ARGV[1]) or epoch ~= ARGV[2] then
   return {0, cur}
 end
-if ARGV[4] then
-  if not redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[7]) then
+if ARGV[5] then
+  if not redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[8]) then
     return {2}
   end
-  redis.call('XADD', KEYS[2], '*', 'claim', ARGV[4], 'body', ARGV[5], 'at', ARGV[6])
+  redis.call('XADD', KEYS[2], '*', 'claim', ARGV[5], 'body', ARGV[6], 'at', ARGV[7])
 end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
 return {1, rev + 1}
