@@ -211,6 +211,15 @@ func nodeLost(err error) bool {
 		strings.Contains(msg, "EOF") || strings.Contains(msg, "connection refused")
 }
 
+// Failed tells a cluster client that a command sent around it (on a node
+// client from NodeFor) failed, so a lost node makes it reload its slot
+// map as its own commands' failures do.
+func Failed(rdb redis.UniversalClient, err error) {
+	if cc, ok := rdb.(*redis.ClusterClient); ok && err != nil && nodeLost(err) {
+		cc.ReloadState(context.Background())
+	}
+}
+
 // Embedded starts the in-process Redis of dev mode on a loopback port and
 // returns its URL and a function that stops it.
 func Embedded() (redisURL string, stop func(), err error) {

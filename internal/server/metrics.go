@@ -19,12 +19,16 @@ type Metrics struct {
 	Registry    *prometheus.Registry
 	connections prometheus.Gauge
 	turns       *prometheus.CounterVec
-	latency     prometheus.Histogram
-	refusals    *prometheus.CounterVec
-	entered     *prometheus.CounterVec
-	abandoned   *prometheus.CounterVec
-	filed       prometheus.Counter
-	frameErrors *prometheus.CounterVec
+	// unreplicated counts claims whose receipt was shown before
+	// CLAIMBOT_FILED_REPLICAS replicas confirmed them; clockSkew turns
+	// refused because Redis's clock was ahead.
+	unreplicated, clockSkew prometheus.Counter
+	latency                 prometheus.Histogram
+	refusals                *prometheus.CounterVec
+	entered                 *prometheus.CounterVec
+	abandoned               *prometheus.CounterVec
+	filed                   prometheus.Counter
+	frameErrors             *prometheus.CounterVec
 }
 
 // NewMetrics registers the chat's metrics, with the Go and process
@@ -47,9 +51,13 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 			Help: "Connections closed while their conversation waited in a state (the user may come back); closes of a server shutting down are not counted."}, []string{"flow", "state"}),
 		filed:       prometheus.NewCounter(prometheus.CounterOpts{Name: "claimbot_claims_filed_total", Help: "Claims filed (appended to the outbox)."}),
 		frameErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "claimbot_frame_errors_total", Help: "Frame problems by code."}, []string{"code"}),
+		unreplicated: prometheus.NewCounter(prometheus.CounterOpts{Name: "claimbot_claims_unreplicated_total",
+			Help: "Claims filed whose replicas (CLAIMBOT_FILED_REPLICAS) did not all confirm them in time; the receipt was shown all the same."}),
+		clockSkew: prometheus.NewCounter(prometheus.CounterOpts{Name: "claimbot_turns_clock_skew_total",
+			Help: "Turns refused as late because Redis's clock was ahead of this instance's."}),
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.connections, m.turns, m.latency, m.refusals, m.entered, m.abandoned, m.filed, m.frameErrors)
+		m.connections, m.turns, m.latency, m.refusals, m.entered, m.abandoned, m.filed, m.frameErrors, m.unreplicated, m.clockSkew)
 	return m
 }
 
