@@ -62,6 +62,29 @@ const (
 	DefaultSocketsPerUser = 5
 )
 
+// fdReserve is how many descriptors the process keeps for other than
+// client connections: the Redis pools (64 for turns, a few dozen for the
+// webhook sender), the ops listener, the flow watcher, files.
+const fdReserve = 128
+
+// ConnLimit is MaxConns, or when unset what the descriptor limit leaves
+// after fdReserve (half the limit when that is small): past the process's
+// limit Accept fails for everyone and Redis cannot be dialled either, so
+// the cap must come first.
+func (c *Config) ConnLimit() int {
+	if c.MaxConns > 0 {
+		return c.MaxConns
+	}
+	n := fdLimit()
+	switch {
+	case n == 0:
+		return 10000
+	case n < 2*fdReserve:
+		return max(1, n/2)
+	}
+	return n - fdReserve
+}
+
 // Dev reports dev mode: no banner secret.
 func (c *Config) Dev() bool { return c.BannerSecret == "" }
 
