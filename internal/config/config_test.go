@@ -274,3 +274,14 @@ func TestShortBannerSecret(t *testing.T) {
 		}
 	}
 }
+
+// The connection cap: as set, or below the descriptor limit.
+func TestConnLimit(t *testing.T) {
+	if got := (&Config{MaxConns: 123}).ConnLimit(); got != 123 {
+		t.Errorf("MaxConns 123: ConnLimit %d", got)
+	}
+	got := (&Config{}).ConnLimit()
+	if limit := fdLimit(); limit > 0 && (got < 1 || got >= limit) {
+		t.Errorf("ConnLimit %d with a descriptor limit of %d: want from 1 to below it", got, limit)
+	}
+}
