@@ -441,6 +441,7 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 	conv, res, err := s.store.Open(r.Context(), id.User, id.Flow, id.Lang)
 	if err == nil {
 		c.user.share(conv) // freshly loaded: the user's other tabs go on from it
+		c.user.unavailableAt = time.Time{}
 	}
 	c.user.turnMu.Unlock()
 	c.conv = conv

@@ -91,25 +91,30 @@ type userConns struct {
 	conns []*conn       // open, oldest first; guarded by Server.mu
 	lim   *rate.Limiter // nil: no rate limit
 
-	turnMu        sync.Mutex             // held while one of the user's turns runs
-	unavailableAt time.Time              // when a turn last found Redis unavailable
-	convs         map[string]*store.Conv // by flow: the newest opened; guarded by turnMu
+	turnMu        sync.Mutex    // held while one of the user's turns runs
+	unavailableAt time.Time     // when a turn last found Redis unavailable; zero once one gets through
+	convs         []*store.Conv // one per flow, the newest opened; usually one
 }
 
 // share makes conv, just opened, the conversation of its flow that the
 // user's sockets use. The caller holds turnMu.
 func (u *userConns) share(conv *store.Conv) {
-	if u.convs == nil {
-		u.convs = map[string]*store.Conv{}
+	for i, c := range u.convs {
+		if c.Flow == conv.Flow {
+			u.convs[i] = conv
+			return
+		}
 	}
-	u.convs[conv.Flow] = conv
+	u.convs = append(u.convs, conv)
 }
 
 // shared is the conversation of mine's flow that the user's sockets use.
 // The caller holds turnMu.
 func (u *userConns) shared(mine *store.Conv) *store.Conv {
-	if c := u.convs[mine.Flow]; c != nil {
-		return c
+	for _, c := range u.convs {
+		if c.Flow == mine.Flow {
+			return c
+		}
 	}
 	return mine
 }
@@ -328,6 +333,7 @@ func (c *conn) turn(in engine.Input) bool {
 		c.problem("unavailable")
 		return true
 	}
+	u.unavailableAt = time.Time{} // Redis answers again
 	if res.Claim != nil {
 		c.logger().Info("claim filed", "claim_id", res.Claim.ID, "state", res.Reply.State)
 	}
