@@ -495,11 +495,11 @@ func (s *Server) register(c *conn, user string) bool {
 		return false
 	}
 	s.users[user] = u
-	max := s.cfg.SocketsPerUser
-	if max <= 0 {
-		max = config.DefaultSocketsPerUser
+	limit := s.cfg.SocketsPerUser
+	if limit <= 0 {
+		limit = config.DefaultSocketsPerUser
 	}
-	for len(u.conns) >= max {
+	for len(u.conns) >= limit {
 		old := u.conns[0]
 		u.conns = slices.Delete(u.conns, 0, 1)
 		s.metrics.superseded.Inc()
