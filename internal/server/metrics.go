@@ -25,6 +25,9 @@ type Metrics struct {
 	abandoned   *prometheus.CounterVec
 	filed       prometheus.Counter
 	frameErrors *prometheus.CounterVec
+	superseded  prometheus.Counter
+	tcpOpen     prometheus.Gauge
+	tcpRefused  prometheus.Counter
 }
 
 // NewMetrics registers the chat's metrics, with the Go and process
@@ -47,9 +50,16 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 			Help: "Connections closed while their conversation waited in a state (the user may come back); closes of a server shutting down are not counted."}, []string{"flow", "state"}),
 		filed:       prometheus.NewCounter(prometheus.CounterOpts{Name: "claimbot_claims_filed_total", Help: "Claims filed (appended to the outbox)."}),
 		frameErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "claimbot_frame_errors_total", Help: "Frame problems by code."}, []string{"code"}),
+		superseded: prometheus.NewCounter(prometheus.CounterOpts{Name: "claimbot_sockets_superseded_total",
+			Help: "WebSockets closed (1008) because their user opened one more than CLAIMBOT_SOCKETS_PER_USER on this instance; the oldest goes."}),
+		tcpOpen: prometheus.NewGauge(prometheus.GaugeOpts{Name: "claimbot_tcp_connections",
+			Help: "TCP connections open on CLAIMBOT_ADDR: WebSockets, keep-alive HTTP connections and those not yet past their first request."}),
+		tcpRefused: prometheus.NewCounter(prometheus.CounterOpts{Name: "claimbot_tcp_refused_total",
+			Help: "TCP connections closed at once because CLAIMBOT_MAX_CONNS were already open."}),
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.connections, m.turns, m.latency, m.refusals, m.entered, m.abandoned, m.filed, m.frameErrors)
+		m.connections, m.turns, m.latency, m.refusals, m.entered, m.abandoned, m.filed, m.frameErrors,
+		m.superseded, m.tcpOpen, m.tcpRefused)
 	return m
 }
 
