@@ -105,8 +105,12 @@ func TestTokenCommand(t *testing.T) {
 	}
 }
 
+// productionSecret is a banner secret long enough for production (32 bytes
+// and more), so the refusals below are about the settings they leave out.
+const productionSecret = "production-banner-secret-0123456789"
+
 func TestProductionRefusesWithoutSettings(t *testing.T) {
-	_, errOut, code := claimbot(t, []string{"CLAIMBOT_BANNER_SECRET=x", "REDIS_URL=", "CLAIMBOT_WEBHOOK_URL=", "CLAIMBOT_WEBHOOK_SECRET="}, "serve")
+	_, errOut, code := claimbot(t, []string{"CLAIMBOT_BANNER_SECRET=" + productionSecret, "REDIS_URL=", "CLAIMBOT_WEBHOOK_URL=", "CLAIMBOT_WEBHOOK_SECRET="}, "serve")
 	if code == 0 {
 		t.Errorf("production without settings: exit 0")
 	}
@@ -120,7 +124,7 @@ func TestProductionRefusesWithoutSettings(t *testing.T) {
 		{"REDIS_URL=redis://127.0.0.1:1/0", "CLAIMBOT_WEBHOOK_URL", "REDIS_URL"},
 		{"CLAIMBOT_WEBHOOK_URL=http://127.0.0.1:1/", "REDIS_URL", "CLAIMBOT_WEBHOOK_URL"},
 	} {
-		_, errOut, code = claimbot(t, []string{"CLAIMBOT_BANNER_SECRET=x", "REDIS_URL=", "CLAIMBOT_WEBHOOK_URL=", "CLAIMBOT_WEBHOOK_SECRET=", tc.set}, "serve")
+		_, errOut, code = claimbot(t, []string{"CLAIMBOT_BANNER_SECRET=" + productionSecret, "REDIS_URL=", "CLAIMBOT_WEBHOOK_URL=", "CLAIMBOT_WEBHOOK_SECRET=", tc.set}, "serve")
 		if code == 0 || !strings.Contains(errOut, tc.missing) || !strings.Contains(errOut, "CLAIMBOT_WEBHOOK_SECRET") || strings.Contains(errOut, tc.present) {
 			t.Errorf("production with only %s: exit %d, want %s and CLAIMBOT_WEBHOOK_SECRET named, not %s: %q", tc.set, code, tc.missing, tc.present, errOut)
 		}

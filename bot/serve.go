@@ -18,6 +18,7 @@ func init() {
 func serve(args []string) error {
 	fs := newFlags("serve", "[flags]")
 	addr := fs.String("addr", "", "listen address (CLAIMBOT_ADDR)")
+	opsAddr := fs.String("ops-addr", "", "listen address of /metrics, /healthz and /readyz; unset: on --addr (CLAIMBOT_OPS_ADDR)")
 	flows := fs.String("flows", "", "folder of flow files (CLAIMBOT_FLOWS)")
 	locales := fs.String("locales", "", "folder of message files (CLAIMBOT_LOCALES)")
 	redisURL := fs.String("redis", "", "Redis URL (REDIS_URL)")
@@ -26,7 +27,7 @@ func serve(args []string) error {
 		return err
 	}
 	getenv := func(k string) string {
-		over := map[string]string{"CLAIMBOT_ADDR": *addr, "CLAIMBOT_FLOWS": *flows, "CLAIMBOT_LOCALES": *locales, "REDIS_URL": *redisURL}
+		over := map[string]string{"CLAIMBOT_ADDR": *addr, "CLAIMBOT_OPS_ADDR": *opsAddr, "CLAIMBOT_FLOWS": *flows, "CLAIMBOT_LOCALES": *locales, "REDIS_URL": *redisURL}
 		if v := over[k]; v != "" {
 			return v
 		}

@@ -19,22 +19,76 @@ import (
 
 // Config is the server's configuration.
 type Config struct {
-	Addr            string
-	RedisURL        string // empty, with no RedisClusterURL: embedded in-process Redis
-	RedisClusterURL string // a Redis Cluster's seed nodes, instead of RedisURL
-	FiledReplicas   int    // replicas that must hold a filed claim before its receipt is shown
-	Flows           string
-	Locales         string
-	DefaultFlow     string
-	BannerSecret    string // empty: dev mode
-	AllowedOrigins  []string
-	WebhookURL      string // empty: built-in dev receiver
-	WebhookSecret   string
-	SessionTTL      time.Duration
-	Retention       time.Duration
-	RetrySchedule   []time.Duration
-	RateLimit       float64 // frames per second per connection; 0 is off
-	LogLevel        slog.Level
+	Addr     string
+	RedisURL string // empty, with no RedisClusterURL: embedded in-process Redis
+	// RedisClusterURL is a Redis Cluster's seed nodes, instead of RedisURL.
+	RedisClusterURL string
+	// FiledReplicas is how many replicas must hold a filed claim before
+	// its receipt is shown (Redis WAIT).
+	FiledReplicas  int
+	Flows          string
+	Locales        string
+	DefaultFlow    string
+	BannerSecret   string // empty: dev mode
+	AllowedOrigins []string
+	WebhookURL     string // empty: built-in dev receiver
+	WebhookSecret  string
+	SessionTTL     time.Duration
+	Retention      time.Duration
+	RetrySchedule  []time.Duration
+	RateLimit      float64 // frames per second per user on this instance; 0 is off
+	LogLevel       slog.Level
+
+	// OpsAddr is a listener for /metrics, /healthz and /readyz; empty:
+	// they are served on Addr.
+	OpsAddr string
+	// IdleTimeout closes a keep-alive HTTP connection that waits this long
+	// for its next request; 0: DefaultIdleTimeout. WebSockets are not
+	// HTTP connections once upgraded: pings and pongs keep them.
+	IdleTimeout time.Duration
+	// MaxConns caps the connections open at once on Addr, WebSockets
+	// included; 0: derived from the process's descriptor limit.
+	MaxConns int
+	// SocketsPerUser caps one user's WebSockets on this instance; the
+	// oldest is closed for a new one. 0: DefaultSocketsPerUser.
+	SocketsPerUser int
+}
+
+// MinBannerSecret is the shortest banner secret production accepts, in
+// bytes: an HS256 key shorter than its hash is guessable offline from any
+// one token.
+const MinBannerSecret = 32
+
+const (
+	// DefaultIdleTimeout is how long a keep-alive connection may wait for
+	// its next request.
+	DefaultIdleTimeout = 60 * time.Second
+	// DefaultSocketsPerUser is how many WebSockets one user may hold on
+	// one instance: a few tabs and a phone.
+	DefaultSocketsPerUser = 5
+)
+
+// fdReserve is how many descriptors the process keeps for other than
+// client connections: the Redis pools (64 for turns, a few dozen for the
+// webhook sender), the ops listener, the flow watcher, files.
+const fdReserve = 128
+
+// ConnLimit is MaxConns, or when unset what the descriptor limit leaves
+// after fdReserve (half the limit when that is small): past the process's
+// limit Accept fails for everyone and Redis cannot be dialled either, so
+// the cap must come first.
+func (c *Config) ConnLimit() int {
+	if c.MaxConns > 0 {
+		return c.MaxConns
+	}
+	n := fdLimit()
+	switch {
+	case n == 0:
+		return 10000
+	case n < 2*fdReserve:
+		return max(1, n/2)
+	}
+	return n - fdReserve
 }
 
 // Dev reports dev mode: no banner secret.
@@ -55,6 +109,7 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 		BannerSecret:    getenv("CLAIMBOT_BANNER_SECRET"),
 		WebhookURL:      getenv("CLAIMBOT_WEBHOOK_URL"),
 		WebhookSecret:   getenv("CLAIMBOT_WEBHOOK_SECRET"),
+		OpsAddr:         getenv("CLAIMBOT_OPS_ADDR"),
 	}
 	var errs []error
 	dur := func(name string, def time.Duration) time.Duration {
@@ -71,6 +126,21 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 	}
 	c.SessionTTL = dur("CLAIMBOT_SESSION_TTL", 72*time.Hour)
 	c.Retention = dur("CLAIMBOT_RETENTION", 168*time.Hour)
+	c.IdleTimeout = dur("CLAIMBOT_IDLE_TIMEOUT", DefaultIdleTimeout)
+	count := func(name string, def int) int {
+		v := getenv(name)
+		if v == "" {
+			return def
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			errs = append(errs, fmt.Errorf("%s: want a whole number from 1 up, got %q", name, v))
+			return def
+		}
+		return n
+	}
+	c.MaxConns = count("CLAIMBOT_MAX_CONNS", 0)
+	c.SocketsPerUser = count("CLAIMBOT_SOCKETS_PER_USER", DefaultSocketsPerUser)
 	c.RetrySchedule = outbox.DefaultSchedule
 	if v := getenv("CLAIMBOT_RETRY_SCHEDULE"); v != "" {
 		s, err := ParseSchedule(v)
@@ -135,13 +205,18 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 }
 
 // Check enforces the rules of the modes: production never keeps real claims
-// in memory nor signs with a secret the backend cannot know; dev mode
-// listens on loopback only.
+// in memory nor signs with a secret the backend cannot know or an attacker
+// can guess; dev mode listens on loopback only.
 func (c *Config) Check() error {
 	if err := c.Redis().Check(); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
 	if !c.Dev() {
+		var errs []error
+		if n := len(c.BannerSecret); n < MinBannerSecret {
+			// Its length only: the secret itself never reaches a log.
+			errs = append(errs, fmt.Errorf("config: CLAIMBOT_BANNER_SECRET must be at least %d bytes, got %d bytes: use a random one (openssl rand -base64 32)", MinBannerSecret, n))
+		}
 		var missing []string
 		for _, kv := range [][2]string{{"REDIS_URL (or REDIS_CLUSTER_URL)", c.RedisURL + c.RedisClusterURL}, {"CLAIMBOT_WEBHOOK_URL", c.WebhookURL}, {"CLAIMBOT_WEBHOOK_SECRET", c.WebhookSecret}} {
 			if kv[1] == "" {
@@ -149,12 +224,15 @@ func (c *Config) Check() error {
 			}
 		}
 		if len(missing) > 0 {
-			return fmt.Errorf("config: production mode (CLAIMBOT_BANNER_SECRET is set) needs %s", strings.Join(missing, ", "))
+			errs = append(errs, fmt.Errorf("config: production mode (CLAIMBOT_BANNER_SECRET is set) needs %s", strings.Join(missing, ", ")))
 		}
-		return nil
+		return errors.Join(errs...)
 	}
 	if !Loopback(c.Addr) {
 		return fmt.Errorf("config: dev mode (no CLAIMBOT_BANNER_SECRET) listens on loopback only, not %q: set CLAIMBOT_ADDR=127.0.0.1:8080, or a banner secret for production", c.Addr)
+	}
+	if c.OpsAddr != "" && !Loopback(c.OpsAddr) {
+		return fmt.Errorf("config: dev mode (no CLAIMBOT_BANNER_SECRET) listens on loopback only, not %q: set CLAIMBOT_OPS_ADDR=127.0.0.1:9090, or a banner secret for production", c.OpsAddr)
 	}
 	return nil
 }

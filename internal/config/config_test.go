@@ -10,7 +10,7 @@ import (
 
 // production is the least environment production mode starts with.
 var production = map[string]string{
-	"CLAIMBOT_BANNER_SECRET":  "banner",
+	"CLAIMBOT_BANNER_SECRET":  "banner-secret-of-at-least-32-bytes",
 	"REDIS_URL":               "redis://127.0.0.1:6379/0",
 	"CLAIMBOT_WEBHOOK_URL":    "https://backend.example/claims",
 	"CLAIMBOT_WEBHOOK_SECRET": "whsec_c2VjcmV0",
@@ -49,7 +49,7 @@ func TestDefaults(t *testing.T) {
 			want := &Config{
 				Addr: tc.addr, Flows: "flows", Locales: "locales", DefaultFlow: "damage-1015",
 				SessionTTL: 72 * time.Hour, Retention: 168 * time.Hour, RetrySchedule: contractSchedule,
-				RateLimit: tc.rateLimit, LogLevel: slog.LevelInfo,
+				RateLimit: tc.rateLimit, LogLevel: slog.LevelInfo, IdleTimeout: time.Minute, SocketsPerUser: 5,
 				RedisURL: tc.env["REDIS_URL"], BannerSecret: tc.env["CLAIMBOT_BANNER_SECRET"],
 				WebhookURL: tc.env["CLAIMBOT_WEBHOOK_URL"], WebhookSecret: tc.env["CLAIMBOT_WEBHOOK_SECRET"],
 			}
@@ -80,7 +80,12 @@ func TestFromEnv(t *testing.T) {
 		{"flows", nil, map[string]string{"CLAIMBOT_FLOWS": "/srv/flows"}, func(c *Config) any { return c.Flows }, "/srv/flows"},
 		{"locales", nil, map[string]string{"CLAIMBOT_LOCALES": "/srv/locales"}, func(c *Config) any { return c.Locales }, "/srv/locales"},
 		{"default flow", nil, map[string]string{"CLAIMBOT_DEFAULT_FLOW": "outage-2025"}, func(c *Config) any { return c.DefaultFlow }, "outage-2025"},
-		{"banner secret", production, nil, func(c *Config) any { return c.BannerSecret }, "banner"},
+		{"banner secret", production, nil, func(c *Config) any { return c.BannerSecret }, "banner-secret-of-at-least-32-bytes"},
+		{"ops addr", nil, map[string]string{"CLAIMBOT_OPS_ADDR": "127.0.0.1:9090"}, func(c *Config) any { return c.OpsAddr }, "127.0.0.1:9090"},
+		{"ops addr production", production, map[string]string{"CLAIMBOT_OPS_ADDR": ":9090"}, func(c *Config) any { return c.OpsAddr }, ":9090"},
+		{"idle timeout", nil, map[string]string{"CLAIMBOT_IDLE_TIMEOUT": "15s"}, func(c *Config) any { return c.IdleTimeout }, 15 * time.Second},
+		{"max conns", production, map[string]string{"CLAIMBOT_MAX_CONNS": "20000"}, func(c *Config) any { return c.MaxConns }, 20000},
+		{"sockets per user", production, map[string]string{"CLAIMBOT_SOCKETS_PER_USER": "2"}, func(c *Config) any { return c.SocketsPerUser }, 2},
 		{"webhook url", nil, map[string]string{"CLAIMBOT_WEBHOOK_URL": "http://127.0.0.1:9000/"}, func(c *Config) any { return c.WebhookURL }, "http://127.0.0.1:9000/"},
 		{"webhook secret", nil, map[string]string{"CLAIMBOT_WEBHOOK_SECRET": "whsec_abc"}, func(c *Config) any { return c.WebhookSecret }, "whsec_abc"},
 		{"session ttl", nil, map[string]string{"CLAIMBOT_SESSION_TTL": "90m"}, func(c *Config) any { return c.SessionTTL }, 90 * time.Minute},
@@ -158,6 +163,12 @@ func TestBadValues(t *testing.T) {
 		{"CLAIMBOT_RATE_LIMIT", "infinity"},
 		{"CLAIMBOT_RATE_LIMIT", "1e400"},
 		{"CLAIMBOT_LOG_LEVEL", "verbose"},
+		{"CLAIMBOT_IDLE_TIMEOUT", "60"},
+		{"CLAIMBOT_IDLE_TIMEOUT", "0s"},
+		{"CLAIMBOT_MAX_CONNS", "0"},
+		{"CLAIMBOT_MAX_CONNS", "lots"},
+		{"CLAIMBOT_SOCKETS_PER_USER", "-1"},
+		{"CLAIMBOT_SOCKETS_PER_USER", "2.5"},
 	} {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
 			for _, base := range []map[string]string{nil, production} {
@@ -196,8 +207,10 @@ func TestModeRules(t *testing.T) {
 		want    []string // in the error; none: no error
 		notWant []string
 	}{
-		{name: "production bare", env: map[string]string{"CLAIMBOT_BANNER_SECRET": "b"},
+		{name: "production bare", env: map[string]string{"CLAIMBOT_BANNER_SECRET": "banner-secret-of-at-least-32-bytes"},
 			want: []string{"production mode", "REDIS_URL", "CLAIMBOT_WEBHOOK_URL", "CLAIMBOT_WEBHOOK_SECRET"}},
+		{name: "production bare with a short secret", env: map[string]string{"CLAIMBOT_BANNER_SECRET": "b"},
+			want: []string{"CLAIMBOT_BANNER_SECRET must be at least 32 bytes", "REDIS_URL", "CLAIMBOT_WEBHOOK_URL", "CLAIMBOT_WEBHOOK_SECRET"}},
 		{name: "production without redis", base: production, env: map[string]string{"REDIS_URL": ""},
 			want: []string{"REDIS_URL"}, notWant: []string{"CLAIMBOT_WEBHOOK_URL", "CLAIMBOT_WEBHOOK_SECRET"}},
 		{name: "production without webhook url", base: production, env: map[string]string{"CLAIMBOT_WEBHOOK_URL": ""},
@@ -209,6 +222,8 @@ func TestModeRules(t *testing.T) {
 		{name: "dev on a host name", env: map[string]string{"CLAIMBOT_ADDR": "chat.example:8080"}, want: []string{"loopback"}},
 		{name: "dev without a port", env: map[string]string{"CLAIMBOT_ADDR": "127.0.0.1"}, want: []string{"loopback"}},
 		{name: "production on all interfaces", base: production, env: map[string]string{"CLAIMBOT_ADDR": ":8080"}},
+		{name: "dev ops on all interfaces", env: map[string]string{"CLAIMBOT_OPS_ADDR": ":9090"}, want: []string{"loopback", `":9090"`, "CLAIMBOT_OPS_ADDR"}},
+		{name: "dev ops on loopback", env: map[string]string{"CLAIMBOT_OPS_ADDR": "127.0.0.1:9090"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := fromEnv(tc.base, tc.env)
@@ -232,5 +247,41 @@ func TestModeRules(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A banner secret shorter than 32 bytes refuses to start: the error names
+// the variable and the minimum, never the secret itself (contract §0).
+func TestShortBannerSecret(t *testing.T) {
+	for _, secret := range []string{"kq7", "banner", strings.Repeat("s", 31), "비밀번호비밀번호비밀"} { // the last: 10 runes, 30 bytes
+		t.Run(secret, func(t *testing.T) {
+			_, err := fromEnv(production, map[string]string{"CLAIMBOT_BANNER_SECRET": secret})
+			if err == nil {
+				t.Fatalf("a %d-byte banner secret was accepted", len(secret))
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, "CLAIMBOT_BANNER_SECRET") || !strings.Contains(msg, "32 bytes") {
+				t.Errorf("error does not name CLAIMBOT_BANNER_SECRET and its minimum of 32 bytes: %v", err)
+			}
+			if strings.Contains(msg, secret) {
+				t.Errorf("error shows the secret: %v", err)
+			}
+		})
+	}
+	for _, secret := range []string{strings.Repeat("s", 32), "비밀번호비밀번호비밀번"} { // 11 runes, 33 bytes
+		if _, err := fromEnv(production, map[string]string{"CLAIMBOT_BANNER_SECRET": secret}); err != nil {
+			t.Errorf("a %d-byte banner secret: %v", len(secret), err)
+		}
+	}
+}
+
+// The connection cap: as set, or below the descriptor limit.
+func TestConnLimit(t *testing.T) {
+	if got := (&Config{MaxConns: 123}).ConnLimit(); got != 123 {
+		t.Errorf("MaxConns 123: ConnLimit %d", got)
+	}
+	got := (&Config{}).ConnLimit()
+	if limit := fdLimit(); limit > 0 && (got < 1 || got >= limit) {
+		t.Errorf("ConnLimit %d with a descriptor limit of %d: want from 1 to below it", got, limit)
 	}
 }

@@ -149,7 +149,7 @@ func TestRemote(t *testing.T) {
 	})
 
 	t.Run("token", func(t *testing.T) {
-		const banner = "test-banner-secret"
+		const banner = "test-banner-secret-0123456789abcdef"
 		ln := listen(t)
 		srv := startServer(t, ln.Addr().String(), banner)
 		remote, err := NewRemote(RemoteOptions{URL: "http://" + srv.Addr, TokenSecret: banner, WebhookListener: ln, WebhookSecret: secret})

@@ -4,6 +4,8 @@
 package privacy
 
 import (
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -83,11 +85,49 @@ func MaskAnswers(answers map[string]any) map[string]any {
 	return out
 }
 
-// UserID returns a short stable pseudonym of a messenger user id for logs:
-// the first 10 hex characters of its SHA-256.
-func UserID(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:])[:10]
+// Pseudonymizer turns messenger user ids into pseudonyms for logs and dev
+// pages: HMAC-SHA256 under a key, cut to 64 bits (16 hex characters). An
+// unkeyed hash would not do: user ids are short numbers, and a reader of
+// the logs can hash every one of them in seconds; and a short cut collides
+// among millions of users. Without the key a pseudonym cannot be computed
+// from an id, so it cannot be reversed by trying ids.
+//
+// A Pseudonymizer is safe for use by many goroutines.
+type Pseudonymizer struct {
+	key []byte
+}
+
+// pseudonymLabel separates the pseudonyms' key from every other use of the
+// secret it is derived from (the banner secret signs tokens and cookies).
+const pseudonymLabel = "claimbot log pseudonym v1"
+
+// pseudonymBytes is how much of the HMAC a pseudonym keeps: 64 bits, so
+// millions of users hardly ever share one (about 1 in 10^7 for ten million).
+const pseudonymBytes = 8
+
+// NewPseudonymizer derives the key from secret: HMAC-SHA256(secret,
+// "claimbot log pseudonym v1"). Every instance configured with the same
+// secret gives the same pseudonyms, so their log lines correlate; the key
+// itself is never the secret, so a pseudonym is no oracle of the secret.
+func NewPseudonymizer(secret []byte) *Pseudonymizer {
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(pseudonymLabel))
+	return &Pseudonymizer{key: mac.Sum(nil)}
+}
+
+// RandomPseudonymizer has a random key of this process only: dev mode's,
+// which has no secret; its pseudonyms change on every start.
+func RandomPseudonymizer() *Pseudonymizer {
+	key := make([]byte, sha256.Size)
+	rand.Read(key)
+	return &Pseudonymizer{key: key}
+}
+
+// UserID returns the pseudonym of a messenger user id: 16 hex characters.
+func (p *Pseudonymizer) UserID(s string) string {
+	mac := hmac.New(sha256.New, p.key)
+	mac.Write([]byte(s))
+	return hex.EncodeToString(mac.Sum(nil)[:pseudonymBytes])
 }
 
 func firstRune(s string) string {

@@ -1,7 +1,11 @@
 package privacy
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"maps"
+	"strings"
 	"testing"
 )
 
@@ -113,17 +117,47 @@ func TestMaskAnswers(t *testing.T) {
 	}
 }
 
-func TestUserID(t *testing.T) {
-	tests := []struct{ name, in, want string }{
-		// echo -n u-42 | sha256sum
-		{"user", "u-42", "16ec525b74"},
-		{"empty", "", "e3b0c44298"},
+func TestPseudonymizer(t *testing.T) {
+	secret := []byte("banner-secret-of-at-least-32-bytes")
+	p := NewPseudonymizer(secret)
+	got := p.UserID("8120345")
+	if len(got) < 16 {
+		t.Errorf("pseudonym %q has %d hex characters, want 16 or more", got, len(got))
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := UserID(tt.in); got != tt.want {
-				t.Errorf("UserID(%q) = %q, want %q", tt.in, got, tt.want)
-			}
-		})
+	if _, err := hex.DecodeString(got); err != nil {
+		t.Errorf("pseudonym %q is not hex: %v", got, err)
+	}
+	// Stable under one secret, so every instance's lines correlate.
+	if again := NewPseudonymizer(secret).UserID("8120345"); again != got {
+		t.Errorf("same secret, same id: %q then %q", got, again)
+	}
+	if other := p.UserID("8120346"); other == got {
+		t.Errorf("two ids share the pseudonym %q", got)
+	}
+	// Without the key the pseudonym cannot be computed from the id: not
+	// from its bare hash (what the logs used to show), and another key
+	// gives another pseudonym.
+	sum := sha256.Sum256([]byte("8120345"))
+	if bare := hex.EncodeToString(sum[:]); strings.HasPrefix(bare, got) {
+		t.Errorf("pseudonym %q is the id's unkeyed SHA-256 %s", got, bare)
+	}
+	if other := NewPseudonymizer([]byte("another-secret-of-at-least-32-bytes")).UserID("8120345"); other == got {
+		t.Errorf("two secrets give the same pseudonym %q", got)
+	}
+	// The key is derived from the secret, not the secret itself: the
+	// pseudonym is not an HMAC under the banner secret, which the
+	// messenger backend also holds.
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte("8120345"))
+	if direct := hex.EncodeToString(mac.Sum(nil)); strings.HasPrefix(direct, got) {
+		t.Errorf("pseudonym %q is an HMAC keyed with the secret itself", got)
+	}
+	// Dev mode: a key of this process only.
+	a, b := RandomPseudonymizer(), RandomPseudonymizer()
+	if a.UserID("8120345") == b.UserID("8120345") {
+		t.Errorf("two random keys give the same pseudonym")
+	}
+	if a.UserID("8120345") != a.UserID("8120345") {
+		t.Errorf("a random key is not stable within its process")
 	}
 }

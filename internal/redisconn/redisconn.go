@@ -115,7 +115,7 @@ func Open(s Settings, role Role, poolSize int) (redis.UniversalClient, error) {
 func shape(o *redis.Options, role Role, poolSize int) {
 	o.DialTimeout, o.ReadTimeout, o.WriteTimeout = time.Second, time.Second, time.Second
 	o.MaxRetries = 1
-	if poolSize > 0 {
+	if poolSize > o.PoolSize { // a pool_size in the URL may ask for more
 		o.PoolSize = poolSize
 	}
 	switch role {
@@ -132,7 +132,7 @@ func shapeCluster(o *redis.ClusterOptions, role Role, poolSize int) {
 	// Redirects after a failover: MOVED to the new master, then the
 	// command. More would outlast a turn's deadline.
 	o.MaxRedirects = 3
-	if poolSize > 0 {
+	if poolSize > o.PoolSize { // a pool_size in the URL may ask for more
 		o.PoolSize = poolSize
 	}
 	switch role {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -332,6 +333,119 @@ func TestClusterMasterKilled(t *testing.T) {
 		if h.stats.outage > 10*time.Second {
 			t.Errorf("%s: turns recovered only after %v, want within 10 s", h.user, h.stats.outage)
 		}
+	}
+	ce.checkDelivered(receipts)
+}
+
+// TestClusterFrozenMasterAppliesNothingLater freezes (SIGSTOP) the master
+// of a user's shard while they answer the email question: the frame is
+// answered "unavailable" within 2 s, and when the master wakes the answer
+// is not applied; the next answer goes to the same question.
+func TestClusterFrozenMasterAppliesNothingLater(t *testing.T) {
+	ce := startClusterEnv(t, 1)
+	ctx := context.Background()
+	user := usersOnShards("frozen", 7)[0]
+	c := dialURL(t, "ws://"+ce.instances[0].Addr+"/ws?t="+ce.e.token(user), nil)
+	for _, v := range []string{"yes", "general", "pay", "paid"} {
+		if r := c.choose(v); r.Type != "reply" || r.Invalid {
+			t.Fatalf("%s: %+v", v, r)
+		}
+	}
+	if c.last.Field != "email" {
+		t.Fatalf("not at the email question: %+v", c.last)
+	}
+	addr, err := ce.cluster.MasterOf(ctx, shard.SlotOf(7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	master := ce.cluster.Node(addr)
+	// Shorter than the 2 s node timeout: a pause, not a failover.
+	if err := master.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	thawed := false
+	defer func() {
+		if !thawed {
+			master.Thaw()
+		}
+	}()
+	start := time.Now()
+	r := c.text("frozen@example.com")
+	took := time.Since(start)
+	time.Sleep(1500*time.Millisecond - took)
+	master.Thaw()
+	thawed = true
+	if r.Type != "error" || r.Code != "unavailable" {
+		t.Fatalf("answer while the master was frozen: %+v", r)
+	}
+	if took > 2*time.Second {
+		t.Errorf("unavailable after %v; the contract says within 2 s", took)
+	}
+	time.Sleep(500 * time.Millisecond) // the master runs what it had queued
+	r = c.text("typed-again@example.com")
+	if r.Type != "reply" || r.Invalid || r.Field != "phone" {
+		t.Fatalf("the answer after the thaw: %+v; want it taken as the email, the phone question next", r)
+	}
+	for _, v := range []string{"010 1234 5678", "결제 오류", "결제가 두 번 되었습니다."} {
+		c.text(v)
+	}
+	if c.last.State != "summary" || !contains(c.last.Messages, "typed-again@example.com") || contains(c.last.Messages, "frozen@example.com") {
+		t.Fatalf("summary: %+v", c.last)
+	}
+}
+
+// TestClusterSubmitWaitsForReplica: with CLAIMBOT_FILED_REPLICAS=1 a
+// submit's receipt comes once a replica holds the claim; with the replica
+// frozen, the receipt is still shown (the claim was filed: the user must
+// never hear otherwise) and the claim is counted as unreplicated.
+func TestClusterSubmitWaitsForReplica(t *testing.T) {
+	ce := startClusterEnv(t, 1)
+	ctx := context.Background()
+	users := usersOnShards("wait", 2, 14)
+	unreplicated := func() string {
+		_, body := httpGet(t, "http://"+ce.instances[0].Addr+"/metrics")
+		for _, line := range strings.Split(body, "\n") {
+			if strings.HasPrefix(line, "claimbot_claims_unreplicated_total ") {
+				return strings.TrimPrefix(line, "claimbot_claims_unreplicated_total ")
+			}
+		}
+		return "(absent)"
+	}
+	h := &hopper{t: t, ce: ce, user: users[0]}
+	receipts := map[string]string{users[0]: h.claim(5*time.Second, nil)}
+	if got := unreplicated(); got != "0" {
+		t.Fatalf("claims unreplicated with every replica up: %s", got)
+	}
+	// Freeze the replica of the second user's master.
+	rs, err := ce.cluster.Slots(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var replica *redisproc.Node
+	for _, r := range rs {
+		if r.Start <= shard.SlotOf(14) && shard.SlotOf(14) <= r.End && len(r.Replicas) > 0 {
+			replica = ce.cluster.Node(r.Replicas[0])
+		}
+	}
+	if replica == nil {
+		t.Fatal("no replica for shard 14")
+	}
+	h2 := &hopper{t: t, ce: ce, user: users[1]}
+	start := time.Now()
+	id := h2.claim(5*time.Second, func(step int) {
+		if step == 8 { // the submit
+			replica.Freeze()
+			start = time.Now()
+		}
+	})
+	took := time.Since(start)
+	replica.Thaw()
+	receipts[users[1]] = id
+	if got := unreplicated(); got != "1" {
+		t.Errorf("claims unreplicated with the replica frozen: %s, want 1", got)
+	}
+	if took > 2*time.Second {
+		t.Errorf("the receipt took %v", took)
 	}
 	ce.checkDelivered(receipts)
 }

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"log/slog"
-	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
@@ -93,13 +92,4 @@ func reload(cfg *config.Config, srv *Server, versions *engine.Versions, log *slo
 	for id, f := range eng.Flows() {
 		log.Info("flows: reloaded", "why", why, "flow", id, "version", f.Version)
 	}
-}
-
-// urlParse shows a URL without its password.
-func urlParse(raw string) (string, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", err
-	}
-	return u.Redacted(), nil
 }

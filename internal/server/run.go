@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/claimbot/claimbot/internal/config"
@@ -51,6 +55,7 @@ func logProblems(log *slog.Logger, ps flow.Problems) {
 // Running is a started server.
 type Running struct {
 	Addr     string // the address it listens on
+	OpsAddr  string // where /metrics, /healthz and /readyz are served: Addr unless CLAIMBOT_OPS_ADDR is set
 	RedisURL string
 	Server   *Server
 	Dev      *webhook.DevReceiver // the built-in receiver, when no webhook URL is set
@@ -132,14 +137,24 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Running,
 	}
 	cleanups = append(cleanups, func() { senderRDB.Close() })
 
+	metrics := NewMetrics(nil)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		cleanup()
 		return nil, fmt.Errorf("serve: listen: %w", err)
 	}
 	addr := ln.Addr().String()
-
-	metrics := NewMetrics(nil)
+	ln = &capListener{Listener: ln, max: int64(cfg.ConnLimit()), open: metrics.tcpOpen, refused: metrics.tcpRefused}
+	opsAddr := addr
+	var opsLn net.Listener
+	if cfg.OpsAddr != "" {
+		if opsLn, err = net.Listen("tcp", cfg.OpsAddr); err != nil {
+			ln.Close()
+			cleanup()
+			return nil, fmt.Errorf("serve: listen on CLAIMBOT_OPS_ADDR: %w", err)
+		}
+		opsAddr = opsLn.Addr().String()
+	}
 	routes := map[string]http.Handler{}
 	webhookURL, secretText := cfg.WebhookURL, cfg.WebhookSecret
 	var dev *webhook.DevReceiver
@@ -150,6 +165,9 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Running,
 	secret, err := webhook.ParseSecret(secretText)
 	if err != nil {
 		ln.Close()
+		if opsLn != nil {
+			opsLn.Close()
+		}
 		cleanup()
 		return nil, fmt.Errorf("serve: CLAIMBOT_WEBHOOK_SECRET: %w", err)
 	}
@@ -165,9 +183,17 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Running,
 	sender := outbox.NewSender(senderRDB, outbox.Config{URL: webhookURL, Secret: secret, Schedule: cfg.RetrySchedule,
 		Retention: cfg.Retention, Logger: log.With("component", "sender"), Metrics: om})
 
-	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	handler := srv.Handler()
+	var opsSrv *http.Server
+	if opsLn != nil {
+		// The operations endpoints on their own listener, and only there:
+		// they need not face the internet.
+		opsSrv = newHTTPServer(cfg, onlyPaths(handler, opsPaths, true), log)
+		handler = onlyPaths(handler, opsPaths, false)
+	}
+	httpSrv := newHTTPServer(cfg, handler, log)
 	runCtx, cancel := context.WithCancel(ctx)
-	r := &Running{Addr: addr, RedisURL: redisURL, Server: srv, Dev: dev, stop: cancel, done: make(chan error, 1)}
+	r := &Running{Addr: addr, OpsAddr: opsAddr, RedisURL: redisURL, Server: srv, Dev: dev, stop: cancel, done: make(chan error, 1)}
 
 	var wg sync.WaitGroup
 	senderCtx, stopSender := context.WithCancel(context.Background())
@@ -184,8 +210,11 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Running,
 		defer wg.Done()
 		watchFlows(runCtx, fw, cfg, srv, versions, log)
 	}()
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
+	if opsSrv != nil {
+		go func() { serveErr <- opsSrv.Serve(opsLn) }()
+	}
 
 	if cfg.Dev() {
 		log.Warn("DEV MODE: no CLAIMBOT_BANNER_SECRET; anyone on this machine can chat as any user; loopback only")
@@ -194,7 +223,8 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Running,
 			log.Info("received claims (dev receiver)", "url", "http://"+addr+"/dev/claims")
 		}
 	}
-	log.Info("claimbot listening", "addr", addr, "flows", len(eng.Flows()), "redis", rs.String(), "webhook", redactURL(webhookURL))
+	log.Info("claimbot listening", "addr", addr, "ops_addr", opsAddr, "flows", len(eng.Flows()), "redis", rs.String(), "webhook", logURL(webhookURL),
+		"max_conns", cfg.ConnLimit())
 
 	go func() {
 		var err error
@@ -216,6 +246,9 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Running,
 		go httpSrv.Shutdown(sctx)
 		srv.Shutdown(sctx)
 		httpSrv.Close()
+		if opsSrv != nil {
+			opsSrv.Close() // probes and scrapes answer until the chat is down
+		}
 		// The sender finishes its current deliveries.
 		stopSender()
 		cancel()
@@ -240,12 +273,99 @@ func loopbackOnly(h http.Handler) http.Handler {
 	})
 }
 
-func redactURL(raw string) string {
-	u, err := urlParse(raw)
+// opsPaths are the operations endpoints, served on CLAIMBOT_OPS_ADDR
+// when it is set.
+var opsPaths = map[string]bool{"/metrics": true, "/healthz": true, "/readyz": true}
+
+// onlyPaths serves h's routes whose path is (in) or is not (!in) one of
+// paths; the others are not found.
+func onlyPaths(h http.Handler, paths map[string]bool, in bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if paths[r.URL.Path] != in {
+			http.NotFound(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// newHTTPServer bounds how long a connection may hold a descriptor without
+// a request: ReadHeaderTimeout until the request's header is in, and
+// IdleTimeout between requests on a keep-alive connection (without it the
+// wait is endless). There is no ReadTimeout: no route reads a large body
+// but the dev receiver's, on loopback, and a WebSocket is hijacked from
+// the server, which then sets no deadline of its own (gorilla clears
+// them; the read pump's pong deadline keeps a WebSocket honest).
+func newHTTPServer(cfg *config.Config, h http.Handler, log *slog.Logger) *http.Server {
+	idle := cfg.IdleTimeout
+	if idle <= 0 {
+		idle = config.DefaultIdleTimeout
+	}
+	return &http.Server{Handler: h, ReadHeaderTimeout: min(10*time.Second, idle), IdleTimeout: idle,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+}
+
+// capListener caps the connections open at once: past max a new one is
+// answered 503 and closed at once, so a flood of idle sockets cannot take
+// every descriptor the process has (then Accept fails for everyone, and
+// Redis cannot be dialled either). It counts every connection until it is
+// closed, WebSockets included: a hijacked connection is still this one.
+type capListener struct {
+	net.Listener
+	max     int64
+	n       atomic.Int64
+	open    prometheus.Gauge
+	refused prometheus.Counter
+}
+
+// busy is the answer to a connection over the cap.
+const busy = "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nRetry-After: 5\r\nContent-Length: 12\r\n\r\nserver busy\n"
+
+func (l *capListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if l.n.Add(1) > l.max {
+			l.n.Add(-1)
+			l.refused.Inc()
+			// A fresh socket's send buffer is empty: this does not block.
+			c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+			io.WriteString(c, busy)
+			c.Close()
+			continue
+		}
+		l.open.Inc()
+		return &countedConn{Conn: c, l: l}, nil
+	}
+}
+
+// countedConn gives its place back when closed, once.
+type countedConn struct {
+	net.Conn
+	l    *capListener
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() {
+		c.l.n.Add(-1)
+		c.l.open.Dec()
+	})
+	return err
+}
+
+// logURL shows a URL as scheme, host and path only: user info, the query
+// and the fragment may carry credentials (?api_key=…), which never reach a
+// log.
+func logURL(raw string) string {
+	u, err := url.Parse(raw)
 	if err != nil {
 		return "(unparsable)"
 	}
-	return u
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
 }
 
 // redisLogger sends go-redis's own messages (reconnects) to slog at debug:

@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,6 +29,7 @@ import (
 
 	"github.com/claimbot/claimbot/internal/config"
 	"github.com/claimbot/claimbot/internal/engine"
+	"github.com/claimbot/claimbot/internal/privacy"
 	"github.com/claimbot/claimbot/internal/store"
 	"github.com/claimbot/claimbot/internal/token"
 )
@@ -58,9 +60,11 @@ type Server struct {
 	bannerKey []byte
 	cookieKey []byte
 	now       func() time.Time
+	pseud     *privacy.Pseudonymizer
 
 	mu       sync.Mutex
 	conns    map[*conn]struct{}
+	users    map[string]*userConns // users with open sockets, by user id
 	stopping bool
 }
 
@@ -73,6 +77,10 @@ type Options struct {
 	Metrics *Metrics
 	Routes  map[string]http.Handler // extra routes, e.g. "/dev/claims"
 	Now     func() time.Time
+	// Pseudonyms turns user ids into the session pseudonyms of log lines;
+	// nil: keyed with the banner secret, so every instance gives the same
+	// (dev mode, which has none: a random key of this process).
+	Pseudonyms *privacy.Pseudonymizer
 }
 
 // devCookieKey signs dev mode's anonymous cookies. Dev mode listens on
@@ -83,7 +91,10 @@ var devCookieKey = []byte("claimbot dev mode: loopback only")
 // New builds a Server.
 func New(o Options) *Server {
 	s := &Server{cfg: o.Config, log: o.Logger, rdb: o.Redis, metrics: o.Metrics, extra: o.Routes, now: o.Now,
-		conns: map[*conn]struct{}{}}
+		pseud: o.Pseudonyms, conns: map[*conn]struct{}{}, users: map[string]*userConns{}}
+	if s.pseud == nil {
+		s.pseud = LogPseudonyms(s.cfg)
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -596,10 +607,7 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader answered
 	}
 	c := &conn{s: s, ws: ws}
-	if s.cfg.RateLimit > 0 {
-		c.lim = rate.NewLimiter(rate.Limit(s.cfg.RateLimit), burst(s.cfg.RateLimit))
-	}
-	if !s.register(c) {
+	if !s.register(c, id.User) {
 		// Shutdown took its list of connections between the check above
 		// and now: close this one as it closes those.
 		c.closeWith(websocket.CloseServiceRestart, "server restarting")
@@ -608,7 +616,13 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	c.user.turnMu.Lock() // the user's other tabs may be mid-turn
 	conv, res, err := s.store.Open(r.Context(), id.User, id.Flow, id.Lang)
+	if err == nil {
+		c.user.share(conv) // freshly loaded: the user's other tabs go on from it
+		c.user.unavailableAt = time.Time{}
+	}
+	c.user.turnMu.Unlock()
 	c.conv = conv
 	if err != nil {
 		c.logger().Warn("open: redis unavailable", "err", err)
@@ -630,15 +644,47 @@ func burst(perSecond float64) int {
 	return max(1, int(math.Ceil(2*perSecond)))
 }
 
-// register adds a new connection to those Shutdown closes; false when the
-// server is already stopping. One lock for both, so no connection slips
-// in after Shutdown took its list.
-func (s *Server) register(c *conn) bool {
+// LogPseudonyms is the pseudonymizer of a configuration's log lines: keyed
+// with the banner secret in production, so every instance gives a user the
+// same pseudonym; in dev mode, which has no secret, a random key of this
+// process.
+func LogPseudonyms(cfg *config.Config) *privacy.Pseudonymizer {
+	if cfg.Dev() {
+		return privacy.RandomPseudonymizer()
+	}
+	return privacy.NewPseudonymizer([]byte(cfg.BannerSecret))
+}
+
+// register adds a new connection of user to those Shutdown closes; false
+// when the server is already stopping. One lock for both, so no connection
+// slips in after Shutdown took its list. It joins the user's other sockets
+// here; past the cap the oldest is closed.
+func (s *Server) register(c *conn, user string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	u := s.users[user]
+	if u == nil {
+		u = &userConns{id: user}
+		if s.cfg.RateLimit > 0 {
+			u.lim = rate.NewLimiter(rate.Limit(s.cfg.RateLimit), burst(s.cfg.RateLimit))
+		}
+	}
+	c.user = u // before any return: the caller closes c through it
 	if s.stopping {
 		return false
 	}
+	s.users[user] = u
+	limit := s.cfg.SocketsPerUser
+	if limit <= 0 {
+		limit = config.DefaultSocketsPerUser
+	}
+	for len(u.conns) >= limit {
+		old := u.conns[0]
+		u.conns = slices.Delete(u.conns, 0, 1)
+		s.metrics.superseded.Inc()
+		go old.supersede() // after its turn in flight, if any
+	}
+	u.conns = append(u.conns, c)
 	s.conns[c] = struct{}{}
 	s.metrics.connections.Inc()
 	return true
@@ -649,13 +695,21 @@ func (s *Server) left(c *conn) {
 	s.mu.Lock()
 	_, ok := s.conns[c]
 	delete(s.conns, c)
+	if u := c.user; ok && u != nil {
+		if i := slices.Index(u.conns, c); i >= 0 {
+			u.conns = slices.Delete(u.conns, i, i+1)
+		}
+		if len(u.conns) == 0 && s.users[u.id] == u {
+			delete(s.users, u.id)
+		}
+	}
 	s.mu.Unlock()
 	if !ok {
 		return
 	}
 	s.metrics.connections.Dec()
-	if c.closedByShutdown() {
-		return // a deploy, not a user leaving: the page reconnects
+	if c.closedByServer() {
+		return // a deploy or the user's newer tab, not a user leaving: the page reconnects
 	}
 	if c.conv != nil {
 		if sess := c.conv.Session(); sess != nil && !sess.Done && sess.State != "" {

@@ -15,7 +15,6 @@ import (
 
 	"github.com/claimbot/claimbot/internal/bufpool"
 	"github.com/claimbot/claimbot/internal/engine"
-	"github.com/claimbot/claimbot/internal/privacy"
 	"github.com/claimbot/claimbot/internal/store"
 )
 
@@ -64,15 +63,60 @@ type conn struct {
 	s    *Server
 	ws   *websocket.Conn
 	conv *store.Conv
-	lim  *rate.Limiter
+	user *userConns // what the user's sockets on this instance share
 
 	floods []time.Time
 	pinger *time.Timer
 
-	turnMu        sync.Mutex // held while a turn runs, so shutdown waits for it
-	closing       bool
-	unavailableAt time.Time // when a turn last found Redis unavailable
-	once          sync.Once
+	turnMu     sync.Mutex // held while a turn runs, so shutdown waits for it
+	closing    bool       // Shutdown closes it
+	superseded bool       // a newer socket of its user took its place
+	once       sync.Once
+}
+
+// userConns is what one user's sockets on this instance share: a user
+// reopening the chat in another tab or on the phone is the same person,
+// not more of them.
+//   - At most Config.SocketsPerUser sockets: a new one closes the oldest
+//     (1008), so a user coming back on another device always gets in.
+//   - One rate limit, a token bucket all of them draw from.
+//   - One turn at a time: the turns of two tabs run one after the other
+//     instead of racing each other's compare-and-set in Redis, so
+//     "unavailable" only ever means Redis, never the user's own tabs.
+//   - One copy of each conversation: a tab's turn starts from the session
+//     as the user's last turn left it, not from a copy another tab made
+//     stale, which would cost a failed write and a reload every time.
+type userConns struct {
+	id    string
+	conns []*conn       // open, oldest first; guarded by Server.mu
+	lim   *rate.Limiter // nil: no rate limit
+
+	turnMu        sync.Mutex    // held while one of the user's turns runs
+	unavailableAt time.Time     // when a turn last found Redis unavailable; zero once one gets through
+	convs         []*store.Conv // one per flow, the newest opened; usually one
+}
+
+// share makes conv, just opened, the conversation of its flow that the
+// user's sockets use. The caller holds turnMu.
+func (u *userConns) share(conv *store.Conv) {
+	for i, c := range u.convs {
+		if c.Flow == conv.Flow {
+			u.convs[i] = conv
+			return
+		}
+	}
+	u.convs = append(u.convs, conv)
+}
+
+// shared is the conversation of mine's flow that the user's sockets use.
+// The caller holds turnMu.
+func (u *userConns) shared(mine *store.Conv) *store.Conv {
+	for _, c := range u.convs {
+		if c.Flow == mine.Flow {
+			return c
+		}
+	}
+	return mine
 }
 
 // lang is the session's language, which its replies speak: the language
@@ -88,7 +132,7 @@ func (c *conn) lang() string {
 // logger is made when needed, not kept: idle connections stay small. Its
 // session attribute is a pseudonym, never the user id.
 func (c *conn) logger() *slog.Logger {
-	return c.s.log.With("session", privacy.UserID(c.conv.User+"/"+c.conv.Flow), "flow", c.conv.Flow)
+	return c.s.log.With("session", c.s.pseud.UserID(c.conv.User+"/"+c.conv.Flow), "flow", c.conv.Flow)
 }
 
 func (c *conn) stop() {
@@ -197,7 +241,7 @@ func (c *conn) frame(typ int, data []byte) bool {
 		c.closeAndDrain(websocket.CloseInvalidFramePayloadData, "invalid UTF-8")
 		return false
 	}
-	if c.lim != nil && !c.lim.Allow() {
+	if lim := c.user.lim; lim != nil && !lim.Allow() {
 		c.s.metrics.frameErrors.WithLabelValues("rate_limited").Inc()
 		c.problem("rate_limited")
 		if c.flooded() {
@@ -257,15 +301,21 @@ func (c *conn) flooded() bool {
 	return len(c.floods) >= floodLimit
 }
 
-// turn runs one input; false when the server is shutting down.
+// turn runs one input; false when the server is shutting down or a newer
+// socket of the user took this one's place. The user's turns run one at a
+// time (userConns.turnMu).
 func (c *conn) turn(in engine.Input) bool {
 	c.turnMu.Lock()
 	defer c.turnMu.Unlock()
-	if c.closing {
+	if c.closing || c.superseded {
 		return false
 	}
+	u := c.user
+	u.turnMu.Lock()
+	defer u.turnMu.Unlock()
+	c.conv = u.shared(c.conv)
 	start := time.Now()
-	if !c.unavailableAt.IsZero() && start.Sub(c.unavailableAt) < unavailableGap {
+	if !u.unavailableAt.IsZero() && start.Sub(u.unavailableAt) < unavailableGap {
 		c.s.metrics.observeTurn(c.conv.Flow, engine.Result{}, store.ErrUnavailable, 0)
 		c.problem("unavailable")
 		return true
@@ -274,7 +324,7 @@ func (c *conn) turn(in engine.Input) bool {
 	c.s.metrics.observeTurn(c.conv.Flow, res, err, time.Since(start))
 	if err != nil {
 		if errors.Is(err, store.ErrUnavailable) {
-			c.unavailableAt = time.Now()
+			u.unavailableAt = time.Now()
 			c.logger().Warn("turn: redis unavailable", "err", err)
 			c.problem("unavailable")
 			return true
@@ -283,6 +333,7 @@ func (c *conn) turn(in engine.Input) bool {
 		c.problem("unavailable")
 		return true
 	}
+	u.unavailableAt = time.Time{} // Redis answers again
 	if res.Claim != nil {
 		c.logger().Info("claim filed", "claim_id", res.Claim.ID, "state", res.Reply.State)
 	}
@@ -299,11 +350,25 @@ func (c *conn) shutdown() {
 	c.closeWith(websocket.CloseServiceRestart, "server restarting")
 }
 
-// closedByShutdown reports whether Shutdown closed the connection.
-func (c *conn) closedByShutdown() bool {
+// supersede closes the connection for a newer one of its user, once the
+// turn in flight has sent its reply: 1008, which the page answers by
+// reconnecting after a while, not at once.
+func (c *conn) supersede() {
+	c.turnMu.Lock()
+	c.superseded = true
+	c.turnMu.Unlock()
+	c.closeWith(websocket.ClosePolicyViolation, supersededReason)
+}
+
+// supersededReason is the close reason of a socket closed for a newer one.
+const supersededReason = "too many connections of this user: closed the oldest"
+
+// closedByServer reports whether Shutdown closed the connection, or a
+// newer socket of its user: a deploy or another tab, not a user leaving.
+func (c *conn) closedByServer() bool {
 	c.turnMu.Lock()
 	defer c.turnMu.Unlock()
-	return c.closing
+	return c.closing || c.superseded
 }
 
 func decodeFrame(data []byte) (engine.Input, bool) {

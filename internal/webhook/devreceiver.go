@@ -42,6 +42,7 @@ var kst = time.FixedZone("KST", 9*60*60)
 type DevReceiver struct {
 	secret Secret
 	log    *slog.Logger
+	pseud  *privacy.Pseudonymizer // user ids on the page and in its lines
 
 	mu     sync.Mutex
 	claims []*devClaim // oldest first
@@ -61,7 +62,8 @@ func NewDevReceiver(secret Secret, logger *slog.Logger) *DevReceiver {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &DevReceiver{secret: secret, log: logger, byID: make(map[string]*devClaim)}
+	// Dev mode has no secret to key pseudonyms with: a key of this process.
+	return &DevReceiver{secret: secret, log: logger, pseud: privacy.RandomPseudonymizer(), byID: make(map[string]*devClaim)}
 }
 
 // Claims returns the stored events, oldest first. Numbers in answers are
@@ -141,7 +143,7 @@ func (d *DevReceiver) receive(w http.ResponseWriter, r *http.Request) {
 			"webhook_id", id,
 			"claim_id", ev.Data.ClaimID,
 			"flow", ev.Data.Flow.ID,
-			"user", privacy.UserID(ev.Data.UserID),
+			"user", d.pseud.UserID(ev.Data.UserID),
 			"attempts", attempts,
 			"duplicate", dup)
 	}
@@ -208,7 +210,7 @@ func (d *DevReceiver) page(w http.ResponseWriter) {
 	data := devPageData{Max: devMaxClaims}
 	d.mu.Lock()
 	for _, c := range slices.Backward(d.claims) {
-		data.Claims = append(data.Claims, viewOf(c))
+		data.Claims = append(data.Claims, viewOf(c, d.pseud))
 	}
 	d.mu.Unlock()
 
@@ -227,7 +229,7 @@ func (d *DevReceiver) page(w http.ResponseWriter) {
 
 // viewOf prepares one claim for the page. Answers are masked here: personal
 // data is never shown in full on a dev page.
-func viewOf(c *devClaim) devClaimView {
+func viewOf(c *devClaim, pseud *privacy.Pseudonymizer) devClaimView {
 	data := c.event.Data
 	v := devClaimView{
 		ClaimID:   data.ClaimID,
@@ -235,7 +237,7 @@ func viewOf(c *devClaim) devClaimView {
 		Submitted: data.SubmittedAt.In(kst).Format("2006-01-02 15:04:05 MST"),
 		Flow:      data.Flow.ID + "@" + data.Flow.Version,
 		Locale:    data.Locale,
-		User:      privacy.UserID(data.UserID),
+		User:      pseud.UserID(data.UserID),
 		Attempts:  c.attempts,
 	}
 	for k, val := range privacy.MaskAnswers(data.Answers) {

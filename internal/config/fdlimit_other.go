@@ -1,0 +1,5 @@
+//go:build !unix
+
+package config
+
+func fdLimit() int { return 0 }
