@@ -219,8 +219,9 @@ func (c *Cluster) Masters(ctx context.Context) ([]string, error) {
 }
 
 // WaitHealthy waits until every running node says cluster_state:ok, every
-// slot is assigned to a master that is up, and every running replica's
-// link to its master is up.
+// slot is assigned to a master that is up, every running node serves as a
+// master or a replica, and every running replica's link to its master is
+// up.
 func (c *Cluster) WaitHealthy(ctx context.Context, within time.Duration) error {
 	deadline := time.Now().Add(within)
 	var why string
@@ -269,6 +270,20 @@ func (c *Cluster) unhealthy(ctx context.Context) string {
 	rs, err := c.Slots(ctx)
 	if err != nil {
 		return err.Error()
+	}
+	// Every running node serves: as a master of its slots or as a
+	// replica of one (redis-cli makes the replicas after the masters).
+	serving := map[string]bool{}
+	for _, r := range rs {
+		serving[r.Master] = true
+		for _, a := range r.Replicas {
+			serving[a] = true
+		}
+	}
+	for _, n := range c.Nodes {
+		if n.Running() && !serving[n.Addr] {
+			return n.Addr + " is neither a master of slots nor a replica yet"
+		}
 	}
 	covered := 0
 	for _, r := range rs {

@@ -207,18 +207,15 @@ func (h *hopper) claim(limit time.Duration, between func(step int)) string {
 	return ""
 }
 
-// usersOnShards returns one user per shard in shards.
+// usersOnShards returns one user on each of shards, in their order.
 func usersOnShards(prefix string, shards ...int) []string {
-	want := map[int]bool{}
-	for _, n := range shards {
-		want[n] = true
-	}
-	var users []string
-	for i := 0; len(want) > 0; i++ {
-		u := fmt.Sprintf("%s-%d", prefix, i)
-		if want[shard.Of(u)] {
-			delete(want, shard.Of(u))
-			users = append(users, u)
+	users := make([]string, len(shards))
+	for k, n := range shards {
+		for i := 0; ; i++ {
+			if u := fmt.Sprintf("%s-%d-%d", prefix, k, i); shard.Of(u) == n {
+				users[k] = u
+				break
+			}
 		}
 	}
 	return users
