@@ -114,13 +114,13 @@ type Fault struct {
 // be zero.
 type Report struct {
 	Conversations  int           `json:"conversations"`
-	Finished       int           `json:"finished"`        // conversations that reached their end
-	Receipts       int           `json:"receipts_shown"`  // receipt numbers shown to people
-	Delivered      int           `json:"claims_delivered"` // distinct claims the receiver accepted
-	Lost           int           `json:"lost"`            // receipt shown, never delivered
-	DoubleFiled    int           `json:"double_filed"`    // conversations with two claim ids delivered
+	Finished       int           `json:"finished"`          // conversations that reached their end
+	Receipts       int           `json:"receipts_shown"`    // receipt numbers shown to people
+	Delivered      int           `json:"claims_delivered"`  // distinct claims the receiver accepted
+	Lost           int           `json:"lost"`              // receipt shown, never delivered
+	DoubleFiled    int           `json:"double_filed"`      // conversations with two claim ids delivered
 	MultiIDs       int           `json:"multi_webhook_ids"` // claims accepted under two webhook-ids
-	Unknown        int           `json:"unknown_claims"`  // claims delivered that no conversation was shown
+	Unknown        int           `json:"unknown_claims"`    // claims delivered that no conversation was shown
 	Turns          int64         `json:"turns"`
 	Unavailable    int64         `json:"unavailable"` // frames answered "unavailable"
 	Reconnects     int64         `json:"reconnects"`
@@ -449,4 +449,3 @@ var errGaveUp = errors.New("chaos: conversation gave up")
 
 // seeds gives each conversation its own random source.
 func seeded(seed uint64, i int) *mrand.Rand { return mrand.New(mrand.NewPCG(seed, uint64(i))) }
-

@@ -265,9 +265,9 @@ func (c *chat) send(ctx context.Context, f loadtest.Frame, deadline time.Time) (
 // receiver plays the backend: it verifies each delivery's signature and
 // records every claim under the webhook-ids it came with.
 type receiver struct {
-	secret  webhook.Secret
-	srv     *http.Server
-	url     string
+	secret   webhook.Secret
+	srv      *http.Server
+	url      string
 	refusing atomic.Bool
 
 	mu    sync.Mutex
@@ -348,4 +348,3 @@ func (r *receiver) hasAll(want map[string]time.Time) bool {
 	}
 	return true
 }
-

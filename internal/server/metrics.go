@@ -23,15 +23,15 @@ type Metrics struct {
 	// CLAIMBOT_FILED_REPLICAS replicas confirmed them; clockSkew turns
 	// refused because Redis's clock was ahead.
 	unreplicated, clockSkew prometheus.Counter
-	latency     prometheus.Histogram
-	refusals    *prometheus.CounterVec
-	entered     *prometheus.CounterVec
-	abandoned   *prometheus.CounterVec
-	filed       prometheus.Counter
-	frameErrors *prometheus.CounterVec
-	superseded  prometheus.Counter
-	tcpOpen     prometheus.Gauge
-	tcpRefused  prometheus.Counter
+	latency                 prometheus.Histogram
+	refusals                *prometheus.CounterVec
+	entered                 *prometheus.CounterVec
+	abandoned               *prometheus.CounterVec
+	filed                   prometheus.Counter
+	frameErrors             *prometheus.CounterVec
+	superseded              prometheus.Counter
+	tcpOpen                 prometheus.Gauge
+	tcpRefused              prometheus.Counter
 }
 
 // NewMetrics registers the chat's metrics, with the Go and process
