@@ -37,6 +37,7 @@ func loadtestCmd(args []string) error {
 	rounds := fs.Int("rounds", 0, "alternate this many bare and real rounds of --duration each and print their ratio (real: --url, else in-process)")
 	backlog := fs.Int("backlog", 0, "pre-fill the outbox in --redis with this many claims and measure how fast a sender drains it")
 	redisURL := envFlag(fs, "redis", "REDIS_URL", "Redis `URL` for --bare, --backlog and the in-process server (REDIS_URL); unset: an embedded Redis")
+	filedReplicas := fs.Int("filed-replicas", -1, "in-process server: CLAIMBOT_FILED_REPLICAS (default: 1 with --cluster, else 0)")
 	clusterURL := envFlag(fs, "cluster", "REDIS_CLUSTER_URL", "a Redis Cluster's `URL` for the in-process server (REDIS_CLUSTER_URL); --bare, --backlog and --rounds' Redis time take one server")
 	flowsDir := fs.String("flows", env("CLAIMBOT_FLOWS", "flows"), "in-process server: folder of flow files (CLAIMBOT_FLOWS)")
 	localesDir := fs.String("locales", env("CLAIMBOT_LOCALES", "locales"), "in-process server: folder of message files (CLAIMBOT_LOCALES)")
@@ -140,7 +141,7 @@ func loadtestCmd(args []string) error {
 		} else {
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 			// Not stopped by Ctrl-C before the report has read its counters.
-			r, err := loadtest.StartDev(context.WithoutCancel(ctx), loadtest.DevOptions{RedisURL: *redisURL, ClusterURL: *clusterURL, Flows: *flowsDir, Locales: *localesDir, Logger: log})
+			r, err := loadtest.StartDev(context.WithoutCancel(ctx), loadtest.DevOptions{RedisURL: *redisURL, ClusterURL: *clusterURL, FiledReplicas: *filedReplicas, Flows: *flowsDir, Locales: *localesDir, Logger: log})
 			if err != nil {
 				return fmt.Errorf("loadtest: in-process server: %w", err)
 			}

@@ -79,9 +79,11 @@ func MetricsURLOf(u *url.URL) string {
 // DevOptions configure an in-process server for a load test.
 type DevOptions struct {
 	RedisURL string // empty: the embedded Redis
-	// ClusterURL is a Redis Cluster instead (REDIS_CLUSTER_URL's form);
-	// the server then waits for CLAIMBOT_FILED_REPLICAS' default, 1.
+	// ClusterURL is a Redis Cluster instead (REDIS_CLUSTER_URL's form).
 	ClusterURL string
+	// FiledReplicas is CLAIMBOT_FILED_REPLICAS; below zero: its default
+	// (1 on a cluster, else 0).
+	FiledReplicas int
 	Flows      string // default "flows"
 	Locales    string // default "locales"
 	Logger     *slog.Logger
@@ -92,7 +94,7 @@ type DevOptions struct {
 // no rate limit), on a free loopback port.
 func StartDev(ctx context.Context, o DevOptions) (*server.Running, error) {
 	cfg := &config.Config{
-		Addr: "127.0.0.1:0", RedisURL: o.RedisURL, RedisClusterURL: o.ClusterURL, FiledReplicas: filedReplicas(o.ClusterURL), Flows: o.Flows, Locales: o.Locales, DefaultFlow: "damage-1015",
+		Addr: "127.0.0.1:0", RedisURL: o.RedisURL, RedisClusterURL: o.ClusterURL, FiledReplicas: filedReplicas(o.ClusterURL, o.FiledReplicas), Flows: o.Flows, Locales: o.Locales, DefaultFlow: "damage-1015",
 		SessionTTL: time.Hour, Retention: 10 * time.Minute, RetrySchedule: outbox.DefaultSchedule,
 		RateLimit: 0, LogLevel: slog.LevelWarn,
 	}
@@ -184,8 +186,12 @@ func (t *Target) Preflight(ctx context.Context) error {
 	return nil
 }
 
-// filedReplicas is CLAIMBOT_FILED_REPLICAS' default for the Redis given.
-func filedReplicas(clusterURL string) int {
+// filedReplicas is n, or CLAIMBOT_FILED_REPLICAS' default for the Redis
+// given when n is below zero.
+func filedReplicas(clusterURL string, n int) int {
+	if n >= 0 {
+		return n
+	}
 	if clusterURL != "" {
 		return 1
 	}
