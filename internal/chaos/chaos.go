@@ -108,6 +108,7 @@ type Fault struct {
 	At        time.Duration `json:"at_ns"`        // since the run started
 	Recovered time.Duration `json:"recovered_ns"` // from the fault to working again (see Report)
 	Detail    string        `json:"detail"`
+	Done      bool          `json:"done"` // the fault happened and the system recovered from it
 }
 
 // Report is what a chaos run found. Lost, DoubleFiled and MultiIDs must
@@ -121,6 +122,7 @@ type Report struct {
 	DoubleFiled    int           `json:"double_filed"`      // conversations with two claim ids delivered
 	MultiIDs       int           `json:"multi_webhook_ids"` // claims accepted under two webhook-ids
 	Unknown        int           `json:"unknown_claims"`    // claims delivered that no conversation was shown
+	NoReceipt      int           `json:"no_receipt"`        // conversations that ended without a receipt (every one should file)
 	Turns          int64         `json:"turns"`
 	Unavailable    int64         `json:"unavailable"` // frames answered "unavailable"
 	Reconnects     int64         `json:"reconnects"`
@@ -133,7 +135,12 @@ type Report struct {
 
 // OK reports whether nothing was lost, doubled or unknown.
 func (r *Report) OK() bool {
-	return r.Lost == 0 && r.DoubleFiled == 0 && r.MultiIDs == 0 && r.Unknown == 0 && r.Finished == r.Conversations
+	faults := len(r.Faults) == 3
+	for _, f := range r.Faults {
+		faults = faults && f.Done
+	}
+	return faults && r.Lost == 0 && r.DoubleFiled == 0 && r.MultiIDs == 0 && r.Unknown == 0 &&
+		r.NoReceipt == 0 && r.Finished == r.Conversations
 }
 
 // Write prints the report as a table.
@@ -146,10 +153,15 @@ func (r *Report) Write(w io.Writer) {
 	fmt.Fprintf(w, "  double-filed        %d   (one conversation, two claim ids)\n", r.DoubleFiled)
 	fmt.Fprintf(w, "  two webhook-ids     %d   (one claim accepted under two ids)\n", r.MultiIDs)
 	fmt.Fprintf(w, "  unknown claims      %d   (delivered, never shown)\n", r.Unknown)
+	fmt.Fprintf(w, "  no receipt          %d   (conversations that ended without filing)\n", r.NoReceipt)
 	fmt.Fprintf(w, "  turns               %d, unavailable %d, reconnects %d\n", r.Turns, r.Unavailable, r.Reconnects)
 	fmt.Fprintf(w, "  longest wait        %v   (one answer, retries included)\n", r.LongestWait.Round(time.Millisecond))
 	fmt.Fprintf(w, "  longest delivery    %v   (receipt to accepted)\n", r.LongestDeliver.Round(time.Millisecond))
 	for _, f := range r.Faults {
+		if !f.Done {
+			fmt.Fprintf(w, "  fault at %6.1fs     %-28s NOT DONE: %s\n", f.At.Seconds(), f.Name, f.Detail)
+			continue
+		}
 		fmt.Fprintf(w, "  fault at %6.1fs     %-28s recovered in %v  %s\n", f.At.Seconds(), f.Name, f.Recovered.Round(time.Millisecond), f.Detail)
 	}
 	verdict := "OK: nothing lost, nothing doubled"
@@ -267,8 +279,8 @@ func Run(ctx context.Context, dir string, opt Options) (*Report, error) {
 			addFault(Fault{Name: "redis master SIGKILL", At: t0.Sub(runStart), Detail: "not done: " + err.Error()})
 			return
 		}
-		rec := waitProbe(ctx, probe, shard.Outbox(victim)+":chaos-probe", 60*time.Second)
-		addFault(Fault{Name: "redis master SIGKILL", At: t0.Sub(runStart), Recovered: rec,
+		rec, ok := waitProbe(ctx, probe, shard.Outbox(victim)+":chaos-probe", 60*time.Second)
+		addFault(Fault{Name: "redis master SIGKILL", At: t0.Sub(runStart), Recovered: rec, Done: ok,
 			Detail: fmt.Sprintf("master %s of shard %d; writes to its slots work again", node.Addr, victim)})
 	})
 	at(0.45, func() {
@@ -280,7 +292,7 @@ func Run(ctx context.Context, dir string, opt Options) (*Report, error) {
 		if err != nil {
 			detail = "restart failed: " + err.Error()
 		}
-		addFault(Fault{Name: "bot instance SIGKILL", At: t0.Sub(runStart), Recovered: time.Since(t0), Detail: detail})
+		addFault(Fault{Name: "bot instance SIGKILL", At: t0.Sub(runStart), Recovered: time.Since(t0), Detail: detail, Done: err == nil})
 	})
 	at(0.65, func() {
 		t0 := time.Now()
@@ -294,7 +306,7 @@ func Run(ctx context.Context, dir string, opt Options) (*Report, error) {
 		for !recv.hasAll(want) && time.Since(back) < opt.DeliverWithin && ctx.Err() == nil {
 			time.Sleep(50 * time.Millisecond)
 		}
-		addFault(Fault{Name: "receiver refuses " + opt.RefuseFor.String(), At: t0.Sub(runStart), Recovered: time.Since(back),
+		addFault(Fault{Name: "receiver refuses " + opt.RefuseFor.String(), At: t0.Sub(runStart), Recovered: time.Since(back), Done: recv.hasAll(want),
 			Detail: fmt.Sprintf("then every claim shown before it came back is delivered (%d)", len(want))})
 	})
 
@@ -327,6 +339,7 @@ func Run(ctx context.Context, dir string, opt Options) (*Report, error) {
 	time.Sleep(500 * time.Millisecond) // a late duplicate would show now
 
 	rep.Finished = int(d.finished.Load()) - int(d.failed.Load())
+	rep.NoReceipt = int(d.noReceipt.Load())
 	rep.Turns, rep.Unavailable, rep.Reconnects = d.turns.Load(), d.unavailable.Load(), d.reconnects.Load()
 	rep.LongestWait = time.Duration(d.longestWait.Load())
 	d.count(rep, recv)
@@ -335,19 +348,19 @@ func Run(ctx context.Context, dir string, opt Options) (*Report, error) {
 }
 
 // waitProbe writes key every 100 ms until a write succeeds and returns how
-// long that took.
-func waitProbe(ctx context.Context, rdb redisconnClient, key string, limit time.Duration) time.Duration {
+// long that took; false when none did within limit.
+func waitProbe(ctx context.Context, rdb redisconnClient, key string, limit time.Duration) (time.Duration, bool) {
 	t0 := time.Now()
 	for time.Since(t0) < limit && ctx.Err() == nil {
 		c, cancel := context.WithTimeout(ctx, time.Second)
 		err := rdb.Set(c, key, "1", time.Minute).Err()
 		cancel()
 		if err == nil {
-			return time.Since(t0)
+			return time.Since(t0), true
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return time.Since(t0)
+	return time.Since(t0), false
 }
 
 func randomHex(n int) string {

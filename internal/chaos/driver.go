@@ -34,7 +34,7 @@ type driver struct {
 	secret []byte
 	runID  string
 
-	finished, failed, turns, unavailable, reconnects, longestWait atomic.Int64
+	finished, failed, noReceipt, turns, unavailable, reconnects, longestWait atomic.Int64
 
 	mu    sync.Mutex
 	shown map[string][]shown // user → receipts shown
@@ -56,6 +56,12 @@ func (d *driver) converse(ctx context.Context, i int) {
 		d.failed.Add(1)
 		return
 	}
+	filed := false
+	defer func() {
+		if !filed {
+			d.noReceipt.Add(1)
+		}
+	}()
 	for n := 1; ; n++ {
 		f, ok := p.Next(&r)
 		if !ok {
@@ -77,6 +83,7 @@ func (d *driver) converse(ctx context.Context, i int) {
 			return
 		}
 		if r.Done && r.ClaimID != "" {
+			filed = true
 			d.mu.Lock()
 			list := d.shown[c.user]
 			if len(list) == 0 || list[len(list)-1].claim != r.ClaimID {

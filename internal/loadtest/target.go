@@ -84,9 +84,9 @@ type DevOptions struct {
 	// FiledReplicas is CLAIMBOT_FILED_REPLICAS; below zero: its default
 	// (1 on a cluster, else 0).
 	FiledReplicas int
-	Flows      string // default "flows"
-	Locales    string // default "locales"
-	Logger     *slog.Logger
+	Flows         string // default "flows"
+	Locales       string // default "locales"
+	Logger        *slog.Logger
 }
 
 // StartDev starts the server in-process as `go run ./bot` does in dev mode

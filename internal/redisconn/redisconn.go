@@ -44,12 +44,23 @@ func (s Settings) Check() error {
 	return nil
 }
 
-// scrub keeps a URL's password out of a parse error's text.
+// scrub keeps a URL's user info out of a parse error's text: the URL may
+// not parse at all, so whatever stands between "://" and the last "@" is
+// taken out of the message.
 func scrub(err error, raw string) string {
 	msg := err.Error()
-	if u, perr := url.Parse(raw); perr == nil && u.User != nil {
-		if p, ok := u.User.Password(); ok && p != "" {
-			msg = strings.ReplaceAll(msg, p, "xxxxx")
+	rest := raw
+	if i := strings.Index(rest, "://"); i >= 0 {
+		rest = rest[i+3:]
+	}
+	if at := strings.LastIndexByte(rest, '@'); at > 0 {
+		for _, secret := range []string{rest[:at], url.PathEscape(rest[:at])} {
+			msg = strings.ReplaceAll(msg, secret, "xxxxx")
+		}
+		if p, perr := url.Parse(raw); perr == nil && p.User != nil {
+			if pw, ok := p.User.Password(); ok && pw != "" {
+				msg = strings.ReplaceAll(msg, pw, "xxxxx")
+			}
 		}
 	}
 	return msg
@@ -153,15 +164,9 @@ func shapeCluster(o *redis.ClusterOptions, role Role, poolSize int) {
 // promoted replica.
 type reloadOnNodeLoss struct{ c *redis.ClusterClient }
 
-func (h reloadOnNodeLoss) DialHook(next redis.DialHook) redis.DialHook {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		conn, err := next(ctx, network, addr)
-		if err != nil && nodeLost(err) {
-			h.c.ReloadState(context.Background())
-		}
-		return conn, err
-	}
-}
+// DialHook passes dials through: a cluster client's node clients dial on
+// their own, so a refused dial shows as the command's error below.
+func (h reloadOnNodeLoss) DialHook(next redis.DialHook) redis.DialHook { return next }
 
 func (h reloadOnNodeLoss) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
@@ -193,7 +198,8 @@ func (h reloadOnNodeLoss) ProcessPipelineHook(next redis.ProcessPipelineHook) re
 
 // nodeLost reports errors that say a node is unreachable or no longer
 // serves its slots: refused or reset connections, time-outs, and the
-// cluster's own CLUSTERDOWN and READONLY (a demoted master).
+// cluster's own CLUSTERDOWN and READONLY (a demoted master), and MOVED or
+// ASK coming back from a node addressed directly (NodeFor).
 func nodeLost(err error) bool {
 	if errors.Is(err, redis.Nil) || errors.Is(err, context.Canceled) {
 		return false
@@ -208,6 +214,7 @@ func nodeLost(err error) bool {
 	}
 	msg := err.Error()
 	return strings.HasPrefix(msg, "CLUSTERDOWN") || strings.HasPrefix(msg, "READONLY") ||
+		strings.HasPrefix(msg, "MOVED ") || strings.HasPrefix(msg, "ASK ") ||
 		strings.Contains(msg, "EOF") || strings.Contains(msg, "connection refused")
 }
 

@@ -24,6 +24,9 @@ func TestSettingsCheck(t *testing.T) {
 		{"bad url", redisconn.Settings{URL: "http://a:1"}, "REDIS_URL:"},
 		{"bad cluster url", redisconn.Settings{ClusterURL: "mongodb://a:1"}, "REDIS_CLUSTER_URL:"},
 		{"password kept out", redisconn.Settings{URL: "redis://u:hunter2@a:1/x"}, "REDIS_URL:"},
+		{"password kept out of a bad escape", redisconn.Settings{URL: "redis://u:hunter2%t@a:1"}, "REDIS_URL:"},
+		{"password kept out of a bad port", redisconn.Settings{URL: "redis://u:hunter2@a:port"}, "REDIS_URL:"},
+		{"password kept out of a bad cluster url", redisconn.Settings{ClusterURL: "redis://u:hunter2@a:port?addr=b:1"}, "REDIS_CLUSTER_URL:"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.s.Check()

@@ -621,6 +621,10 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		c.user.share(conv) // freshly loaded: the user's other tabs go on from it
 		c.user.unavailableAt = time.Time{}
+	} else {
+		// The user's other tabs' queued frames get "unavailable" at once
+		// rather than each waiting out a turn of their own.
+		c.user.unavailableAt = time.Now()
 	}
 	c.user.turnMu.Unlock()
 	c.conv = conv
@@ -634,6 +638,7 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.metrics.observeTurn(id.Flow, res, nil, 0)
+	c.shown = res.Reply.State
 	c.reply(res.Reply)
 	go c.readPump()
 }

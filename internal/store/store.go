@@ -435,9 +435,15 @@ func (s *Store) filed(ctx context.Context, keys []string, args []any, replicas i
 	if err := script.Err(); err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
 		script, wait, _ = run(true)
 	}
-	out, err := script.Slice()
-	if err != nil {
-		return nil, err
+	// The script's reply as read decides, whatever came after it: a
+	// connection lost while WAIT was pending marks the whole pipeline
+	// failed, but a claim the script filed is filed.
+	out, _ := script.Val().([]any)
+	if len(out) == 0 {
+		if err := script.Err(); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("store: write session: unexpected script result %v", script.Val())
 	}
 	if code, _ := out[0].(int64); code == 1 {
 		if n, err := wait.Int64(); err != nil || int(n) < replicas {

@@ -10,14 +10,9 @@
 -- ARGV[5] is the turn's fence, unix ms: a script that runs after it (a
 -- Redis that was frozen or slow, and whose caller has told the user
 -- "unavailable") applies nothing and returns {3, its time}. 0: no fence.
-local fence = tonumber(ARGV[5])
-if fence > 0 then
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  if now > fence then
-    return {3, now}
-  end
-end
+-- It is checked after the compare: a script sent again after it was
+-- applied (a client's retry on a new connection) finds the revision moved
+-- and says so, never "not applied".
 local cur = redis.call('GET', KEYS[1])
 local rev, epoch = 0, ''
 if cur then
@@ -27,6 +22,15 @@ end
 if rev ~= tonumber(ARGV[1]) or epoch ~= ARGV[2] then
   return {0, cur}
 end
+local fence = tonumber(ARGV[5])
+if fence > 0 then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if now > fence then
+    return {3, now}
+  end
+end
+
 if ARGV[6] then
   if not redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[9]) then
     return {2}
