@@ -15,7 +15,8 @@ func init() {
 }
 
 func runChat(args []string) error {
-	fs := newFlags("chat", "[--url ws://host/ws] [--token-secret S] [--lang en] [--flow F] [--save FILE.convo.yaml] [--flows DIR] [--locales DIR]")
+	fs := newFlags("chat", "[--url ws://host/ws] [--token-secret S] [--redis URL | --cluster URL] [--lang en] [--flow F] [--save FILE.convo.yaml] [--flows DIR] [--locales DIR]")
+	redisSettings := redisFlags(fs, "for the in-process run's sessions and outbox (unset: an embedded Redis; never a server's)")
 	url := fs.String("url", "", "chat with a server's WebSocket (ws://host/ws) instead of in-process")
 	tokenSecret := envFlag(fs, "token-secret", "CLAIMBOT_BANNER_SECRET", "with --url: mint a banner token with this `secret` (CLAIMBOT_BANNER_SECRET); unset: dev mode's ?user=")
 	lang := fs.String("lang", "", "ko (default) or en")
@@ -41,8 +42,9 @@ func runChat(args []string) error {
 		}
 		backend = r
 	} else {
+		rs := redisSettings()
 		p, err := convo.NewInProcess(convo.InProcessOptions{Flows: *flowsDir, Locales: *localesDir,
-			DefaultFlow: env("CLAIMBOT_DEFAULT_FLOW", "damage-1015"), RedisURL: os.Getenv("REDIS_URL")})
+			DefaultFlow: env("CLAIMBOT_DEFAULT_FLOW", "damage-1015"), RedisURL: rs.URL, ClusterURL: rs.ClusterURL})
 		if err != nil {
 			return fmt.Errorf("chat: %w", err)
 		}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/claimbot/claimbot/internal/redisconn"
+
 	"errors"
 	"flag"
 	"fmt"
@@ -125,4 +127,13 @@ func env(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// redisFlags defines --redis and --cluster, falling back to REDIS_URL and
+// REDIS_CLUSTER_URL; what says what the Redis is for. The returned
+// function gives the settings once the flags are parsed.
+func redisFlags(fs *flag.FlagSet, what string) func() redisconn.Settings {
+	url := envFlag(fs, "redis", "REDIS_URL", "one Redis server's `URL` "+what+" (REDIS_URL)")
+	cluster := envFlag(fs, "cluster", "REDIS_CLUSTER_URL", "a Redis Cluster, redis://host:port?addr=host:port&… `URL` "+what+" (REDIS_CLUSTER_URL)")
+	return func() redisconn.Settings { return redisconn.Settings{URL: *url, ClusterURL: *cluster} }
 }

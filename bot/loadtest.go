@@ -23,7 +23,7 @@ func init() {
 }
 
 func loadtestCmd(args []string) error {
-	fs := newFlags("loadtest", "[--url ws://127.0.0.1:8080/ws [--token-secret S]] [--conversations N] [--duration D | --total N] [--rate R] [--idle N] [--bare [--rounds K]] [--backlog N] [--redis URL] [--json FILE]")
+	fs := newFlags("loadtest", "[--url ws://127.0.0.1:8080/ws [--token-secret S]] [--conversations N] [--duration D | --total N] [--rate R] [--idle N] [--bare [--rounds K]] [--backlog N] [--redis URL] [--chaos [--refuse 30s]] [--json FILE]")
 	url := fs.String("url", "", "the server's WebSocket (ws://host:port/ws); unset: start the server in-process, as go run ./bot does in dev mode")
 	tokenSecret := envFlag(fs, "token-secret", "CLAIMBOT_BANNER_SECRET", "with --url: mint banner tokens with this `secret` (CLAIMBOT_BANNER_SECRET); unset: dev mode's ?user=")
 	allowRemote := fs.Bool("allow-remote", false, "allow a --url that is not on loopback")
@@ -37,6 +37,8 @@ func loadtestCmd(args []string) error {
 	rounds := fs.Int("rounds", 0, "alternate this many bare and real rounds of --duration each and print their ratio (real: --url, else in-process)")
 	backlog := fs.Int("backlog", 0, "pre-fill the outbox in --redis with this many claims and measure how fast a sender drains it")
 	redisURL := envFlag(fs, "redis", "REDIS_URL", "Redis `URL` for --bare, --backlog and the in-process server (REDIS_URL); unset: an embedded Redis")
+	filedReplicas := fs.Int("filed-replicas", -1, "in-process server: CLAIMBOT_FILED_REPLICAS (default: 1 with --cluster, else 0)")
+	clusterURL := envFlag(fs, "cluster", "REDIS_CLUSTER_URL", "a Redis Cluster's `URL` for the in-process server (REDIS_CLUSTER_URL); --bare, --backlog and --rounds' Redis time take one server")
 	flowsDir := fs.String("flows", env("CLAIMBOT_FLOWS", "flows"), "in-process server: folder of flow files (CLAIMBOT_FLOWS)")
 	localesDir := fs.String("locales", env("CLAIMBOT_LOCALES", "locales"), "in-process server: folder of message files (CLAIMBOT_LOCALES)")
 	stillFileNo := fs.Float64("still-file-no", 0.3, "share of paid-service users who, told of their service's measure, file no claim")
@@ -44,9 +46,25 @@ func loadtestCmd(args []string) error {
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file")
 	quiet := fs.Bool("quiet", false, "no progress line")
 	probe := fs.Duration("probe", time.Second, "closed and open loop: spin one thread this long before the load and report how often the machine paused it (0: no probe)")
+	chaosMode := fs.Bool("chaos", false, "the chaos run: a 3-master, 3-replica Redis Cluster and 3 bot instances started here, --conversations whole claims (default 1000) while a master, an instance and the receiver fail; fails when a claim is lost or doubled")
+	refuse := fs.Duration("refuse", 30*time.Second, "with --chaos: how long the receiver refuses deliveries")
+	chaosDir := fs.String("chaos-dir", "", "with --chaos: folder for the processes' data and logs (default: a new temporary folder)")
 	prof := addProfileFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *chaosMode {
+		if *url != "" || *rate > 0 || *idle > 0 || *backlog > 0 || *rounds > 0 || *bare {
+			return errors.New("loadtest: --chaos starts its own cluster and instances: drop --url, --rate, --idle, --backlog, --rounds and --bare")
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		n := *conversations
+		if n == 0 {
+			n = 1000
+		}
+		return runChaos(ctx, chaosOptions{conversations: n, refuse: *refuse, dir: *chaosDir, jsonOut: *jsonOut,
+			quiet: *quiet, seed: *seed, flows: *flowsDir, locales: *localesDir})
 	}
 	if fs.NArg() > 0 {
 		fs.Usage()
@@ -123,7 +141,7 @@ func loadtestCmd(args []string) error {
 		} else {
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 			// Not stopped by Ctrl-C before the report has read its counters.
-			r, err := loadtest.StartDev(context.WithoutCancel(ctx), loadtest.DevOptions{RedisURL: *redisURL, Flows: *flowsDir, Locales: *localesDir, Logger: log})
+			r, err := loadtest.StartDev(context.WithoutCancel(ctx), loadtest.DevOptions{RedisURL: *redisURL, ClusterURL: *clusterURL, FiledReplicas: *filedReplicas, Flows: *flowsDir, Locales: *localesDir, Logger: log})
 			if err != nil {
 				return fmt.Errorf("loadtest: in-process server: %w", err)
 			}

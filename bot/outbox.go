@@ -7,9 +7,8 @@ import (
 	"os"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/claimbot/claimbot/internal/outbox"
+	"github.com/claimbot/claimbot/internal/redisconn"
 )
 
 func init() {
@@ -17,22 +16,22 @@ func init() {
 }
 
 func outboxCmd(args []string) error {
-	fs := newFlags("outbox", "[--redis URL] [list | retry CLAIM_ID | retry --all-dead | purge CLAIM_ID]")
-	redisURL := envFlag(fs, "redis", "REDIS_URL", "Redis `URL` (REDIS_URL; for the embedded default, the URL the server printed at start)")
+	fs := newFlags("outbox", "[--redis URL | --cluster URL] [list | retry CLAIM_ID | retry --all-dead | purge CLAIM_ID]")
+	redisSettings := redisFlags(fs, "(for the embedded default, the URL the server printed at start)")
 	allDead := fs.Bool("all-dead", false, "with retry: every dead letter")
 	// Flags may follow the action: claimbot outbox retry --all-dead.
 	rest, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
 	}
-	if *redisURL == "" {
-		return errors.New("outbox: no Redis: pass --redis URL or set REDIS_URL (the server prints the embedded Redis's URL at start)")
+	rs := redisSettings()
+	if rs.URL == "" && rs.ClusterURL == "" {
+		return errors.New("outbox: no Redis: pass --redis URL or --cluster URL, or set REDIS_URL or REDIS_CLUSTER_URL (the server prints the embedded Redis's URL at start)")
 	}
-	opt, err := redis.ParseURL(*redisURL)
+	rdb, err := redisconn.Open(rs, redisconn.Background, 0)
 	if err != nil {
-		return fmt.Errorf("outbox: --redis: %w", err)
+		return fmt.Errorf("outbox: %w", err)
 	}
-	rdb := redis.NewClient(opt)
 	defer rdb.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

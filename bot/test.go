@@ -19,7 +19,8 @@ func init() {
 }
 
 func runTest(args []string) error {
-	fs := newFlags("test", "[--url ws://host/ws] [--token-secret S] [--webhook-listen ADDR --webhook-secret S] [--run REGEX] [--coverage] [--junit FILE] [--flows DIR] [--locales DIR] [PATH…]")
+	fs := newFlags("test", "[--url ws://host/ws] [--token-secret S] [--redis URL | --cluster URL] [--webhook-listen ADDR --webhook-secret S] [--run REGEX] [--coverage] [--junit FILE] [--flows DIR] [--locales DIR] [PATH…]")
+	redisSettings := redisFlags(fs, "for the in-process run's sessions and outbox (unset: an embedded Redis; never a server's)")
 	url := fs.String("url", "", "run against a server's WebSocket (ws://host/ws) instead of in-process")
 	tokenSecret := envFlag(fs, "token-secret", "CLAIMBOT_BANNER_SECRET", "with --url: mint banner tokens with this `secret` (CLAIMBOT_BANNER_SECRET); unset: dev mode's ?user=")
 	webhookListen := fs.String("webhook-listen", "", "with --url: receive the server's claim webhooks on this address, to check claim:")
@@ -77,8 +78,9 @@ func runTest(args []string) error {
 		}
 		backend = r
 	} else {
+		rs := redisSettings()
 		p, err := convo.NewInProcess(convo.InProcessOptions{Flows: *flowsDir, Locales: *localesDir,
-			DefaultFlow: env("CLAIMBOT_DEFAULT_FLOW", "damage-1015"), RedisURL: os.Getenv("REDIS_URL")})
+			DefaultFlow: env("CLAIMBOT_DEFAULT_FLOW", "damage-1015"), RedisURL: rs.URL, ClusterURL: rs.ClusterURL})
 		if err != nil {
 			return fmt.Errorf("test: %w", err)
 		}

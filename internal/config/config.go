@@ -14,12 +14,18 @@ import (
 	"time"
 
 	"github.com/claimbot/claimbot/internal/outbox"
+	"github.com/claimbot/claimbot/internal/redisconn"
 )
 
 // Config is the server's configuration.
 type Config struct {
-	Addr           string
-	RedisURL       string // empty: embedded in-process Redis
+	Addr     string
+	RedisURL string // empty, with no RedisClusterURL: embedded in-process Redis
+	// RedisClusterURL is a Redis Cluster's seed nodes, instead of RedisURL.
+	RedisClusterURL string
+	// FiledReplicas is how many replicas must hold a filed claim before
+	// its receipt is shown (Redis WAIT).
+	FiledReplicas  int
 	Flows          string
 	Locales        string
 	DefaultFlow    string
@@ -94,15 +100,16 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 		getenv = os.Getenv
 	}
 	c := &Config{
-		Addr:          getenv("CLAIMBOT_ADDR"),
-		RedisURL:      getenv("REDIS_URL"),
-		Flows:         or(getenv("CLAIMBOT_FLOWS"), "flows"),
-		Locales:       or(getenv("CLAIMBOT_LOCALES"), "locales"),
-		DefaultFlow:   or(getenv("CLAIMBOT_DEFAULT_FLOW"), "damage-1015"),
-		BannerSecret:  getenv("CLAIMBOT_BANNER_SECRET"),
-		WebhookURL:    getenv("CLAIMBOT_WEBHOOK_URL"),
-		WebhookSecret: getenv("CLAIMBOT_WEBHOOK_SECRET"),
-		OpsAddr:       getenv("CLAIMBOT_OPS_ADDR"),
+		Addr:            getenv("CLAIMBOT_ADDR"),
+		RedisURL:        getenv("REDIS_URL"),
+		RedisClusterURL: getenv("REDIS_CLUSTER_URL"),
+		Flows:           or(getenv("CLAIMBOT_FLOWS"), "flows"),
+		Locales:         or(getenv("CLAIMBOT_LOCALES"), "locales"),
+		DefaultFlow:     or(getenv("CLAIMBOT_DEFAULT_FLOW"), "damage-1015"),
+		BannerSecret:    getenv("CLAIMBOT_BANNER_SECRET"),
+		WebhookURL:      getenv("CLAIMBOT_WEBHOOK_URL"),
+		WebhookSecret:   getenv("CLAIMBOT_WEBHOOK_SECRET"),
+		OpsAddr:         getenv("CLAIMBOT_OPS_ADDR"),
 	}
 	var errs []error
 	dur := func(name string, def time.Duration) time.Duration {
@@ -150,6 +157,17 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 			}
 		}
 	}
+	if c.RedisClusterURL != "" {
+		c.FiledReplicas = 1
+	}
+	if v := getenv("CLAIMBOT_FILED_REPLICAS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 16 {
+			errs = append(errs, fmt.Errorf("CLAIMBOT_FILED_REPLICAS: want a whole number of replicas from 0 (do not wait) to 16, got %q", v))
+		} else {
+			c.FiledReplicas = n
+		}
+	}
 	c.RateLimit = 5
 	if c.Dev() {
 		c.RateLimit = 0
@@ -190,6 +208,9 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 // in memory nor signs with a secret the backend cannot know or an attacker
 // can guess; dev mode listens on loopback only.
 func (c *Config) Check() error {
+	if err := c.Redis().Check(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
 	if !c.Dev() {
 		var errs []error
 		if n := len(c.BannerSecret); n < MinBannerSecret {
@@ -197,7 +218,7 @@ func (c *Config) Check() error {
 			errs = append(errs, fmt.Errorf("config: CLAIMBOT_BANNER_SECRET must be at least %d bytes, got %d bytes: use a random one (openssl rand -base64 32)", MinBannerSecret, n))
 		}
 		var missing []string
-		for _, kv := range [][2]string{{"REDIS_URL", c.RedisURL}, {"CLAIMBOT_WEBHOOK_URL", c.WebhookURL}, {"CLAIMBOT_WEBHOOK_SECRET", c.WebhookSecret}} {
+		for _, kv := range [][2]string{{"REDIS_URL (or REDIS_CLUSTER_URL)", c.RedisURL + c.RedisClusterURL}, {"CLAIMBOT_WEBHOOK_URL", c.WebhookURL}, {"CLAIMBOT_WEBHOOK_SECRET", c.WebhookSecret}} {
 			if kv[1] == "" {
 				missing = append(missing, kv[0])
 			}
@@ -214,6 +235,11 @@ func (c *Config) Check() error {
 		return fmt.Errorf("config: dev mode (no CLAIMBOT_BANNER_SECRET) listens on loopback only, not %q: set CLAIMBOT_OPS_ADDR=127.0.0.1:9090, or a banner secret for production", c.OpsAddr)
 	}
 	return nil
+}
+
+// Redis is where Redis is.
+func (c *Config) Redis() redisconn.Settings {
+	return redisconn.Settings{URL: c.RedisURL, ClusterURL: c.RedisClusterURL}
 }
 
 // Loopback reports whether a listen address is on loopback only.

@@ -11,11 +11,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/claimbot/claimbot/internal/engine"
 	"github.com/claimbot/claimbot/internal/outbox"
+	"github.com/claimbot/claimbot/internal/redisconn"
 	"github.com/claimbot/claimbot/internal/server"
 	"github.com/claimbot/claimbot/internal/shard"
 	"github.com/claimbot/claimbot/internal/store"
@@ -33,7 +33,9 @@ type InProcessOptions struct {
 	// Its outbox is delivered to the run's receiver: never point it at a
 	// Redis that a server uses.
 	RedisURL string
-	Logger   *slog.Logger // default: discards
+	// ClusterURL is a Redis Cluster of the run's own, instead of RedisURL.
+	ClusterURL string
+	Logger     *slog.Logger // default: discards
 }
 
 // InProcess runs conversations on the real engine and session store, with
@@ -43,7 +45,7 @@ type InProcessOptions struct {
 type InProcess struct {
 	eng         *engine.Engine
 	st          *store.Store
-	rdb         *redis.Client
+	rdb         redis.UniversalClient
 	recv        *webhook.DevReceiver
 	defaultFlow string
 	close       func()
@@ -82,23 +84,23 @@ func NewInProcess(opt InProcessOptions) (*InProcess, error) {
 			cleanups[i]()
 		}
 	}
-	redisURL := opt.RedisURL
-	if redisURL == "" {
-		mr := miniredis.NewMiniRedis()
-		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
-			return nil, fmt.Errorf("convo: embedded redis: %w", err)
+	rs := redisconn.Settings{URL: opt.RedisURL, ClusterURL: opt.ClusterURL}
+	own := rs.URL != "" || rs.ClusterURL != ""
+	if !own {
+		url, stop, err := redisconn.Embedded()
+		if err != nil {
+			return nil, fmt.Errorf("convo: %w", err)
 		}
-		cleanups = append(cleanups, mr.Close)
-		redisURL = "redis://" + mr.Addr()
+		cleanups = append(cleanups, stop)
+		rs.URL = url
 	}
-	ropt, err := redis.ParseURL(redisURL)
+	rdb, err := redisconn.Open(rs, redisconn.Turns, 0)
 	if err != nil {
 		cleanup()
-		return nil, fmt.Errorf("convo: REDIS_URL: %w", err)
+		return nil, fmt.Errorf("convo: %w", err)
 	}
-	rdb := redis.NewClient(ropt)
 	cleanups = append(cleanups, func() { rdb.Close() })
-	if opt.RedisURL != "" {
+	if own {
 		if err := ownRedis(rdb); err != nil {
 			cleanup()
 			return nil, err
@@ -123,10 +125,11 @@ func NewInProcess(opt InProcessOptions) (*InProcess, error) {
 	ocfg := outbox.Config{URL: hs.URL, Secret: secret, Workers: 8, Jitter: -1, Consumer: consumer,
 		Schedule:     []time.Duration{10 * time.Millisecond, 50 * time.Millisecond, 200 * time.Millisecond},
 		PollInterval: 10 * time.Millisecond, Logger: opt.Logger}
-	sopt := *ropt
-	sopt.PoolSize = ocfg.PoolSize()
-	sopt.ReadTimeout = 5 * time.Second
-	srdb := redis.NewClient(&sopt)
+	srdb, err := redisconn.Open(rs, redisconn.Background, ocfg.PoolSize()+outbox.ReaderConns)
+	if err != nil {
+		cleanup()
+		return nil, fmt.Errorf("convo: %w", err)
+	}
 	sender := outbox.NewSender(srdb, ocfg)
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -143,7 +146,7 @@ func NewInProcess(opt InProcessOptions) (*InProcess, error) {
 		case <-done:
 		case <-time.After(3 * time.Second):
 		}
-		if opt.RedisURL != "" {
+		if own {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
 			for n := range shard.Count {
@@ -162,7 +165,7 @@ const testConsumer = "claimbot-test-"
 
 // ownRedis refuses a Redis whose outbox another sender is working on: the
 // run's sender would take real claims from it.
-func ownRedis(rdb *redis.Client) error {
+func ownRedis(rdb redis.UniversalClient) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := rdb.Ping(ctx).Err(); err != nil {
@@ -172,7 +175,13 @@ func ownRedis(rdb *redis.Client) error {
 		"scripts need a Redis of their own (unset REDIS_URL to use an embedded one)")
 	// A sender waits on the outbox streams in XREADGROUP; a blocked read
 	// does not show as a consumer yet, but shows in the client list.
-	if list, err := rdb.ClientList(ctx).Result(); err == nil && strings.Contains(list, "cmd=xreadgroup") {
+	reading := redisconn.Masters(ctx, rdb, func(ctx context.Context, node redis.UniversalClient) error {
+		if list, err := node.ClientList(ctx).Result(); err == nil && strings.Contains(list, "cmd=xreadgroup") {
+			return busy
+		}
+		return nil
+	})
+	if reading != nil {
 		return busy
 	}
 	for n := range shard.Count {

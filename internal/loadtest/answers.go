@@ -215,6 +215,9 @@ func (p *Persona) businessNumber(wrong bool) string {
 	for i := 5; i < 9; i++ {
 		d[i] = p.rng.IntN(10)
 	}
+	if d[5]+d[6]+d[7]+d[8] == 0 {
+		d[8] = 1 // serial 0000 is never issued, and the bot refuses it
+	}
 	check := BusinessCheckDigit(d)
 	if wrong {
 		check = (check + 1 + p.rng.IntN(9)) % 10

@@ -88,3 +88,10 @@ func bar(frac float64) string {
 	k := int(frac*n + 0.5)
 	return "[" + strings.Repeat("#", k) + strings.Repeat(".", n-k) + "]"
 }
+
+// Show shows line() until the returned stop is called, as the load modes'
+// own progress lines are shown (the chaos run uses it).
+func (p *Progress) Show(line func() string) (stop func()) { return p.start(line) }
+
+// Bar is a progress bar of a fraction in [0, 1].
+func Bar(frac float64) string { return bar(frac) }

@@ -79,9 +79,14 @@ func MetricsURLOf(u *url.URL) string {
 // DevOptions configure an in-process server for a load test.
 type DevOptions struct {
 	RedisURL string // empty: the embedded Redis
-	Flows    string // default "flows"
-	Locales  string // default "locales"
-	Logger   *slog.Logger
+	// ClusterURL is a Redis Cluster instead (REDIS_CLUSTER_URL's form).
+	ClusterURL string
+	// FiledReplicas is CLAIMBOT_FILED_REPLICAS; below zero: its default
+	// (1 on a cluster, else 0).
+	FiledReplicas int
+	Flows         string // default "flows"
+	Locales       string // default "locales"
+	Logger        *slog.Logger
 }
 
 // StartDev starts the server in-process as `go run ./bot` does in dev mode
@@ -89,7 +94,7 @@ type DevOptions struct {
 // no rate limit), on a free loopback port.
 func StartDev(ctx context.Context, o DevOptions) (*server.Running, error) {
 	cfg := &config.Config{
-		Addr: "127.0.0.1:0", RedisURL: o.RedisURL, Flows: o.Flows, Locales: o.Locales, DefaultFlow: "damage-1015",
+		Addr: "127.0.0.1:0", RedisURL: o.RedisURL, RedisClusterURL: o.ClusterURL, FiledReplicas: filedReplicas(o.ClusterURL, o.FiledReplicas), Flows: o.Flows, Locales: o.Locales, DefaultFlow: "damage-1015",
 		SessionTTL: time.Hour, Retention: 10 * time.Minute, RetrySchedule: outbox.DefaultSchedule,
 		RateLimit: 0, LogLevel: slog.LevelWarn,
 	}
@@ -179,4 +184,16 @@ func (t *Target) Preflight(ctx context.Context) error {
 		return fmt.Errorf("%s: first frame is %q (%s %s), not a reply", t.URL, r.Type, r.Code, r.Text)
 	}
 	return nil
+}
+
+// filedReplicas is n, or CLAIMBOT_FILED_REPLICAS' default for the Redis
+// given when n is below zero.
+func filedReplicas(clusterURL string, n int) int {
+	if n >= 0 {
+		return n
+	}
+	if clusterURL != "" {
+		return 1
+	}
+	return 0
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/claimbot/claimbot/internal/redisconn"
 	"github.com/claimbot/claimbot/internal/shard"
 )
 
@@ -179,7 +180,7 @@ func readFigures(ctx context.Context, rdb redis.UniversalClient) (figures, error
 	}
 	var lens []int64
 	var firsts []string
-	if _, cluster := rdb.(*redis.ClusterClient); cluster {
+	if redisconn.IsCluster(rdb) {
 		var err error
 		if lens, firsts, err = readStreamsPipelined(ctx, rdb, keys); err != nil {
 			return figures{}, err

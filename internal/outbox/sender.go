@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/claimbot/claimbot/internal/rbatch"
+	"github.com/claimbot/claimbot/internal/redisconn"
 	"github.com/claimbot/claimbot/internal/shard"
 	"github.com/claimbot/claimbot/internal/webhook"
 )
@@ -240,7 +241,9 @@ func (s *Sender) Run(ctx context.Context) error {
 			"lease", s.cfg.Lease, "timeout", s.cfg.Timeout)
 	}
 	var loops sync.WaitGroup
-	loops.Go(func() { s.read(intake, work) })
+	for _, shards := range s.readers() {
+		loops.Go(func() { s.read(intake, work, shards) })
+	}
 	loops.Go(func() { s.poll(intake, work) })
 	loops.Go(func() { s.recoverLoop(intake, work) })
 
@@ -305,14 +308,39 @@ func (s *Sender) dispatch(work context.Context, j job) {
 	})
 }
 
-// read delivers the new entries of every shard. One XREADGROUP covers all
-// the shards' streams, so an idle outbox holds one blocked connection, and
+// readers are the sets of shards that each reader reads. On one Redis, one
+// reader covers every shard. On a Redis Cluster the shards' streams live in
+// different slots, which one XREADGROUP cannot span, so each shard has a
+// reader of its own: up to Count blocked connections, all from the
+// sender's own client and pool (never the turns'), and a master that is
+// down stalls only its own shards' readers.
+func (s *Sender) readers() [][]int {
+	if !redisconn.IsCluster(s.rdb) {
+		all := make([]int, shard.Count)
+		for n := range all {
+			all[n] = n
+		}
+		return [][]int{all}
+	}
+	each := make([][]int, shard.Count)
+	for n := range each {
+		each[n] = []int{n}
+	}
+	return each
+}
+
+// ReaderConns is how many connections the sender's blocking reads may hold
+// at once on one Redis node; size the sender's pool for it and its workers.
+const ReaderConns = shard.Count
+
+// read delivers the new entries of shards. One XREADGROUP covers all the
+// shards' streams, so an idle outbox holds one blocked connection, and
 // after a read that found entries the reader lingers a moment before the
 // next: a busy outbox is then read several claims to a round trip instead
 // of one (at 1,000 claims a second spread over 16 shards, each shard's own
 // reader woke for nearly every claim). A read that may have left entries
 // behind is followed at once: a backlog drains at full speed.
-func (s *Sender) read(intake, work context.Context) {
+func (s *Sender) read(intake, work context.Context, shards []int) {
 	var (
 		bo         backoff
 		haveGroups bool
@@ -323,7 +351,7 @@ func (s *Sender) read(intake, work context.Context) {
 	)
 	for intake.Err() == nil {
 		if !haveGroups || (len(broken) > 0 && !time.Now().Before(recheck)) {
-			b, err := s.createGroups(intake)
+			b, err := s.createGroups(intake, shards)
 			if err != nil {
 				s.redisProblem(intake, &bo, "create consumer groups", -1, err)
 				continue
@@ -341,7 +369,7 @@ func (s *Sender) read(intake, work context.Context) {
 				}
 			}
 			broken, recheck = b, time.Now().Add(brokenRecheck)
-			args, index = readArgs(broken)
+			args, index = readArgs(shards, broken)
 		}
 		if len(index) == 0 { // every shard's key is broken
 			select {
@@ -393,12 +421,12 @@ func (s *Sender) read(intake, work context.Context) {
 	}
 }
 
-// readArgs are the streams of XREADGROUP, every shard's but the broken
+// readArgs are the streams of XREADGROUP, the shards' but the broken
 // ones, each read from ">", and the shard of each stream.
-func readArgs(broken []int) ([]string, map[string]int) {
-	keys := make([]string, 0, shard.Count)
-	index := make(map[string]int, shard.Count)
-	for n := range shard.Count {
+func readArgs(shards, broken []int) ([]string, map[string]int) {
+	keys := make([]string, 0, 2*len(shards))
+	index := make(map[string]int, len(shards))
+	for _, n := range shards {
 		if !slices.Contains(broken, n) {
 			keys = append(keys, shard.Outbox(n))
 			index[shard.Outbox(n)] = n
@@ -410,12 +438,12 @@ func readArgs(broken []int) ([]string, map[string]int) {
 	return keys, index
 }
 
-// createGroups makes every shard's stream and its consumer group, where
+// createGroups makes the shards' streams and their consumer group, where
 // they are missing. It returns the shards whose key holds another type of
 // value, which have neither.
-func (s *Sender) createGroups(ctx context.Context) (broken []int, err error) {
+func (s *Sender) createGroups(ctx context.Context, shards []int) (broken []int, err error) {
 	cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for n := range shard.Count {
+		for _, n := range shards {
 			p.XGroupCreateMkStream(ctx, shard.Outbox(n), shard.Group, "0")
 		}
 		return nil
@@ -427,7 +455,7 @@ func (s *Sender) createGroups(ctx context.Context) (broken []int, err error) {
 		switch err := c.Err(); {
 		case err == nil || isBusyGroup(err):
 		case isWrongType(err):
-			broken = append(broken, n)
+			broken = append(broken, shards[n])
 		default:
 			return nil, err
 		}

@@ -19,15 +19,19 @@ type Metrics struct {
 	Registry    *prometheus.Registry
 	connections prometheus.Gauge
 	turns       *prometheus.CounterVec
-	latency     prometheus.Histogram
-	refusals    *prometheus.CounterVec
-	entered     *prometheus.CounterVec
-	abandoned   *prometheus.CounterVec
-	filed       prometheus.Counter
-	frameErrors *prometheus.CounterVec
-	superseded  prometheus.Counter
-	tcpOpen     prometheus.Gauge
-	tcpRefused  prometheus.Counter
+	// unreplicated counts claims whose receipt was shown before
+	// CLAIMBOT_FILED_REPLICAS replicas confirmed them; clockSkew turns
+	// refused because Redis's clock was ahead.
+	unreplicated, clockSkew prometheus.Counter
+	latency                 prometheus.Histogram
+	refusals                *prometheus.CounterVec
+	entered                 *prometheus.CounterVec
+	abandoned               *prometheus.CounterVec
+	filed                   prometheus.Counter
+	frameErrors             *prometheus.CounterVec
+	superseded              prometheus.Counter
+	tcpOpen                 prometheus.Gauge
+	tcpRefused              prometheus.Counter
 }
 
 // NewMetrics registers the chat's metrics, with the Go and process
@@ -50,6 +54,10 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 			Help: "Connections closed while their conversation waited in a state (the user may come back); closes of a server shutting down are not counted."}, []string{"flow", "state"}),
 		filed:       prometheus.NewCounter(prometheus.CounterOpts{Name: "claimbot_claims_filed_total", Help: "Claims filed (appended to the outbox)."}),
 		frameErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "claimbot_frame_errors_total", Help: "Frame problems by code."}, []string{"code"}),
+		unreplicated: prometheus.NewCounter(prometheus.CounterOpts{Name: "claimbot_claims_unreplicated_total",
+			Help: "Claims filed whose replicas (CLAIMBOT_FILED_REPLICAS) did not all confirm them in time; the receipt was shown all the same."}),
+		clockSkew: prometheus.NewCounter(prometheus.CounterOpts{Name: "claimbot_turns_clock_skew_total",
+			Help: "Turns refused as late because Redis's clock was ahead of this instance's."}),
 		superseded: prometheus.NewCounter(prometheus.CounterOpts{Name: "claimbot_sockets_superseded_total",
 			Help: "WebSockets closed (1008) because their user opened one more than CLAIMBOT_SOCKETS_PER_USER on this instance; the oldest goes."}),
 		tcpOpen: prometheus.NewGauge(prometheus.GaugeOpts{Name: "claimbot_tcp_connections",
@@ -58,7 +66,7 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 			Help: "TCP connections closed at once because CLAIMBOT_MAX_CONNS were already open."}),
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.connections, m.turns, m.latency, m.refusals, m.entered, m.abandoned, m.filed, m.frameErrors,
+		m.connections, m.turns, m.latency, m.refusals, m.entered, m.abandoned, m.filed, m.frameErrors, m.unreplicated, m.clockSkew,
 		m.superseded, m.tcpOpen, m.tcpRefused)
 	return m
 }

@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/claimbot/claimbot/internal/flow"
 	"github.com/claimbot/claimbot/internal/locale"
 	"github.com/claimbot/claimbot/internal/outbox"
+	"github.com/claimbot/claimbot/internal/redisconn"
 	"github.com/claimbot/claimbot/internal/webhook"
 )
 
@@ -105,35 +105,36 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Running,
 			cleanups[i]()
 		}
 	}
-	redisURL := cfg.RedisURL
-	if redisURL == "" {
-		mr := miniredis.NewMiniRedis()
-		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
-			return nil, fmt.Errorf("serve: embedded redis: %w", err)
+	rs := cfg.Redis()
+	redisURL := rs.URL
+	if rs.URL == "" && rs.ClusterURL == "" {
+		url, stop, err := redisconn.Embedded()
+		if err != nil {
+			return nil, fmt.Errorf("serve: %w", err)
 		}
-		cleanups = append(cleanups, mr.Close)
-		redisURL = "redis://" + mr.Addr()
+		cleanups = append(cleanups, stop)
+		rs.URL, redisURL = url, url
 		log.Warn("REDIS_URL is not set: using an embedded in-process Redis; every session and claim is LOST when the server stops", "redis_url", redisURL)
 	}
-	opt, err := redis.ParseURL(redisURL)
+	if rs.ClusterURL != "" {
+		redisURL = rs.ClusterURL
+	}
+	// Turns: a turn's deadline (the store's Timeout) bounds its socket
+	// reads and writes, retries included, so "unavailable" comes in time.
+	rdb, err := redisconn.Open(rs, redisconn.Turns, 64)
 	if err != nil {
 		cleanup()
-		return nil, fmt.Errorf("serve: REDIS_URL: %w", err)
+		return nil, fmt.Errorf("serve: %w", err)
 	}
-	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = time.Second, time.Second, time.Second
-	opt.MaxRetries = 1
-	if opt.PoolSize < 64 {
-		opt.PoolSize = 64
-	}
-	senderOpt := *opt
-	// A turn's deadline (the store's Timeout) bounds its socket reads and
-	// writes, retries included, so "unavailable" comes in time.
-	opt.ContextTimeoutEnabled = true
-	rdb := redis.NewClient(opt)
 	cleanups = append(cleanups, func() { rdb.Close() })
-	senderOpt.PoolSize = outbox.Config{}.PoolSize() + 4 // and a few for the admin endpoints
-	senderOpt.ReadTimeout = 5 * time.Second             // longer than the blocking reads
-	senderRDB := redis.NewClient(&senderOpt)
+	// The sender's own client: its blocking reads never hold the turns'
+	// connections. Its pool has room for its workers, its readers (one
+	// per shard on a cluster) and a few for the admin endpoints.
+	senderRDB, err := redisconn.Open(rs, redisconn.Background, outbox.Config{}.PoolSize()+outbox.ReaderConns+4)
+	if err != nil {
+		cleanup()
+		return nil, fmt.Errorf("serve: %w", err)
+	}
 	cleanups = append(cleanups, func() { senderRDB.Close() })
 
 	metrics := NewMetrics(nil)
@@ -222,7 +223,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Running,
 			log.Info("received claims (dev receiver)", "url", "http://"+addr+"/dev/claims")
 		}
 	}
-	log.Info("claimbot listening", "addr", addr, "ops_addr", opsAddr, "flows", len(eng.Flows()), "redis", logURL(redisURL), "webhook", logURL(webhookURL),
+	log.Info("claimbot listening", "addr", addr, "ops_addr", opsAddr, "flows", len(eng.Flows()), "redis", rs.String(), "webhook", logURL(webhookURL),
 		"max_conns", cfg.ConnLimit())
 
 	go func() {

@@ -105,7 +105,16 @@ func New(o Options) *Server {
 		s.metrics = NewMetrics(nil)
 	}
 	s.eng.Store(o.Engine)
-	s.store = store.New(o.Redis, s.engine, store.Options{TTL: s.cfg.SessionTTL, Now: s.now})
+	s.store = store.New(o.Redis, s.engine, store.Options{TTL: s.cfg.SessionTTL, Now: s.now, FiledReplicas: s.cfg.FiledReplicas,
+		OnUnreplicated: func(acked int, err error) {
+			s.metrics.unreplicated.Inc()
+			s.log.Warn("claim filed before its replicas confirmed it: the receipt was shown; a failover of its master in the next moment could lose it",
+				"replicas_wanted", s.cfg.FiledReplicas, "replicas_acked", acked, "err", err)
+		},
+		OnClockSkew: func(skew time.Duration) {
+			s.metrics.clockSkew.Inc()
+			s.log.Error("Redis's clock is ahead of this instance's: turns are refused as late; synchronise the clocks (NTP)", "skew", skew)
+		}})
 	s.cookieKey = devCookieKey
 	if !s.cfg.Dev() {
 		s.bannerKey = []byte(s.cfg.BannerSecret)
@@ -612,6 +621,10 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		c.user.share(conv) // freshly loaded: the user's other tabs go on from it
 		c.user.unavailableAt = time.Time{}
+	} else {
+		// The user's other tabs' queued frames get "unavailable" at once
+		// rather than each waiting out a turn of their own.
+		c.user.unavailableAt = time.Now()
 	}
 	c.user.turnMu.Unlock()
 	c.conv = conv
@@ -625,6 +638,7 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.metrics.observeTurn(id.Flow, res, nil, 0)
+	c.shown = res.Reply.State
 	c.reply(res.Reply)
 	go c.readPump()
 }

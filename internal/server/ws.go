@@ -63,7 +63,11 @@ type conn struct {
 	s    *Server
 	ws   *websocket.Conn
 	conv *store.Conv
-	user *userConns // what the user's sockets on this instance share
+	// shown is the state of the last reply this connection sent: what a
+	// frame without state answers. conv may be shared with the user's
+	// other sockets, so it cannot keep this.
+	shown string
+	user  *userConns // what the user's sockets on this instance share
 
 	floods []time.Time
 	pinger *time.Timer
@@ -320,6 +324,12 @@ func (c *conn) turn(in engine.Input) bool {
 		c.problem("unavailable")
 		return true
 	}
+	if in.Kind != engine.Resume && in.State == "" {
+		// A frame without state answers the question this connection
+		// last showed (contract §2), not the one another tab of the
+		// user's, sharing the conversation, was shown since.
+		in.State = c.shown
+	}
 	res, err := c.conv.Turn(context.Background(), in)
 	c.s.metrics.observeTurn(c.conv.Flow, res, err, time.Since(start))
 	if err != nil {
@@ -334,6 +344,7 @@ func (c *conn) turn(in engine.Input) bool {
 		return true
 	}
 	u.unavailableAt = time.Time{} // Redis answers again
+	c.shown = res.Reply.State
 	if res.Claim != nil {
 		c.logger().Info("claim filed", "claim_id", res.Claim.ID, "state", res.Reply.State)
 	}

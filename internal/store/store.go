@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -25,6 +26,7 @@ import (
 	"github.com/claimbot/claimbot/internal/engine"
 	"github.com/claimbot/claimbot/internal/flow"
 	"github.com/claimbot/claimbot/internal/rbatch"
+	"github.com/claimbot/claimbot/internal/redisconn"
 	"github.com/claimbot/claimbot/internal/shard"
 	"github.com/claimbot/claimbot/internal/webhook"
 )
@@ -38,6 +40,15 @@ type Options struct {
 	Timeout   time.Duration    // a turn's deadline for all its Redis calls (default 1.2s; see rbatch.New for the most it can take)
 	Now       func() time.Time // the clock (default time.Now)
 	ClaimIDTL time.Duration    // how long a receipt number stays reserved (default 30 days)
+	// FiledReplicas is how many replicas must hold a filed claim before
+	// its receipt is shown (Redis WAIT); 0 does not wait.
+	FiledReplicas int
+	// OnUnreplicated, when set, hears of a claim filed with fewer
+	// replicas than FiledReplicas confirming it (acked, and WAIT's error).
+	OnUnreplicated func(acked int, err error)
+	// OnClockSkew, when set, hears of a turn refused because Redis's clock
+	// is ahead of this instance's by skew.
+	OnClockSkew func(skew time.Duration)
 }
 
 // Store applies turns to sessions kept in Redis.
@@ -46,6 +57,8 @@ type Store struct {
 	rdb    redis.UniversalClient
 	engine func() *engine.Engine
 	opt    Options
+
+	unreplicated, skewed atomic.Int64
 
 	sourcesMu sync.Mutex
 	sources   map[flowVersion]time.Time // when this instance last set or refreshed a flow version's source in Redis
@@ -90,12 +103,13 @@ var turnLua string
 //
 // KEYS: session, outbox, claim id reservation (or the session key again)
 // ARGV: expected revision (0: the session must not exist), expected epoch
-// ("" for none), new value, TTL ms,
+// ("" for none), new value, TTL ms, fence (unix ms; 0: none),
 //
 //	then for a claim: claim id, body, unix ms, reservation TTL ms
 //
 // Returns {1, revision} applied; {0, current value} revision or epoch
-// mismatch; {2} receipt number already taken.
+// mismatch; {2} receipt number already taken; {3, Redis's unix ms} the
+// fence had passed: nothing applied.
 var turnScript = redis.NewScript(turnLua)
 
 // Conv is one connection's conversation: the user's session in one flow,
@@ -299,7 +313,12 @@ func (c *Conv) write(ctx context.Context, res engine.Result) (bool, error) {
 		defer func() { <-done }()
 	}
 	keys := []string{c.key, c.key, c.key}
-	args := []any{c.rev, c.epoch, *val, c.st.opt.TTL.Milliseconds()}
+	waitFor := 0
+	if res.Claim != nil {
+		waitFor = c.st.opt.FiledReplicas
+	}
+	fence := c.st.fence(ctx, waitFor > 0)
+	args := []any{c.rev, c.epoch, *val, c.st.opt.TTL.Milliseconds(), fence.UnixMilli()}
 	if cl := res.Claim; cl != nil {
 		n := shard.Of(c.User)
 		body, err := Body(cl)
@@ -309,15 +328,25 @@ func (c *Conv) write(ctx context.Context, res engine.Result) (bool, error) {
 		keys = []string{c.key, shard.Outbox(n), shard.ClaimReservation(n, cl.ID)}
 		args = append(args, cl.ID, body, cl.SubmittedAt.UnixMilli(), c.st.opt.ClaimIDTL.Milliseconds())
 	}
-	out, err := c.st.batch.Script(ctx, turnScript, keys, args...).Slice()
+	var out []any
+	var err error
+	if waitFor > 0 {
+		out, err = c.st.filed(ctx, keys, args, waitFor)
+	} else {
+		out, err = c.st.batch.Script(ctx, turnScript, keys, args...).Slice()
+	}
 	if errors.Is(err, redis.Nil) {
 		err = nil
 	}
 	if err != nil {
+		redisconn.Failed(c.st.rdb, err)
 		return false, fmt.Errorf("%w: write session: %v", ErrUnavailable, err)
 	}
 	code, _ := out[0].(int64)
 	switch code {
+	case 3:
+		c.st.fenced(fence, out)
+		return false, fmt.Errorf("%w: write session: Redis ran it after the turn's deadline; not applied", ErrUnavailable)
 	case 1:
 		c.rev, c.epoch = next, res.Session.Epoch
 		return true, nil
@@ -333,6 +362,106 @@ func (c *Conv) write(ctx context.Context, res engine.Result) (bool, error) {
 	}
 	return false, fmt.Errorf("store: write session: unexpected script result %v", out)
 }
+
+// fenceMargin is how long before a turn's deadline its script must have
+// run to apply anything: room for the reply to come back, and for the
+// clocks of this instance and Redis to differ (keep them within it by
+// NTP): 300 ms of the default 1.2 s. So a script that runs after its
+// caller has told the user "unavailable" (a Redis frozen or slow) applies
+// nothing, then or later.
+func (s *Store) fenceMargin() time.Duration { return s.opt.Timeout / 4 }
+
+// waitBudget is how long a submit waits for its replicas (Redis WAIT),
+// within the turn's deadline: 400 ms of the default 1.2 s.
+func (s *Store) waitBudget() time.Duration { return s.opt.Timeout / 3 }
+
+// fence is the latest time, on this instance's clock, at which a turn's
+// script may run: its deadline less fenceMargin, and less waitBudget when
+// the write then waits for replicas.
+func (s *Store) fence(ctx context.Context, waits bool) time.Time {
+	d, ok := ctx.Deadline()
+	if !ok {
+		d = time.Now().Add(s.opt.Timeout)
+	}
+	d = d.Add(-s.fenceMargin())
+	if waits {
+		d = d.Add(-s.waitBudget())
+	}
+	return d
+}
+
+// fenced notes a script refused by its fence. One that came back well
+// before the fence, by this instance's clock, was refused because Redis's
+// clock is ahead: say so, since every turn would then be refused.
+func (s *Store) fenced(fence time.Time, out []any) {
+	if len(out) < 2 {
+		return
+	}
+	redisNow, _ := out[1].(int64)
+	if skew := time.UnixMilli(redisNow).Sub(time.Now()); skew > s.fenceMargin()/2 {
+		s.skewed.Add(1)
+		if s.opt.OnClockSkew != nil {
+			s.opt.OnClockSkew(skew)
+		}
+	}
+}
+
+// filed runs a submit's script and then WAIT on the same connection, so
+// Redis counts the replicas that hold this write: a master that dies
+// after the receipt was shown loses no claim to a replica's promotion.
+// go-redis would send a bare WAIT to an arbitrary node, so both go in one
+// pipeline on the node that serves the session's slot. When fewer replicas
+// answer within waitBudget, the claim is filed all the same (the script
+// applied it: the user must never be told otherwise) and counted in
+// Unreplicated.
+func (s *Store) filed(ctx context.Context, keys []string, args []any, replicas int) ([]any, error) {
+	node, err := redisconn.NodeFor(ctx, s.rdb, keys[0])
+	if err != nil {
+		return nil, err
+	}
+	run := func(eval bool) (*redis.Cmd, *redis.Cmd, error) {
+		pipe := node.Pipeline()
+		var script *redis.Cmd
+		if eval {
+			script = pipe.Eval(ctx, turnLua, keys, args...)
+		} else {
+			script = pipe.EvalSha(ctx, turnScript.Hash(), keys, args...)
+		}
+		wait := pipe.Do(ctx, "wait", replicas, s.waitBudget().Milliseconds())
+		_, err := pipe.Exec(ctx)
+		return script, wait, err
+	}
+	script, wait, _ := run(false)
+	if err := script.Err(); err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+		script, wait, _ = run(true)
+	}
+	// The script's reply as read decides, whatever came after it: a
+	// connection lost while WAIT was pending marks the whole pipeline
+	// failed, but a claim the script filed is filed.
+	out, _ := script.Val().([]any)
+	if len(out) == 0 {
+		if err := script.Err(); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("store: write session: unexpected script result %v", script.Val())
+	}
+	if code, _ := out[0].(int64); code == 1 {
+		if n, err := wait.Int64(); err != nil || int(n) < replicas {
+			s.unreplicated.Add(1)
+			if s.opt.OnUnreplicated != nil {
+				s.opt.OnUnreplicated(int(n), err)
+			}
+		}
+	}
+	return out, nil
+}
+
+// Unreplicated counts claims filed while fewer replicas than
+// FiledReplicas confirmed them in time.
+func (s *Store) Unreplicated() int64 { return s.unreplicated.Load() }
+
+// ClockSkewed counts turns refused because Redis's clock ran ahead.
+func (s *Store) ClockSkewed() int64 { return s.skewed.Load() }
 
 // Body is the webhook body of a filed claim, exactly as it is sent on
 // every attempt.

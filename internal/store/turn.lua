@@ -6,6 +6,13 @@
 -- expired, so it alone cannot tell them apart: the epoch, made with the
 -- session and written first in its JSON, does. A value without one (written
 -- before epochs) has the epoch ''.
+--
+-- ARGV[5] is the turn's fence, unix ms: a script that runs after it (a
+-- Redis that was frozen or slow, and whose caller has told the user
+-- "unavailable") applies nothing and returns {3, its time}. 0: no fence.
+-- It is checked after the compare: a script sent again after it was
+-- applied (a client's retry on a new connection) finds the revision moved
+-- and says so, never "not applied".
 local cur = redis.call('GET', KEYS[1])
 local rev, epoch = 0, ''
 if cur then
@@ -15,11 +22,20 @@ end
 if rev ~= tonumber(ARGV[1]) or epoch ~= ARGV[2] then
   return {0, cur}
 end
-if ARGV[5] then
-  if not redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[8]) then
+local fence = tonumber(ARGV[5])
+if fence > 0 then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if now > fence then
+    return {3, now}
+  end
+end
+
+if ARGV[6] then
+  if not redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[9]) then
     return {2}
   end
-  redis.call('XADD', KEYS[2], '*', 'claim', ARGV[5], 'body', ARGV[6], 'at', ARGV[7])
+  redis.call('XADD', KEYS[2], '*', 'claim', ARGV[6], 'body', ARGV[7], 'at', ARGV[8])
 end
 redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
 return {1, rev + 1}
