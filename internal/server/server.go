@@ -606,7 +606,7 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader answered
 	}
-	c := &conn{s: s, ws: ws}
+	c := &conn{s: s, ws: ws, tokenLang: id.Lang}
 	if !s.register(c, id.User) {
 		// Shutdown took its list of connections between the check above
 		// and now: close this one as it closes those.
@@ -618,16 +618,17 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 
 	c.user.turnMu.Lock() // the user's other tabs may be mid-turn
 	conv, res, err := s.store.Open(r.Context(), id.User, id.Flow, id.Lang)
+	c.conv = conv
 	if err == nil {
 		c.user.share(conv) // freshly loaded: the user's other tabs go on from it
 		c.user.unavailableAt = time.Time{}
+		c.see()
 	} else {
 		// The user's other tabs' queued frames get "unavailable" at once
 		// rather than each waiting out a turn of their own.
 		c.user.unavailableAt = time.Now()
 	}
 	c.user.turnMu.Unlock()
-	c.conv = conv
 	if err != nil {
 		c.logger().Warn("open: redis unavailable", "err", err)
 		c.problem("unavailable")
@@ -716,10 +717,8 @@ func (s *Server) left(c *conn) {
 	if c.closedByServer() {
 		return // a deploy or the user's newer tab, not a user leaving: the page reconnects
 	}
-	if c.conv != nil {
-		if sess := c.conv.Session(); sess != nil && !sess.Done && sess.State != "" {
-			s.metrics.abandoned.WithLabelValues(sess.Flow, sess.State).Inc()
-		}
+	if v := c.view.Load(); v != nil && !v.done && v.state != "" {
+		s.metrics.abandoned.WithLabelValues(v.flow, v.state).Inc()
 	}
 }
 
