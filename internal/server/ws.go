@@ -73,8 +73,8 @@ type conn struct {
 	// whose turns write it): the language of error frames, the state a
 	// close abandons.
 	view      atomic.Pointer[connView]
-	tokenLang string // the language its token or cookie asked for
-	user  *userConns // what the user's sockets on this instance share
+	tokenLang string     // the language its token or cookie asked for
+	user      *userConns // what the user's sockets on this instance share
 
 	floods []time.Time
 	pinger *time.Timer
