@@ -216,12 +216,16 @@ func dashboardExprs(d dashboard) map[string][]string {
 	return out
 }
 
-// grafanaVars stand for the dashboard's variables when its expressions are
-// checked as PromQL.
-var grafanaVars = strings.NewReplacer(
-	"$__rate_interval", "5m", "$__interval", "1m", "$__range", "6h",
-	"$job", "claimbot", "$instance", ".*", "$flow", ".*",
-)
+// grafanaVar is a variable reference in a dashboard query: $name or ${name}.
+var grafanaVar = regexp.MustCompile(`\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?`)
+
+// grafanaValues stand for Grafana's variables when the dashboard's queries
+// are checked as PromQL: its own (job, instance, flow) and the built-in
+// intervals.
+var grafanaValues = map[string]string{
+	"__rate_interval": "5m", "__interval": "1m", "__range": "6h",
+	"job": "claimbot", "instance": ".*", "flow": ".*",
+}
 
 // TestDashboard checks the dashboard's shape (its Prometheus data source is
 // the ${DS_PROMETHEUS} variable, panels do not overlap the grid's width,
@@ -236,7 +240,9 @@ func TestDashboard(t *testing.T) {
 		t.Errorf("schemaVersion %d: want a current one (39)", d.SchemaVersion)
 	}
 	hasDS := false
+	defined := map[string]bool{}
 	for _, v := range d.Templating.List {
+		defined[v.Name] = true
 		if v.Type == "datasource" && v.Name == "DS_PROMETHEUS" && strings.Contains(string(v.Query), "prometheus") {
 			hasDS = true
 		}
@@ -295,10 +301,14 @@ func TestDashboard(t *testing.T) {
 	sort.Strings(titles)
 	for _, title := range titles {
 		for i, e := range exprs[title] {
-			e = grafanaVars.Replace(e)
-			if strings.Contains(e, "$") {
-				t.Errorf("panel %q: %s: a variable the dashboard does not define", title, e)
-			}
+			e = grafanaVar.ReplaceAllStringFunc(e, func(ref string) string {
+				name := grafanaVar.FindStringSubmatch(ref)[1]
+				v, ok := grafanaValues[name]
+				if !ok || (!strings.HasPrefix(name, "__") && !defined[name]) {
+					t.Errorf("panel %q: %s: $%s is not a variable of the dashboard", title, e, name)
+				}
+				return v
+			})
 			rs = append(rs, rule{Record: fmt.Sprintf("dashboard:query_%d:%d", len(rs), i), Expr: e})
 		}
 	}
