@@ -51,6 +51,7 @@ func (in Input) Wire() string {
 const (
 	ValueBack    = "back"
 	ValueRestart = "restart"
+	ValueHandoff = "handoff" // ask for a person (CONTRACT §2, §4)
 	ValueSubmit  = "submit"
 	ValueYes     = "yes"
 	ValueNo      = "no"
