@@ -41,7 +41,7 @@ type Input struct {
 
 // Env is what a step needs from the outside world.
 type Env struct {
-	Now     time.Time
+	Now time.Time
 	// ClaimID returns a new receipt number; called only when a claim is
 	// filed, or for the id of a handoff request: both are outbox entries
 	// with an id from the same reserved space.
