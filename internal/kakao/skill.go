@@ -1,0 +1,191 @@
+package kakao
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/claimbot/claimbot/internal/engine"
+	"github.com/claimbot/claimbot/internal/store"
+)
+
+// KeyHeader carries the shared key the builder sends with every skill
+// request (CLAIMBOT_KAKAO_SKILL_KEY).
+const KeyHeader = "X-Claimbot-Skill-Key"
+
+// UserPrefix makes a builder user's claimbot user id: never the same
+// session as a banner user.
+const UserPrefix = "kakao:"
+
+// Deadline is how long a request may take, well within the builder's 5 s:
+// a turn that cannot finish in it answers "please try again" and applies
+// nothing (the store's turns have their own, shorter deadline).
+const Deadline = 4 * time.Second
+
+// maxBody bounds a skill request's body.
+const maxBody = 64 << 10
+
+// maxUserID bounds the builder's user key, so that the claimbot user id
+// stays within the webhook's 128 characters.
+const maxUserID = 128 - len(UserPrefix)
+
+// Request is the part of the builder's skill payload claimbot reads.
+type Request struct {
+	UserRequest struct {
+		Utterance string `json:"utterance"`
+		Lang      string `json:"lang"`
+		User      struct {
+			ID   string `json:"id"`
+			Type string `json:"type"`
+		} `json:"user"`
+	} `json:"userRequest"`
+	Action struct {
+		ClientExtra map[string]any `json:"clientExtra"`
+	} `json:"action"`
+}
+
+// Handler serves POST /kakao/skill.
+type Handler struct {
+	Key    string                // the expected KeyHeader value; never empty
+	Store  *store.Store          // sessions, as for the web chat
+	Engine func() *engine.Engine // the current engine, for texts
+	Flow   func() string         // the flow a new conversation starts on
+	Log    *slog.Logger          // never given personal data
+	// Observe, when set, hears of every turn (metrics).
+	Observe func(flow string, res engine.Result, err error, d time.Duration)
+}
+
+func (h *Handler) authorized(r *http.Request) bool {
+	got := r.Header.Get(KeyHeader)
+	return h.Key != "" && got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(h.Key)) == 1
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !h.authorized(r) {
+		http.Error(w, "kakao skill: missing or wrong "+KeyHeader, http.StatusUnauthorized)
+		return
+	}
+	var req Request
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody))
+	if err := dec.Decode(&req); err != nil {
+		h.write(w, h.say("ko", "bot.error.bad_frame"))
+		return
+	}
+	lang := "ko"
+	if strings.HasPrefix(strings.ToLower(req.UserRequest.Lang), "en") {
+		lang = "en"
+	}
+	id := req.UserRequest.User.ID
+	if id == "" || len(id) > maxUserID {
+		h.write(w, h.say(lang, "bot.error.bad_frame"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), Deadline)
+	defer cancel()
+	res, err := h.turn(ctx, UserPrefix+id, lang, req)
+	if err != nil {
+		if !errors.Is(err, store.ErrUnavailable) {
+			h.log().Error("kakao skill: turn failed", "err", err)
+		} else {
+			h.log().Warn("kakao skill: redis unavailable", "err", err)
+		}
+		h.write(w, h.say(lang, "bot.error.unavailable"))
+		return
+	}
+	h.write(w, Render(res.Reply, h.texts(res.Reply, lang, res.Session)))
+}
+
+// turn opens the user's conversation and applies the request to it. A
+// conversation just started only shows its first question: whatever
+// brought the user to the skill is not an answer to it.
+func (h *Handler) turn(ctx context.Context, user, lang string, req Request) (engine.Result, error) {
+	start := time.Now()
+	flowID := h.Flow()
+	conv, res, err := h.Store.Open(ctx, user, flowID, lang)
+	if err != nil {
+		h.observe(flowID, res, err, start)
+		return res, err
+	}
+	if res.Session != nil {
+		return res, nil // new, or moved to another flow version: show where it is
+	}
+	in, ok := input(req, res.Reply, h.texts(res.Reply, lang, conv.Session()))
+	if !ok {
+		return res, nil
+	}
+	res, err = conv.Turn(ctx, in)
+	h.observe(conv.Flow, res, err, start)
+	if err == nil && res.Session == nil {
+		res.Session = conv.Session()
+	}
+	return res, err
+}
+
+// input is the engine input of a request, answering the reply shown: a
+// quick reply's value (with the question it was shown for), a typed
+// number that picks from a numbered list, or typed text.
+func input(req Request, shown engine.Reply, text Texts) (engine.Input, bool) {
+	extra := req.Action.ClientExtra
+	if v, _ := extra["value"].(string); v != "" {
+		state, _ := extra["state"].(string)
+		if state == "" {
+			state = shown.State
+		}
+		return engine.Input{Kind: engine.Choose, Text: v, State: state}, true
+	}
+	utt := strings.TrimSpace(req.UserRequest.Utterance)
+	if utt == "" {
+		return engine.Input{}, false
+	}
+	if list := Numbered(shown, text); list != nil {
+		if n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSuffix(utt, "."), "번")); err == nil && n >= 1 && n <= len(list) {
+			return engine.Input{Kind: engine.Choose, Text: list[n-1].Value, State: shown.State}, true
+		}
+	}
+	return engine.Input{Kind: engine.Text, Text: utt, State: shown.State}, true
+}
+
+func (h *Handler) observe(flowID string, res engine.Result, err error, start time.Time) {
+	if h.Observe != nil {
+		h.Observe(flowID, res, err, time.Since(start))
+	}
+}
+
+// texts looks texts up in the conversation's language.
+func (h *Handler) texts(_ engine.Reply, lang string, s *engine.Session) Texts {
+	if s != nil && s.Lang != "" {
+		lang = s.Lang
+	}
+	cat := h.Engine().Catalog()
+	return func(id string) string { return cat.Text(lang, id, nil) }
+}
+
+// say is a response of one text.
+func (h *Handler) say(lang, id string) Response {
+	return Response{Version: "2.0", Template: Template{Outputs: []Output{{SimpleText: SimpleText{Text: h.Engine().Catalog().Text(lang, id, nil)}}}}}
+}
+
+func (h *Handler) write(w http.ResponseWriter, resp Response) {
+	b, err := json.Marshal(resp)
+	if err != nil {
+		http.Error(w, "kakao skill: encode response", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(b)
+}
+
+func (h *Handler) log() *slog.Logger {
+	if h.Log != nil {
+		return h.Log
+	}
+	return slog.Default()
+}
