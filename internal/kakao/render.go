@@ -80,10 +80,10 @@ func Render(r engine.Reply, text Texts) Response {
 		}
 		b.WriteString("\n\n" + text("bot.kakao.pick"))
 		msgs = append(msgs, b.String())
-		if len(own)+len(cmds) <= MaxQuickReplies {
-			for i, c := range own {
-				qr = append(qr, quick(strconv.Itoa(i+1), c.Value, r.State))
-			}
+		// As many as there is room for beside the commands also come as
+		// buttons, numbered as in the list.
+		for i, c := range own[:min(len(own), MaxQuickReplies-min(len(cmds), MaxQuickReplies))] {
+			qr = append(qr, quick(strconv.Itoa(i+1)+". "+c.Label, c.Value, r.State))
 		}
 	}
 	for _, c := range cmds {

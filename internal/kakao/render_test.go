@@ -155,8 +155,11 @@ func TestRenderNumbersTheServices(t *testing.T) {
 	for _, q := range resp.Template.QuickReplies {
 		values = append(values, q.Extra["value"])
 	}
-	if strings.Join(values, ",") != "back,handoff" {
-		t.Errorf("quick replies %v, want back and handoff", values)
+	if strings.Join(values, ",") != "messenger,mail,taxi,pay,webtoon,music,emoticon,gift,back,handoff" {
+		t.Errorf("quick replies %v, want the first eight services, back and handoff", values)
+	}
+	if l := resp.Template.QuickReplies[3].Label; l != "4. 페이·결제" {
+		t.Errorf("fourth quick reply labelled %q", l)
 	}
 	all := resp.Template.Outputs[len(resp.Template.Outputs)-1].SimpleText.Text
 	if !strings.Contains(all, "번호를 입력해") {

@@ -102,9 +102,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.write(w, Render(res.Reply, h.texts(res.Reply, lang, res.Session)))
 }
 
-// turn opens the user's conversation and applies the request to it. A
-// conversation just started only shows its first question: whatever
-// brought the user to the skill is not an answer to it.
+// turn opens the user's conversation and applies the request to it.
 func (h *Handler) turn(ctx context.Context, user, lang string, req Request) (engine.Result, error) {
 	start := time.Now()
 	flowID := h.Flow()
@@ -113,12 +111,20 @@ func (h *Handler) turn(ctx context.Context, user, lang string, req Request) (eng
 		h.observe(flowID, res, err, start)
 		return res, err
 	}
-	if res.Session != nil {
-		return res, nil // new, or moved to another flow version: show where it is
-	}
 	in, ok := input(req, res.Reply, h.texts(res.Reply, lang, conv.Session()))
 	if !ok {
 		return res, nil
+	}
+	if res.Session != nil && in.Kind == engine.Text {
+		// A conversation not stored yet: the user has not seen its first
+		// question, and what they typed to reach the bot ("안녕하세요")
+		// is no answer to it. Typed text that does answer it (네, 상담원)
+		// is taken; anything else only shows the question. The engine is
+		// pure: this costs no Redis call.
+		dry, err := h.Engine().Step(res.Session, in, engine.Env{Now: time.Now(), ClaimID: func() string { return "" }})
+		if err != nil || dry.Reply.Invalid {
+			return res, nil
+		}
 	}
 	res, err = conv.Turn(ctx, in)
 	h.observe(conv.Flow, res, err, start)
