@@ -28,10 +28,16 @@ const PhoneKey = "phone"
 // where it was.
 func (t *turn) handoff() {
 	s := t.s
+	if t.f.Handoff.Off {
+		// The flow has none: as any command the bot does not know.
+		t.reply = t.current()
+		t.reply.Invalid = true
+		return
+	}
 	st := t.f.States[s.State]
 	if s.Done || st == nil || !st.Waits() || s.Answers[ConsentKey] != true {
 		r := t.current()
-		r.Messages = append([]string{t.text("bot.handoff.centre", nil)}, r.Messages...)
+		r.Messages = append([]string{t.handoffText(t.f.Handoff.Centre, "bot.handoff.centre", nil)}, r.Messages...)
 		t.reply = r
 		return
 	}
@@ -46,7 +52,7 @@ func (t *turn) handoff() {
 // askPhone is the call-back question; back returns to where the user asked.
 func (t *turn) askPhone() Reply {
 	return Reply{Type: "reply", State: HandoffState, Input: flow.InputPhone.Wire(),
-		Messages: []string{t.text("bot.handoff.phone", nil)},
+		Messages: []string{t.handoffText(t.f.Handoff.Phone, "bot.handoff.phone", nil)},
 		Choices:  []Choice{{Value: flow.ValueBack, Label: t.text("bot.choice.back", nil)}}}
 }
 
@@ -79,6 +85,16 @@ func (t *turn) request(phone string) {
 		State: s.State, Answers: maps.Clone(s.Answers), Phone: phone,
 		RequestedAt: t.env.Now.UTC().Truncate(time.Second)}
 	r := t.current()
-	r.Messages = append([]string{t.text("bot.handoff.requested", map[string]any{"phone": phone})}, r.Messages...)
+	data := map[string]any{"phone": phone}
+	r.Messages = append([]string{t.handoffText(t.f.Handoff.Requested, "bot.handoff.requested", data)}, r.Messages...)
 	t.reply = r
+}
+
+// handoffText is the flow's own handoff text when it has one, else the
+// bot's.
+func (t *turn) handoffText(own *flow.Text, id string, data any) string {
+	if own != nil {
+		return t.say(*own, data)
+	}
+	return t.text(id, data)
 }

@@ -1,9 +1,12 @@
 package engine_test
 
 import (
+	"bytes"
+	"os"
 	"testing"
 
 	"github.com/claimbot/claimbot/internal/engine"
+	"github.com/claimbot/claimbot/internal/flow"
 )
 
 // handoffs steps and returns the handoff the step requested, if any.
@@ -99,5 +102,38 @@ func TestHandoffBackAndRestart(t *testing.T) {
 	c.cmd("restart").want("privacy_consent")
 	if c.s.Handoff != "" {
 		t.Fatal("restart kept the handoff")
+	}
+}
+
+// A flow may turn the handoff off, or say it in its own words.
+func TestHandoffFlowSettings(t *testing.T) {
+	src, err := os.ReadFile("../../flows/damage-1015.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit := func(section string) *engine.Engine {
+		return engineOf(t, "damage-1015.yaml", bytes.Replace(src, []byte("\nstates:\n"), []byte("\n"+section+"states:\n"), 1))
+	}
+	off := edit("handoff:\n  off: true\n")
+	c := &chat{t: t, e: off, s: engine.NewSession("u-1", "damage-1015", "ko"), now: duringIntake}
+	c.step(engine.Input{Kind: engine.Resume})
+	c.choose("yes")
+	if h := c.handoff(engine.Input{Kind: engine.Command, Text: "handoff"}); h != nil || !c.r.Invalid || c.r.Field != "reporter_type" {
+		t.Fatalf("handoff off: %+v %+v", h, c.r)
+	}
+	own := edit("handoff:\n  centre: 센터 02-000-0000\n  phone: 번호를 주세요\n  requested: \"{{.phone}} 로 곧 전화\"\n")
+	c = &chat{t: t, e: own, s: engine.NewSession("u-1", "damage-1015", "ko"), now: duringIntake}
+	c.step(engine.Input{Kind: engine.Resume})
+	c.handoff(engine.Input{Kind: engine.Text, Text: "상담원"})
+	c.says("센터 02-000-0000")
+	c.choose("yes")
+	c.handoff(engine.Input{Kind: engine.Text, Text: "상담원"})
+	c.says("번호를 주세요")
+	if h := c.handoff(engine.Input{Kind: engine.Text, Text: "01012345678"}); h == nil {
+		t.Fatal("no handoff")
+	}
+	c.says("010-1234-5678 로 곧 전화")
+	if _, ps := flow.Parse("damage-1015.yaml", bytes.Replace(src, []byte("\nstates:\n"), []byte("\nhandoff:\n  requested: \"{{.email}}\"\nstates:\n  handoff:\n    say: x\n"), 1)); len(ps.Errors()) < 2 {
+		t.Errorf("want errors for {{.email}} and a state named handoff, got %v", ps.Errors())
 	}
 }

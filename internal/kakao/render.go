@@ -54,7 +54,8 @@ type QuickReply struct {
 	Extra       map[string]string `json:"extra"`
 }
 
-// Texts gives the bot's texts in the conversation's language.
+// Texts gives the bot's texts in the conversation's language; the label
+// bot.choice.handoff is empty when the flow has turned the handoff off.
 type Texts func(id string) string
 
 // Render turns an engine reply into a skill response within the builder's
@@ -110,7 +111,11 @@ func handoffChoice(r engine.Reply, text Texts) (engine.Choice, bool) {
 	if r.Done || r.State == engine.HandoffState || r.Input == flow.InputNone.Wire() {
 		return engine.Choice{}, false
 	}
-	return engine.Choice{Value: flow.ValueHandoff, Label: text("bot.choice.handoff")}, true
+	label := text("bot.choice.handoff")
+	if label == "" {
+		return engine.Choice{}, false // the flow has no handoff
+	}
+	return engine.Choice{Value: flow.ValueHandoff, Label: label}, true
 }
 
 // split separates a reply's own choices from its commands, handoff

@@ -188,3 +188,31 @@ func TestRenderSplitsAndJoins(t *testing.T) {
 		t.Errorf("four short messages: %+v", out)
 	}
 }
+
+// A flow without handoff offers no handoff button.
+func TestRenderWithoutHandoff(t *testing.T) {
+	e := loadEngine(t)
+	text := textsOf(e, "ko")
+	r := engine.Reply{Type: "reply", State: "reporter_type", Field: "reporter_type", Input: "choice", Messages: []string{"?"},
+		Choices: []engine.Choice{{Value: "general", Label: "일반"}}}
+	has := func(resp kakao.Response) bool {
+		for _, q := range resp.Template.QuickReplies {
+			if q.Extra["value"] == "handoff" {
+				return true
+			}
+		}
+		return false
+	}
+	if !has(kakao.Render(r, text)) {
+		t.Error("no handoff button")
+	}
+	off := func(id string) string {
+		if id == "bot.choice.handoff" {
+			return ""
+		}
+		return text(id)
+	}
+	if has(kakao.Render(r, off)) {
+		t.Error("a handoff button for a flow without handoff")
+	}
+}

@@ -169,8 +169,21 @@ func (h *Handler) texts(_ engine.Reply, lang string, s *engine.Session) Texts {
 	if s != nil && s.Lang != "" {
 		lang = s.Lang
 	}
-	cat := h.Engine().Catalog()
-	return func(id string) string { return cat.Text(lang, id, nil) }
+	e := h.Engine()
+	cat, off := e.Catalog(), false
+	flowID := h.Flow()
+	if s != nil {
+		flowID = s.Flow
+	}
+	if f := e.Flow(flowID); f != nil {
+		off = f.Handoff.Off
+	}
+	return func(id string) string {
+		if off && id == "bot.choice.handoff" {
+			return ""
+		}
+		return cat.Text(lang, id, nil)
+	}
 }
 
 // say is a response of one text.
