@@ -240,3 +240,28 @@ func TestKakaoSkillRedisFrozen(t *testing.T) {
 		t.Fatalf("after thaw, the reporter answer was applied: %s", skillText(r))
 	}
 }
+
+// Handoff through the skill before consent: the customer centre only, no
+// phone asked, no event; the consent question stays.
+func TestKakaoSkillHandoffBeforeConsent(t *testing.T) {
+	e := startEnv(t, withKakaoKey(skillKey))
+	const user = "handoff-early-kakao"
+	_, r, _ := postSkill(t, e.run.URL(), skillKey, skillBody(user, "상담원", ""))
+	if !strings.Contains(skillText(r), "고객센터") || !strings.Contains(skillText(r), "개인정보") || strings.Contains(skillText(r), "전화드릴 번호") {
+		t.Fatalf("typed 상담원 first: %s", skillText(r))
+	}
+	label, extra := tap(t, r, "handoff")
+	_, r, _ = postSkill(t, e.run.URL(), skillKey, skillBody(user, label, extra))
+	if !strings.Contains(skillText(r), "고객센터") || !strings.Contains(skillText(r), "동의하시나요") {
+		t.Fatalf("tapped handoff: %s", skillText(r))
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := len(e.recv.Attempts()); n != 0 {
+		t.Fatalf("%d deliveries before consent", n)
+	}
+	label, extra = tap(t, r, "yes")
+	_, r, _ = postSkill(t, e.run.URL(), skillKey, skillBody(user, label, extra))
+	if !strings.Contains(skillText(r), "어떤 분으로") {
+		t.Fatalf("consent after: %s", skillText(r))
+	}
+}
