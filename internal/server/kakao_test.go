@@ -265,3 +265,30 @@ func TestKakaoSkillHandoffBeforeConsent(t *testing.T) {
 		t.Fatalf("consent after: %s", skillText(r))
 	}
 }
+
+// claimbot chat --kakao: the terminal chat shows the bubbles and numbered
+// quick replies; #N taps one, other lines are typed.
+func TestKakaoChatClient(t *testing.T) {
+	e := startEnv(t, withKakaoKey(skillKey))
+	var out bytes.Buffer
+	c := &kakao.Client{URL: e.run.URL() + "/kakao/skill", Key: skillKey, User: "terminal-user"}
+	if err := c.Chat(context.Background(), strings.NewReader("#1\n소상공인\n11\n"), &out); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	for _, want := range []string{"bot> 안녕하세요", "[#1 동의합니다]", "어떤 분으로", "1. 메신저", "[#11", "어떤 피해인가요"} {
+		if want == "[#11" {
+			if strings.Contains(got, want) {
+				t.Errorf("more than 10 quick replies shown:\n%s", got)
+			}
+			continue
+		}
+		if !strings.Contains(got, want) {
+			t.Errorf("chat output lacks %q:\n%s", want, got)
+		}
+	}
+	bad := &kakao.Client{URL: e.run.URL() + "/kakao/skill", Key: "wrong", User: "terminal-user"}
+	if err := bad.Chat(context.Background(), strings.NewReader(""), &out); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("wrong key: %v", err)
+	}
+}
