@@ -292,3 +292,23 @@ func TestKakaoChatClient(t *testing.T) {
 		t.Errorf("wrong key: %v", err)
 	}
 }
+
+// A body the builder would never send still gets a 200 skill response
+// with a clear text, and nothing applied.
+func TestKakaoSkillBadRequests(t *testing.T) {
+	e := startEnv(t, withKakaoKey(skillKey))
+	for name, body := range map[string]string{
+		"not JSON":      "{",
+		"no user":       `{"userRequest":{"utterance":"네","user":{"type":"botUserKey"}},"action":{"clientExtra":null}}`,
+		"user too long": skillBody(strings.Repeat("u", 200), "네", ""),
+	} {
+		code, r, _ := postSkill(t, e.run.URL(), skillKey, body)
+		if code != http.StatusOK || !strings.Contains(skillText(r), "이해하지 못했어요") || len(r.Template.Outputs) != 1 {
+			t.Errorf("%s: HTTP %d %+v", name, code, r)
+		}
+	}
+	keys, err := e.redis.Client(t).Keys(context.Background(), "*kakao:*").Result()
+	if err != nil || len(keys) != 0 {
+		t.Errorf("keys written: %v %v", keys, err)
+	}
+}
