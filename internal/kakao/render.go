@@ -26,6 +26,22 @@ const (
 type Response struct {
 	Version  string   `json:"version"`
 	Template Template `json:"template"`
+	// Data is the skill response's custom data: the reply as the web chat
+	// gets it, less its messages, for builder blocks that want it and for
+	// scripted conversations run through the endpoint (claimbot test
+	// --kakao). The messenger shows none of it.
+	Data *Data `json:"data,omitempty"`
+}
+
+// Data is the engine's reply without its messages.
+type Data struct {
+	State   string          `json:"state"`
+	Field   string          `json:"field"`
+	Input   string          `json:"input"`
+	Choices []engine.Choice `json:"choices"`
+	Invalid bool            `json:"invalid"`
+	Done    bool            `json:"done"`
+	ClaimID string          `json:"claim_id,omitempty"`
 }
 
 // Template holds what the builder shows.
@@ -92,7 +108,8 @@ func Render(r engine.Reply, text Texts) Response {
 			qr = append(qr, quick(c.Label, c.Value, r.State))
 		}
 	}
-	return Response{Version: "2.0", Template: Template{Outputs: outputs(msgs), QuickReplies: qr}}
+	return Response{Version: "2.0", Template: Template{Outputs: outputs(msgs), QuickReplies: qr},
+		Data: &Data{State: r.State, Field: r.Field, Input: r.Input, Choices: r.Choices, Invalid: r.Invalid, Done: r.Done, ClaimID: r.ClaimID}}
 }
 
 // Numbered returns the choices a reply lists as numbered text, in order;

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/claimbot/claimbot/internal/engine"
+	"github.com/claimbot/claimbot/internal/flow"
 	"github.com/claimbot/claimbot/internal/store"
 )
 
@@ -112,19 +113,26 @@ func (h *Handler) turn(ctx context.Context, user, lang string, req Request) (eng
 		return res, err
 	}
 	in, ok := input(req, res.Reply, h.texts(res.Reply, lang, conv.Session()))
-	if !ok {
-		return res, nil
-	}
-	if res.Session != nil && in.Kind == engine.Text {
-		// A conversation not stored yet: the user has not seen its first
+	if s := res.Session; s != nil && s.Epoch == "" && len(s.History) == 0 {
+		// A conversation not stored yet (the store gives a session its
+		// epoch with its first write): the user has not seen its first
 		// question, and what they typed to reach the bot ("안녕하세요")
 		// is no answer to it. Typed text that does answer it (네, 상담원)
-		// is taken; anything else only shows the question. The engine is
-		// pure: this costs no Redis call.
-		dry, err := h.Engine().Step(res.Session, in, engine.Env{Now: time.Now(), ClaimID: func() string { return "" }})
-		if err != nil || dry.Reply.Invalid {
-			return res, nil
+		// is taken (the engine is pure: trying costs no Redis call);
+		// anything else shows the question, and the conversation is
+		// stored, so that the next message answers it. "back" at the
+		// first question is that: it shows the question again and is
+		// written like any applied input.
+		if ok && in.Kind == engine.Text {
+			dry, err := h.Engine().Step(res.Session, in, engine.Env{Now: time.Now(), ClaimID: func() string { return "" }})
+			ok = err == nil && !dry.Reply.Invalid
 		}
+		if !ok {
+			in, ok = engine.Input{Kind: engine.Command, Text: flow.ValueBack, State: res.Reply.State}, true
+		}
+	}
+	if !ok {
+		return res, nil
 	}
 	res, err = conv.Turn(ctx, in)
 	h.observe(conv.Flow, res, err, start)
@@ -148,7 +156,11 @@ func input(req Request, shown engine.Reply, text Texts) (engine.Input, bool) {
 	}
 	utt := strings.TrimSpace(req.UserRequest.Utterance)
 	if utt == "" {
-		return engine.Input{}, false
+		if req.UserRequest.Utterance == "" {
+			return engine.Input{}, false
+		}
+		// Only white space: typed, and refused, as on the web.
+		return engine.Input{Kind: engine.Text, Text: req.UserRequest.Utterance, State: shown.State}, true
 	}
 	if list := Numbered(shown, text); list != nil {
 		if n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSuffix(utt, "."), "번")); err == nil && n >= 1 && n <= len(list) {
