@@ -77,8 +77,8 @@ type Texts func(id string) string
 // Render turns an engine reply into a skill response within the builder's
 // limits. Choices that do not all fit as quick replies (more than there is
 // room for, or a label too long) are listed as numbered text, and typed
-// numbers pick them (see Numbered); commands (back, restart, and handoff
-// wherever a question waits) come as quick replies.
+// numbers pick them (see Numbered); commands (back, handoff wherever a
+// question waits, and restart where it fits) come as quick replies.
 func Render(r engine.Reply, text Texts) Response {
 	own, cmds := split(r, text)
 	msgs := append([]string(nil), r.Messages...)
@@ -147,6 +147,13 @@ func split(r engine.Reply, text Texts) (own, cmds []engine.Choice) {
 	}
 	if h, ok := handoffChoice(r, text); ok {
 		cmds = append(cmds, h)
+	}
+	// Start over, too, where a question waits and everything fits.
+	if !r.Done && r.Input != flow.InputNone.Wire() && !hasValue(cmds, flow.ValueRestart) {
+		restart := engine.Choice{Value: flow.ValueRestart, Label: text("bot.choice.restart")}
+		if more := append(cmds[:len(cmds):len(cmds)], restart); fits(own, more) {
+			cmds = more
+		}
 	}
 	return own, cmds
 }
@@ -239,4 +246,13 @@ func cut(s string, n int) string {
 		return s
 	}
 	return prefix(s, n-1) + "…"
+}
+
+func hasValue(cs []engine.Choice, value string) bool {
+	for _, c := range cs {
+		if c.Value == value {
+			return true
+		}
+	}
+	return false
 }

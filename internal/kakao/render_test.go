@@ -216,3 +216,28 @@ func TestRenderWithoutHandoff(t *testing.T) {
 		t.Error("a handoff button for a flow without handoff")
 	}
 }
+
+// The commands come as quick replies where they fit: back, handoff and
+// start over beside a short list of choices.
+func TestRenderCommands(t *testing.T) {
+	e := loadEngine(t)
+	text := textsOf(e, "en")
+	r := engine.Reply{Type: "reply", State: "reporter_type", Field: "reporter_type", Input: "choice", Messages: []string{"?"},
+		Choices: []engine.Choice{{Value: "general", Label: "General"}, {Value: "back", Label: "Back"}}}
+	var got []string
+	for _, q := range kakao.Render(r, text).Template.QuickReplies {
+		got = append(got, q.Extra["value"]+"="+q.Label)
+	}
+	if strings.Join(got, ",") != "general=General,back=Back,handoff=Talk to agent,restart=Start over" {
+		t.Errorf("quick replies %v", got)
+	}
+	done := engine.Reply{Type: "reply", State: "submit", Input: "none", Messages: []string{"filed"}, Done: true,
+		Choices: []engine.Choice{{Value: "restart", Label: "Start over"}}}
+	got = nil
+	for _, q := range kakao.Render(done, text).Template.QuickReplies {
+		got = append(got, q.Extra["value"])
+	}
+	if strings.Join(got, ",") != "restart" {
+		t.Errorf("done: quick replies %v", got)
+	}
+}
