@@ -28,6 +28,7 @@ type Metrics struct {
 	entered                 *prometheus.CounterVec
 	abandoned               *prometheus.CounterVec
 	filed                   prometheus.Counter
+	handoffs                *prometheus.CounterVec
 	frameErrors             *prometheus.CounterVec
 	superseded              prometheus.Counter
 	tcpOpen                 prometheus.Gauge
@@ -52,7 +53,9 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 			Help: "Sessions entering each state."}, []string{"flow", "state"}),
 		abandoned: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "claimbot_state_abandoned_total",
 			Help: "Connections closed while their conversation waited in a state (the user may come back); closes of a server shutting down are not counted."}, []string{"flow", "state"}),
-		filed:       prometheus.NewCounter(prometheus.CounterOpts{Name: "claimbot_claims_filed_total", Help: "Claims filed (appended to the outbox)."}),
+		filed: prometheus.NewCounter(prometheus.CounterOpts{Name: "claimbot_claims_filed_total", Help: "Claims filed (appended to the outbox)."}),
+		handoffs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "claimbot_handoffs_total",
+			Help: "Requests for a person (handoff.requested appended to the outbox), by the state they came from."}, []string{"flow", "state"}),
 		frameErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "claimbot_frame_errors_total", Help: "Frame problems by code."}, []string{"code"}),
 		unreplicated: prometheus.NewCounter(prometheus.CounterOpts{Name: "claimbot_claims_unreplicated_total",
 			Help: "Claims filed whose replicas (CLAIMBOT_FILED_REPLICAS) did not all confirm them in time; the receipt was shown all the same."}),
@@ -66,7 +69,7 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 			Help: "TCP connections closed at once because CLAIMBOT_MAX_CONNS were already open."}),
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.connections, m.turns, m.latency, m.refusals, m.entered, m.abandoned, m.filed, m.frameErrors, m.unreplicated, m.clockSkew,
+		m.connections, m.turns, m.latency, m.refusals, m.entered, m.abandoned, m.filed, m.handoffs, m.frameErrors, m.unreplicated, m.clockSkew,
 		m.superseded, m.tcpOpen, m.tcpRefused)
 	return m
 }
@@ -106,5 +109,8 @@ func (m *Metrics) observeTurn(flow string, res engine.Result, err error, d time.
 	}
 	if res.Claim != nil {
 		m.filed.Inc()
+	}
+	if h := res.Handoff; h != nil {
+		m.handoffs.WithLabelValues(flow, h.State).Inc()
 	}
 }

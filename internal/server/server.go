@@ -29,6 +29,7 @@ import (
 
 	"github.com/claimbot/claimbot/internal/config"
 	"github.com/claimbot/claimbot/internal/engine"
+	"github.com/claimbot/claimbot/internal/kakao"
 	"github.com/claimbot/claimbot/internal/privacy"
 	"github.com/claimbot/claimbot/internal/store"
 	"github.com/claimbot/claimbot/internal/token"
@@ -191,6 +192,10 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /readyz", s.ready)
 	mux.Handle("GET /metrics", s.metrics.Handler())
 	mux.HandleFunc("GET /{$}", s.home)
+	if s.cfg.KakaoSkillKey != "" {
+		mux.Handle("POST /kakao/skill", &kakao.Handler{Key: s.cfg.KakaoSkillKey, Store: s.store, Engine: s.engine,
+			Flow: func() string { return s.cfg.DefaultFlow }, Log: s.log, Observe: s.metrics.observeTurn})
+	}
 	for path, h := range s.extra {
 		mux.Handle(path, h)
 	}

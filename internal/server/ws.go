@@ -379,6 +379,9 @@ func (c *conn) turn(in engine.Input) bool {
 	if res.Claim != nil {
 		c.logger().Info("claim filed", "claim_id", res.Claim.ID, "state", res.Reply.State)
 	}
+	if res.Handoff != nil {
+		c.logger().Info("handoff requested", "handoff_id", res.Handoff.ID, "state", res.Handoff.State)
+	}
 	c.reply(res.Reply)
 	return true
 }
