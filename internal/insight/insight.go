@@ -9,8 +9,8 @@
 // The report sums the 24 shards.
 //
 //	claimbot:{T}:counts:<flow>  hash: field → count (see Field names below)
-//	claimbot:{T}:live:<flow>    zset: user → when the conversation is stopped, unix ms
-//	claimbot:{T}:at:<flow>      hash: user → "<state>|<visited>" of a conversation under way
+//	claimbot:{T}:live:<flow>    zset: user → the earliest the conversation can stop, unix ms
+//	claimbot:{T}:at:<flow>      hash: user → "<state>|<stops at, unix ms>|<visited>" of a conversation under way
 //
 // # Fields of the counts hash
 //
@@ -36,14 +36,17 @@
 //
 // A conversation stops at the state where it waits when it has made no
 // move for the session's idle time (the store's TTL): its session has
-// expired, or is due to. The live set holds, for each conversation under
-// way, the time it would stop (its last write plus the TTL); a finished
-// conversation leaves it. The stop is folded into stopped:<state> by
-// whichever comes first: the user's next turn (which then starts a new
-// conversation), a turn of another user of the shard (each turn folds at
-// most one stopped conversation), or the report (which folds every one due).
-// So a report counts every conversation stopped by its time, once. A
-// conversation that restarts has not stopped: it starts again.
+// expired, or is due to. The at hash holds, for each conversation under
+// way, where it waits and when it stops (its last write plus the TTL); a
+// finished conversation leaves it. The live set indexes them by when they
+// stop, as of their start (so a turn costs no write to it): whoever finds
+// one there that has moved on since puts its time right. A stop is folded
+// into stopped:<state> by whichever comes first: the user's next turn
+// (which then starts a new conversation), the start of another
+// conversation in the shard (each folds at most one), or the report (which
+// folds every one due by its time). So a report counts every conversation
+// stopped by its time, once. A conversation that restarts has not stopped:
+// it starts again.
 package insight
 
 import (

@@ -90,11 +90,16 @@ local counts, live, at = KEYS[1], KEYS[2], KEYS[3]
 local old = redis.call('ZRANGEBYSCORE', live, '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 for _, u in ipairs(old) do
   local v = redis.call('HGET', at, u)
-  if v then
-    redis.call('HINCRBY', counts, 'stopped:' .. string.match(v, '^([^|]*)'), 1)
-    redis.call('HDEL', at, u)
+  local st, due = string.match(v or '', '^([^|]*)|(%d+)|')
+  if st and tonumber(due) > tonumber(ARGV[1]) then
+    redis.call('ZADD', live, due, u) -- it moved since: not stopped
+  else
+    if st then
+      redis.call('HINCRBY', counts, 'stopped:' .. st, 1)
+      redis.call('HDEL', at, u)
+    end
+    redis.call('ZREM', live, u)
   end
-  redis.call('ZREM', live, u)
 end
 local more = 0
 if #old == tonumber(ARGV[2]) then more = 1 end

@@ -1,6 +1,7 @@
 package insight
 
 import (
+	"slices"
 	"strconv"
 	"sync"
 
@@ -32,8 +33,9 @@ type Turn struct {
 // Field is a count kept once per conversation, with its short token.
 type Field struct{ Token, Name string }
 
-// values caches, per loaded flow, the counted values of Keys.
-var values sync.Map // *flow.Flow → map[string]map[string]bool
+// values caches, per loaded flow, the counted values of Keys; byID holds
+// those of the flow version last counted under each flow id.
+var values, byID sync.Map // *flow.Flow or flow id → map[string]map[string]bool
 
 func valueSet(f *flow.Flow) map[string]map[string]bool {
 	if v, ok := values.Load(f); ok {
@@ -47,22 +49,49 @@ func valueSet(f *flow.Flow) map[string]map[string]bool {
 		}
 	}
 	values.Store(f, m)
+	byID.Store(f.ID, m)
 	return m
 }
 
-// index caches, per loaded flow, each state's place in the flow's order:
-// the visited list holds these, not the states' names.
-var index sync.Map // *flow.Flow → map[string]string
+// Label is a claim's answer to key as a metric label, bounded like the
+// counts' fields: a value the flow offers (as of the last turn counted in
+// that flow; the contract's before any), "other" for any other value
+// (never free text), "none" when the claim has no such answer.
+func Label(flowID, key string, answers map[string]any) string {
+	v, ok := answers[key].(string)
+	if !ok {
+		return "none"
+	}
+	if m, found := byID.Load(flowID); found {
+		if m.(map[string]map[string]bool)[key][v] {
+			return v
+		}
+		return "other"
+	}
+	if slices.Contains(defaults[key], v) {
+		return v
+	}
+	return "other"
+}
 
-func indexOf(f *flow.Flow) map[string]string {
-	if v, ok := index.Load(f); ok {
-		return v.(map[string]string)
+// stateFields are a state's once-per-conversation fields, made once per
+// loaded flow: the visited list holds the tokens (the state's place in the
+// flow's order), not the states' names.
+type stateFields struct{ reached, answered Field }
+
+// fields caches them, per loaded flow.
+var fields sync.Map // *flow.Flow → map[string]stateFields
+
+func fieldsOf(f *flow.Flow) map[string]stateFields {
+	if v, ok := fields.Load(f); ok {
+		return v.(map[string]stateFields)
 	}
-	m := make(map[string]string, len(f.Order))
+	m := make(map[string]stateFields, len(f.Order))
 	for i, id := range f.Order {
-		m[id] = strconv.Itoa(i)
+		n := strconv.Itoa(i)
+		m[id] = stateFields{Field{"r" + n, "reached:" + id}, Field{"a" + n, "answered:" + id}}
 	}
-	index.Store(f, m)
+	fields.Store(f, m)
 	return m
 }
 
@@ -73,17 +102,17 @@ func indexOf(f *flow.Flow) map[string]string {
 func Of(f *flow.Flow, before *engine.Session, res engine.Result, fresh bool) Turn {
 	after := res.Session
 	var t Turn
-	idx := indexOf(f)
+	fs := fieldsOf(f)
 	once := func(kind byte, state string) {
-		i, ok := idx[state]
+		sf, ok := fs[state]
 		if !ok {
 			return // a state of an older version that the current one lacks
 		}
-		name := "reached:" + state
 		if kind == 'a' {
-			name = "answered:" + state
+			t.Once = append(t.Once, sf.answered)
+		} else {
+			t.Once = append(t.Once, sf.reached)
 		}
-		t.Once = append(t.Once, Field{string(kind) + i, name})
 	}
 	t.Started = fresh || restarted(f, before, after)
 	if t.Started {

@@ -49,24 +49,29 @@ if ARGV[10] then
   local counts, live, at = KEYS[4], KEYS[5], KEYS[6]
   local user, now, stop = ARGV[10], tonumber(ARGV[11]), ARGV[12]
   local waiting, started = ARGV[13], ARGV[14] == '1'
-  -- A conversation that made no move until it was due stopped where it
-  -- waited: counted once, and forgotten.
-  local function fold(u)
-    local v = redis.call('HGET', at, u)
+  -- at holds "<state>|<when it stops>|<visited>". A conversation that made
+  -- no move until it was due stopped where it waited: counted once, and
+  -- forgotten.
+  local function fold(u, v)
     if v then
-      redis.call('HINCRBY', counts, 'stopped:' .. string.match(v, '^([^|]*)'), 1)
+      local st, due = string.match(v, '^([^|]*)|(%d+)|')
+      if tonumber(due or '0') > now then
+        redis.call('ZADD', live, due, u) -- it moved since: not stopped
+        return
+      end
+      redis.call('HINCRBY', counts, 'stopped:' .. st, 1)
       redis.call('HDEL', at, u)
     end
     redis.call('ZREM', live, u)
   end
   local seen = ','
-  local due = tonumber(redis.call('ZSCORE', live, user) or '')
-  if due and due <= now then
-    fold(user)
-  elseif not started then
-    local v = redis.call('HGET', at, user)
-    if v then
-      seen = string.match(v, '|(.*)$') or ','
+  local v = redis.call('HGET', at, user)
+  if v then
+    local due, vis = string.match(v, '^[^|]*|(%d+)|(.*)$')
+    if tonumber(due or '0') <= now then
+      fold(user, v)
+    elseif not started then
+      seen = vis
     end
   end
   local i = 15
@@ -84,17 +89,24 @@ if ARGV[10] then
     end
   end
   if waiting ~= '' then
-    redis.call('HSET', at, user, waiting .. '|' .. seen)
-    redis.call('ZADD', live, stop, user)
-  else
+    redis.call('HSET', at, user, waiting .. '|' .. stop .. '|' .. seen)
+    -- The live set's time is a conversation's earliest stop: at holds the
+    -- exact one, and whoever finds it moved puts it right (fold).
+    if not v or started then
+      redis.call('ZADD', live, stop, user)
+    end
+  elseif v then
     redis.call('HDEL', at, user)
     redis.call('ZREM', live, user)
   end
-  -- Fold one other stopped conversation of the shard, so the live set
-  -- holds only conversations under way (the report folds the rest).
-  local old = redis.call('ZRANGEBYSCORE', live, '-inf', now, 'LIMIT', 0, 1)
-  if old[1] then
-    fold(old[1])
+  -- A conversation that starts folds one other stopped conversation of
+  -- the shard, so the live set holds about the conversations under way
+  -- (the report folds the rest).
+  if started then
+    local old = redis.call('ZRANGEBYSCORE', live, '-inf', now, 'LIMIT', 0, 1)
+    if old[1] then
+      fold(old[1], redis.call('HGET', at, old[1]))
+    end
   end
 end
 return {1, rev + 1}
