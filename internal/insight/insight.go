@@ -43,7 +43,7 @@
 // one there that has moved on since puts its time right. A stop is folded
 // into stopped:<state> by whichever comes first: the user's next turn
 // (which then starts a new conversation), the start of another
-// conversation in the shard (each folds at most one), or the report (which
+// conversation in the shard (each looks at up to four due), or the report (which
 // folds every one due by its time). So a report counts every conversation
 // stopped by its time, once. A conversation that restarts has not stopped:
 // it starts again.

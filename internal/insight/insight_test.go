@@ -3,6 +3,7 @@ package insight_test
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -199,4 +200,61 @@ func stateIndex(t *testing.T, r *insight.Report, state string) int {
 	}
 	t.Fatalf("no state %s in the funnel", state)
 	return 0
+}
+
+// A stop is counted once, by whoever finds it first: the start of another
+// conversation in the shard folds it without any report; a conversation
+// that moved on after its start is not taken for stopped when its first
+// stop time passes.
+func TestStoppedExactlyOnce(t *testing.T) {
+	ctx := context.Background()
+	rdb := redistest.Start(t).Client(t)
+	clk := newClock(during)
+	st := instance(t, rdb, clk)
+	f := testEngine(t).Flow("damage-1015")
+	// Users of one shard, so one's start folds the other's stop.
+	var users []string
+	for i := 0; len(users) < 3; i++ {
+		u := "u-fold-" + strconv.Itoa(i)
+		if shard.Of(u) == 0 {
+			users = append(users, u)
+		}
+	}
+	left, busy, next := users[0], users[1], users[2]
+	yes := in(engine.Choose, "yes")
+	talk(t, st, left, yes) // waits at reporter_type
+	talk(t, st, busy, yes) // waits at reporter_type
+	clk.add(50 * time.Minute)
+	talk(t, st, busy, in(engine.Choose, "general")) // moves on: waits at service
+	clk.add(20 * time.Minute)                       // left's hour is up; busy's is not
+	talk(t, st, next, yes)                          // a start: folds one stopped conversation
+	stopped := func(state string) int64 {
+		n, _ := rdb.HGet(ctx, insight.CountsKey(0, f.ID), "stopped:"+state).Int64()
+		return n
+	}
+	if stopped("reporter_type") != 1 {
+		t.Fatalf("the start of another conversation did not fold the stop: %d", stopped("reporter_type"))
+	}
+	r, err := insight.Read(ctx, rdb, f, clk.now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range r.Funnel {
+		want := int64(0)
+		if s.State == "reporter_type" {
+			want = 1
+		}
+		if s.Stopped != want {
+			t.Errorf("stopped at %s: %d, want %d", s.State, s.Stopped, want)
+		}
+	}
+	// busy stops an hour after its last move, not before.
+	clk.add(40*time.Minute - time.Second)
+	if r, _ := insight.Read(ctx, rdb, f, clk.now()); r.Funnel[stateIndex(t, r, "service")].Stopped != 0 {
+		t.Error("a conversation counted stopped before its idle time")
+	}
+	clk.add(2 * time.Second)
+	if r, _ := insight.Read(ctx, rdb, f, clk.now()); r.Funnel[stateIndex(t, r, "service")].Stopped != 1 {
+		t.Error("a conversation idle for the TTL not counted stopped")
+	}
 }

@@ -99,13 +99,13 @@ if ARGV[10] then
     redis.call('HDEL', at, user)
     redis.call('ZREM', live, user)
   end
-  -- A conversation that starts folds one other stopped conversation of
-  -- the shard, so the live set holds about the conversations under way
-  -- (the report folds the rest).
+  -- A conversation that starts looks at up to 4 others of the shard due
+  -- to stop, folding those stopped and re-indexing those that moved on,
+  -- so the live set holds about the conversations under way (the report
+  -- folds the rest).
   if started then
-    local old = redis.call('ZRANGEBYSCORE', live, '-inf', now, 'LIMIT', 0, 1)
-    if old[1] then
-      fold(old[1], redis.call('HGET', at, old[1]))
+    for _, u in ipairs(redis.call('ZRANGEBYSCORE', live, '-inf', now, 'LIMIT', 0, 4)) do
+      fold(u, redis.call('HGET', at, u))
     end
   end
 end
