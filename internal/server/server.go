@@ -191,6 +191,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /readyz", s.ready)
 	mux.Handle("GET /metrics", s.metrics.Handler())
 	mux.HandleFunc("GET /{$}", s.home)
+	if s.cfg.Dev() {
+		mux.HandleFunc("GET /dev/flows", s.devFlows) // devflows.go
+	}
 	for path, h := range s.extra {
 		mux.Handle(path, h)
 	}
