@@ -99,6 +99,7 @@ func BenchmarkTurn(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			st := store.New(rdb, func() *engine.Engine { return eng }, store.Options{TTL: time.Hour, NoCounts: !counts, Now: func() time.Time { return during }})
+			rdb.ConfigResetStat(context.Background())
 			redisCPU0, goCPU0, trips0 := redisCPU(b, rdb), processCPU(), h.n.Load()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
@@ -110,6 +111,7 @@ func BenchmarkTurn(b *testing.B) {
 			b.ReportMetric(float64((processCPU()-goCPU0).Microseconds())/turns, "go-cpu-µs/turn")
 			b.ReportMetric(float64((redisCPU(b, rdb)-redisCPU0).Microseconds())/turns, "redis-cpu-µs/turn")
 			b.ReportMetric(float64(h.n.Load()-trips0)/turns, "trips/turn")
+			b.ReportMetric(scriptCost(b, rdb), "script-µs/call")
 		})
 	}
 }
@@ -136,4 +138,34 @@ func redisCPU(b *testing.B, rdb redis.UniversalClient) time.Duration {
 		}
 	}
 	return time.Duration(total * float64(time.Second))
+}
+
+// scriptCost is the turn script's time in Redis per call since the stats
+// were reset (INFO commandstats: evalsha and eval).
+func scriptCost(b *testing.B, rdb redis.UniversalClient) float64 {
+	info, err := rdb.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var calls, usec float64
+	for _, l := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(l), ":")
+		if !ok || (name != "cmdstat_evalsha" && name != "cmdstat_eval") {
+			continue
+		}
+		for _, kv := range strings.Split(rest, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			f, _ := strconv.ParseFloat(v, 64)
+			switch k {
+			case "calls":
+				calls += f
+			case "usec":
+				usec += f
+			}
+		}
+	}
+	if calls == 0 {
+		return 0
+	}
+	return usec / calls
 }
