@@ -14,6 +14,7 @@ import (
 	"github.com/claimbot/claimbot/internal/flow"
 	"github.com/claimbot/claimbot/internal/insight"
 	"github.com/claimbot/claimbot/internal/locale"
+	"github.com/claimbot/claimbot/internal/redisconn"
 	"github.com/claimbot/claimbot/internal/redistest"
 	"github.com/claimbot/claimbot/internal/shard"
 	"github.com/claimbot/claimbot/internal/store"
@@ -256,5 +257,34 @@ func TestStoppedExactlyOnce(t *testing.T) {
 	clk.add(2 * time.Second)
 	if r, _ := insight.Read(ctx, rdb, f, clk.now()); r.Funnel[stateIndex(t, r, "service")].Stopped != 1 {
 		t.Error("a conversation idle for the TTL not counted stopped")
+	}
+}
+
+// On a Redis Cluster the counts sit in each user's shard, on whichever
+// master holds it, and the report sums them over every master.
+func TestReportOnCluster(t *testing.T) {
+	c := redistest.StartCluster(t)
+	rdb, err := redisconn.Open(redisconn.Settings{ClusterURL: c.URL()}, redisconn.Turns, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	clk := newClock(during)
+	st := instance(t, rdb, clk)
+	// Users in shards on each of the three masters.
+	shards := map[int]bool{}
+	for i := 0; len(shards) < 6; i++ {
+		u := "u-cluster-" + strconv.Itoa(i)
+		if n := shard.Of(u); !shards[n] && n%4 == 0 {
+			shards[n] = true
+			conversation(t, st, u)
+		}
+	}
+	r, err := insight.Read(context.Background(), rdb, testEngine(t).Flow("damage-1015"), clk.now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Claims != 6 || r.ByReporterType.Get("general") != 6 || r.ByDamageType.Get("paid") != 6 || r.Funnel[0].Reached != 6 {
+		t.Errorf("report on the cluster: %d claims, %+v %+v, funnel %+v", r.Claims, r.ByReporterType, r.ByDamageType, r.Funnel[0])
 	}
 }
