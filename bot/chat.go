@@ -6,8 +6,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/claimbot/claimbot/internal/convo"
+	"github.com/claimbot/claimbot/internal/kakao"
 )
 
 func init() {
@@ -15,10 +17,13 @@ func init() {
 }
 
 func runChat(args []string) error {
-	fs := newFlags("chat", "[--url ws://host/ws] [--token-secret S] [--redis URL | --cluster URL] [--lang en] [--flow F] [--save FILE.convo.yaml] [--flows DIR] [--locales DIR]")
+	fs := newFlags("chat", "[--url ws://host/ws] [--token-secret S] [--redis URL | --cluster URL] [--lang en] [--flow F] [--save FILE.convo.yaml] [--flows DIR] [--locales DIR] | --kakao http://host/kakao/skill [--skill-key K] [--user ID] [--lang en]")
 	redisSettings := redisFlags(fs, "for the in-process run's sessions and outbox (unset: an embedded Redis; never a server's)")
 	url := fs.String("url", "", "chat with a server's WebSocket (ws://host/ws) instead of in-process")
 	tokenSecret := envFlag(fs, "token-secret", "CLAIMBOT_BANNER_SECRET", "with --url: mint a banner token with this `secret` (CLAIMBOT_BANNER_SECRET); unset: dev mode's ?user=")
+	kakaoURL := fs.String("kakao", "", "chat through a skill endpoint (http://host/kakao/skill) as the messenger's chatbot builder would")
+	skillKey := envFlag(fs, "skill-key", "CLAIMBOT_KAKAO_SKILL_KEY", "with --kakao: the X-Claimbot-Skill-Key `value` (CLAIMBOT_KAKAO_SKILL_KEY)")
+	user := fs.String("user", "", "with --kakao: the builder's user id (default: a new one)")
 	lang := fs.String("lang", "", "ko (default) or en")
 	flowID := fs.String("flow", "", "flow id (default: the default flow)")
 	save := fs.String("save", "", "write the conversation to this *.convo.yaml file")
@@ -33,6 +38,21 @@ func runChat(args []string) error {
 	}
 	if *lang != "" && *lang != "ko" && *lang != "en" {
 		return fmt.Errorf("chat: --lang is ko or en")
+	}
+	if *kakaoURL != "" {
+		if *url != "" || *save != "" || *flowID != "" {
+			return fmt.Errorf("chat: --kakao goes without --url, --save and --flow (the endpoint serves its default flow)")
+		}
+		if *user == "" {
+			*user = fmt.Sprintf("chat-%d", time.Now().UnixNano())
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+		defer stop()
+		c := &kakao.Client{URL: *kakaoURL, Key: *skillKey, User: *user, Lang: *lang}
+		if err := c.Chat(ctx, os.Stdin, os.Stdout); err != nil {
+			return fmt.Errorf("chat: %w", err)
+		}
+		return nil
 	}
 	var backend convo.Backend
 	if *url != "" {

@@ -19,12 +19,14 @@ func init() {
 }
 
 func runTest(args []string) error {
-	fs := newFlags("test", "[--url ws://host/ws] [--token-secret S] [--redis URL | --cluster URL] [--webhook-listen ADDR --webhook-secret S] [--run REGEX] [--coverage] [--junit FILE] [--flows DIR] [--locales DIR] [PATH…]")
+	fs := newFlags("test", "[--url ws://host/ws] [--token-secret S] [--redis URL | --cluster URL] [--webhook-listen ADDR --webhook-secret S] [--kakao http://host/kakao/skill [--skill-key K]] [--run REGEX] [--coverage] [--junit FILE] [--flows DIR] [--locales DIR] [PATH…]")
 	redisSettings := redisFlags(fs, "for the in-process run's sessions and outbox (unset: an embedded Redis; never a server's)")
 	url := fs.String("url", "", "run against a server's WebSocket (ws://host/ws) instead of in-process")
 	tokenSecret := envFlag(fs, "token-secret", "CLAIMBOT_BANNER_SECRET", "with --url: mint banner tokens with this `secret` (CLAIMBOT_BANNER_SECRET); unset: dev mode's ?user=")
 	webhookListen := fs.String("webhook-listen", "", "with --url: receive the server's claim webhooks on this address, to check claim:")
 	webhookSecret := envFlag(fs, "webhook-secret", "CLAIMBOT_WEBHOOK_SECRET", "with --webhook-listen: the server's whsec_ signing `secret` (CLAIMBOT_WEBHOOK_SECRET)")
+	kakaoURL := fs.String("kakao", "", "run through a skill endpoint (http://host/kakao/skill) as the messenger's chatbot builder would; claims are not checked")
+	skillKey := envFlag(fs, "skill-key", "CLAIMBOT_KAKAO_SKILL_KEY", "with --kakao: the X-Claimbot-Skill-Key `value` (CLAIMBOT_KAKAO_SKILL_KEY)")
 	runRe := fs.String("run", "", "run only the scripts whose name matches this regular expression")
 	coverage := fs.Bool("coverage", false, "report the flow states and transitions the scripts visit (in-process)")
 	junit := fs.String("junit", "", "also write the results as JUnit XML to this file")
@@ -39,6 +41,9 @@ func runTest(args []string) error {
 		if filter, err = regexp.Compile(*runRe); err != nil {
 			return fmt.Errorf("test: --run: %w", err)
 		}
+	}
+	if *kakaoURL != "" && *url != "" {
+		return errors.New("test: --kakao or --url, not both")
 	}
 	if *url == "" && (*webhookListen != "") {
 		return errors.New("test: --webhook-listen needs --url (in-process runs check claims by themselves)")
@@ -70,7 +75,13 @@ func runTest(args []string) error {
 	start := time.Now()
 	var backend convo.Backend
 	var cov *convo.Coverage
-	if *url != "" {
+	if *kakaoURL != "" {
+		k, err := convo.NewKakao(*kakaoURL, *skillKey, env("CLAIMBOT_DEFAULT_FLOW", "damage-1015"))
+		if err != nil {
+			return fmt.Errorf("test: %w", err)
+		}
+		backend = k
+	} else if *url != "" {
 		r, err := convo.NewRemote(convo.RemoteOptions{URL: *url, TokenSecret: *tokenSecret,
 			WebhookListen: *webhookListen, WebhookSecret: *webhookSecret})
 		if err != nil {

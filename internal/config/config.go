@@ -52,6 +52,9 @@ type Config struct {
 	// SocketsPerUser caps one user's WebSockets on this instance; the
 	// oldest is closed for a new one. 0: DefaultSocketsPerUser.
 	SocketsPerUser int
+	// KakaoSkillKey is the X-Claimbot-Skill-Key value the chatbot
+	// builder sends to POST /kakao/skill; empty: that endpoint answers 404.
+	KakaoSkillKey string
 }
 
 // MinBannerSecret is the shortest banner secret production accepts, in
@@ -110,6 +113,7 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 		WebhookURL:      getenv("CLAIMBOT_WEBHOOK_URL"),
 		WebhookSecret:   getenv("CLAIMBOT_WEBHOOK_SECRET"),
 		OpsAddr:         getenv("CLAIMBOT_OPS_ADDR"),
+		KakaoSkillKey:   getenv("CLAIMBOT_KAKAO_SKILL_KEY"),
 	}
 	var errs []error
 	dur := func(name string, def time.Duration) time.Duration {

@@ -28,7 +28,7 @@ type ChatOptions struct {
 // Chat runs one conversation in a terminal: it prints the bot's messages
 // and choices as numbered options, and sends what is typed. A number
 // presses that option (where the question takes a button); /back,
-// /restart and /quit do what they say; anything else is sent as text. It
+// /restart, /handoff and /quit do what they say; anything else is sent as text. It
 // ends when the conversation is done, on /quit or at the end of in.
 func Chat(ctx context.Context, b Backend, in io.Reader, out io.Writer, opt ChatOptions) error {
 	flowID := opt.Flow
@@ -47,7 +47,7 @@ func Chat(ctx context.Context, b Backend, in io.Reader, out io.Writer, opt ChatO
 	rec := &recording{flow: flowID, lang: opt.Lang}
 	rec.reply(last)
 	show(out, last)
-	fmt.Fprintln(out, "(a number presses that button; /back, /restart, /quit)")
+	fmt.Fprintln(out, "(a number presses that button; /back, /restart, /handoff, /quit)")
 	frames := newFrames()
 	lines := bufio.NewReader(in)
 	for !last.Done {
@@ -64,7 +64,7 @@ func Chat(ctx context.Context, b Backend, in io.Reader, out io.Writer, opt ChatO
 		step, f, ok := parseChatLine(line, last)
 		if !ok {
 			if line != "" {
-				fmt.Fprintln(out, "  (commands: /back, /restart, /quit; a number presses that button)")
+				fmt.Fprintln(out, "  (commands: /back, /restart, /handoff, /quit; a number presses that button)")
 			}
 			continue
 		}
@@ -106,7 +106,7 @@ func parseChatLine(line string, last Reply) (Step, Frame, bool) {
 	switch line {
 	case "":
 		return Step{}, Frame{}, false
-	case "/back", "/restart":
+	case "/back", "/restart", "/handoff":
 		name := line[1:]
 		return Step{Kind: Command, Text: name}, Frame{Type: "command", Name: name}, true
 	}

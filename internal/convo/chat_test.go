@@ -94,6 +94,7 @@ func TestParseChatLine(t *testing.T) {
 		{"1", amount, Frame{Type: "text", Text: "1"}, true},
 		{"/back", amount, Frame{Type: "command", Name: "back"}, true},
 		{"/restart", choice, Frame{Type: "command", Name: "restart"}, true},
+		{"/handoff", amount, Frame{Type: "command", Name: "handoff"}, true},
 		{"/help", choice, Frame{}, false},
 		{"", choice, Frame{}, false},
 		{"소상공인", choice, Frame{Type: "text", Text: "소상공인"}, true},

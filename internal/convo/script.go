@@ -16,7 +16,7 @@
 //	  - bot: {field: loss_amount, invalid: true}
 //	  - user: 25만원            # type text
 //	  - choose: "yes"          # press the quick reply whose value is yes
-//	  - command: back          # back or restart, as a command frame
+//	  - command: back          # back, restart or handoff, as a command frame
 //	claim:                     # answers the filed claim must hold
 //	  loss_amount: 250000
 //	  business_number: ~       # null: the key must be absent
@@ -122,7 +122,7 @@ func (ps Problems) Error() string {
 var Inputs = []string{"choice", "text", "email", "phone", "amount", "business_number", "confirm", "none"}
 
 // Commands are the command names of a command step.
-var Commands = []string{"back", "restart"}
+var Commands = []string{"back", "restart", "handoff"}
 
 // Suffix is the file name ending of scripts.
 const Suffix = ".convo.yaml"
@@ -382,7 +382,7 @@ func (p *parser) step(n *yaml.Node) (Step, bool) {
 		st.Kind = Command
 		t, ok := p.str(v, "command")
 		if ok && !contains(Commands, t) {
-			p.errorf(v, "command: want back or restart, got %q", t)
+			p.errorf(v, "command: want back, restart or handoff, got %q", t)
 			ok = false
 		}
 		st.Text = t

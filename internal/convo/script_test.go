@@ -86,7 +86,7 @@ func TestParseProblems(t *testing.T) {
 		{"bad input", "steps:\n  - bot: {input: emial}\n", []string{`f.convo.yaml:2:18: bot: input: want one of`}},
 		{"invalid not bool", "steps:\n  - bot: {invalid: yes}\n", []string{`f.convo.yaml:2:20: bot: invalid: want true or false, got "yes"`}},
 		{"empty bot map", "steps:\n  - bot: {}\n", []string{"f.convo.yaml:2:10: bot: the map checks nothing"}},
-		{"bad command", "steps:\n  - command: quit\n", []string{`f.convo.yaml:2:14: command: want back or restart, got "quit"`}},
+		{"bad command", "steps:\n  - command: quit\n", []string{`f.convo.yaml:2:14: command: want back, restart or handoff, got "quit"`}},
 		{"user null", "steps:\n  - user:\n", []string{"f.convo.yaml:2:"}},
 		{"claim list", "steps:\n  - bot: x\nclaim:\n  service: [a]\n", []string{"f.convo.yaml:4:12: claim: service: want a single value"}},
 		{"claim word", "steps:\n  - bot: x\nclaim: nothing\n", []string{`f.convo.yaml:3:8: claim: want a map of answers or none, got "nothing"`}},

@@ -121,6 +121,10 @@ func (s *Session) AppendJSON(b []byte) []byte {
 		b = append(b, `,"i":`...)
 		b = appendStrings(b, s.Applied)
 	}
+	if s.Handoff != "" {
+		b = append(b, `,"o":`...)
+		b = appendString(b, s.Handoff)
+	}
 	b = append(b, `,"t":"`...)
 	b = s.Updated.AppendFormat(b, time.RFC3339Nano)
 	return append(b, `"}`...)

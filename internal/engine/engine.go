@@ -28,7 +28,7 @@ const (
 	Resume  Kind = iota // a (re)connect: reply with the current question
 	Text                // typed text
 	Choose              // a quick reply's value
-	Command             // back or restart
+	Command             // back, restart or handoff
 )
 
 // Input is one client frame, decoded.
@@ -41,8 +41,11 @@ type Input struct {
 
 // Env is what a step needs from the outside world.
 type Env struct {
-	Now     time.Time
-	ClaimID func() string // a new receipt number; called only when a claim is filed
+	Now time.Time
+	// ClaimID returns a new receipt number; called only when a claim is
+	// filed, or for the id of a handoff request: both are outbox entries
+	// with an id from the same reserved space.
+	ClaimID func() string
 }
 
 // Claim is a filed claim, for the outbox.
@@ -56,11 +59,26 @@ type Claim struct {
 	Answers     map[string]any
 }
 
+// Handoff is a request for a person (CONTRACT §3 handoff.requested), for
+// the outbox.
+type Handoff struct {
+	ID          string
+	User        string
+	Lang        string
+	Flow        string
+	Version     string
+	State       string // where the user asked
+	Answers     map[string]any
+	Phone       string // normalised; "" when none was given
+	RequestedAt time.Time
+}
+
 // Result is what a step produced.
 type Result struct {
 	Session *Session // the session after the step (a copy; nil if unchanged)
 	Reply   Reply
 	Claim   *Claim      // set when the step filed a claim
+	Handoff *Handoff    // set when the step asked for a person
 	Applied bool        // the input was applied (false: duplicate id or stale state)
 	Moves   []flow.Edge // the flow's transitions this step took, in order
 }
@@ -94,7 +112,7 @@ func New(flows map[string]*flow.Flow, cat *locale.Catalog, versions *Versions) *
 	e := &Engine{flows: flows, versions: versions, cat: cat, words: map[string]map[string]string{}, oldPlans: oldPlans}
 	for _, lang := range cat.Languages() {
 		e.words[lang] = map[string]string{}
-		for _, cmd := range []string{flow.ValueBack, flow.ValueRestart} {
+		for _, cmd := range []string{flow.ValueBack, flow.ValueRestart, flow.ValueHandoff} {
 			for _, w := range strings.Split(cat.Text(lang, "bot.command."+cmd, nil), ",") {
 				if w = normWord(w); w != "" {
 					e.words[lang][w] = cmd
@@ -145,13 +163,13 @@ func appendWord(b []byte, s string, limit int) (_ []byte, ok bool) {
 
 // commandOf returns the command an input gives in lang: a command frame's
 // name (as sent: apply refuses one it does not know), the choice values
-// back and restart, or a typed command word; "" for none.
+// back, restart and handoff, or a typed command word; "" for none.
 func (e *Engine) commandOf(lang string, in Input) string {
 	switch in.Kind {
 	case Command:
 		return in.Text
 	case Choose:
-		if in.Text == flow.ValueBack || in.Text == flow.ValueRestart {
+		if isCommand(in.Text) {
 			return in.Text
 		}
 	case Text:
@@ -160,10 +178,15 @@ func (e *Engine) commandOf(lang string, in Input) string {
 	return ""
 }
 
-// unoffered reports whether an input is a choice frame other than back and
-// restart: in a conversation that is over, one it does not offer.
+// isCommand reports whether a choice value runs a command.
+func isCommand(value string) bool {
+	return value == flow.ValueBack || value == flow.ValueRestart || value == flow.ValueHandoff
+}
+
+// unoffered reports whether an input is a choice frame other than back,
+// restart and handoff: in a conversation that is over, one it does not offer.
 func unoffered(in Input) bool {
-	return in.Kind == Choose && in.Text != flow.ValueBack && in.Text != flow.ValueRestart
+	return in.Kind == Choose && !isCommand(in.Text)
 }
 
 // command returns the command a typed text names in lang, or "".
@@ -245,7 +268,7 @@ func (e *Engine) Step(s *Session, in Input, env Env) (Result, error) {
 		t.s = s
 		return Result{Reply: t.current()}, nil
 	}
-	if s.Seen(in.ID) || (in.State != "" && in.State != s.State) {
+	if s.Seen(in.ID) || (in.State != "" && in.State != s.waiting()) {
 		t.s = s
 		return Result{Reply: t.current()}, nil
 	}
@@ -269,6 +292,7 @@ type turn struct {
 	env   Env
 	reply Reply
 	claim *Claim
+	hand  *Handoff
 	msgs  []string // messages of states passed through on the way
 	moves []flow.Edge
 
@@ -290,7 +314,7 @@ func (t *turn) result(applied bool) Result {
 		t.s.Answers, t.sharedAnswers = maps.Clone(t.s.Answers), false
 	}
 	t.s.Updated = t.env.Now
-	return Result{Session: t.s, Reply: t.reply, Claim: t.claim, Applied: applied, Moves: t.moves}
+	return Result{Session: t.s, Reply: t.reply, Claim: t.claim, Handoff: t.hand, Applied: applied, Moves: t.moves}
 }
 
 // plan returns the plan of the turn's flow.
@@ -311,7 +335,7 @@ func (t *turn) start() {
 	t.f = cur
 	s := t.s
 	s.Version, s.State, s.Answers, s.History, s.Skipped = cur.Version, "", nil, nil, nil
-	s.Refused, s.Done = 0, false
+	s.Refused, s.Done, s.Handoff = 0, false, ""
 	t.sharedAnswers = false
 	t.derive(nil)
 }
@@ -323,7 +347,17 @@ func (t *turn) apply(in Input) {
 		t.start()
 		return
 	case flow.ValueBack:
+		if s.Handoff != "" && !s.Done {
+			// Back from the call-back question: to the question it was
+			// asked at, as it was.
+			s.Handoff = ""
+			t.reply = t.current()
+			return
+		}
 		t.back()
+		return
+	case flow.ValueHandoff:
+		t.handoff()
 		return
 	case "":
 	default:
@@ -336,6 +370,10 @@ func (t *turn) apply(in Input) {
 		// offer is an answer problem (contract §2).
 		t.reply = t.current()
 		t.reply.Invalid = unoffered(in)
+		return
+	}
+	if s.Handoff != "" {
+		t.callBack(in)
 		return
 	}
 	st := t.f.States[s.State]
@@ -781,6 +819,8 @@ func (t *turn) current() Reply {
 		return t.ended(s.State, "")
 	case st == nil:
 		return Reply{Type: "reply", State: s.State, Input: flow.InputNone.Wire()}
+	case s.Handoff != "":
+		return t.askPhone()
 	}
 	return t.ask(st)
 }

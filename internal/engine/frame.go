@@ -3,8 +3,6 @@ package engine
 import (
 	"errors"
 	"fmt"
-
-	"github.com/claimbot/claimbot/internal/flow"
 )
 
 // Frame is a client frame (contract §2).
@@ -35,7 +33,7 @@ func (f Frame) Input() (Input, error) {
 		}
 		in.Kind, in.Text = Choose, f.Value
 	case "command":
-		if f.Name != flow.ValueBack && f.Name != flow.ValueRestart {
+		if !isCommand(f.Name) {
 			return in, fmt.Errorf("bad_frame: unknown command %q", f.Name)
 		}
 		in.Kind, in.Text = Command, f.Name

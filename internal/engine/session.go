@@ -33,7 +33,10 @@ type Session struct {
 	ClaimID string         `json:"c,omitempty"` // the receipt of the last filed claim
 	Filed   int            `json:"n,omitempty"` // claims filed in this session
 	Applied []string       `json:"i,omitempty"` // the last MaxApplied applied frame ids
-	Updated time.Time      `json:"t"`
+	// Handoff is the state where the user asked for a person while the bot
+	// waits for a phone number for the call back ("" when it does not).
+	Handoff string    `json:"o,omitempty"`
+	Updated time.Time `json:"t"`
 }
 
 // NewSession is a conversation not yet started; the first Step starts it.
@@ -109,4 +112,13 @@ func (s *Session) skipped(state string) bool {
 		}
 	}
 	return false
+}
+
+// waiting is the question the session waits for: HandoffState while it
+// asks for a phone number for a call back, else its state.
+func (s *Session) waiting() string {
+	if s.Handoff != "" && !s.Done {
+		return HandoffState
+	}
+	return s.State
 }

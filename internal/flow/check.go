@@ -270,7 +270,7 @@ func (p *parser) checkState(f *Flow, s *State, env map[string]any) {
 		switch {
 		case !idRE.MatchString(c.Value):
 			p.errorf(c.Pos, id, "choice %q: values are lower-case ASCII snake_case (the label holds the Korean)", c.Value)
-		case c.Value == ValueBack || c.Value == ValueRestart || c.Value == EventNext || c.Value == EventFallback || c.Value == ValueSubmit || strings.HasPrefix(c.Value, EditPrefix):
+		case c.Value == ValueBack || c.Value == ValueRestart || c.Value == ValueHandoff || c.Value == EventNext || c.Value == EventFallback || c.Value == ValueSubmit || strings.HasPrefix(c.Value, EditPrefix):
 			p.errorf(c.Pos, id, "choice %q: the value is reserved for the bot's own commands", c.Value)
 		case seen[c.Value]:
 			p.errorf(c.Pos, id, "choice %q: given twice", c.Value)

@@ -51,6 +51,7 @@ func (in Input) Wire() string {
 const (
 	ValueBack    = "back"
 	ValueRestart = "restart"
+	ValueHandoff = "handoff" // ask for a person (CONTRACT §2, §4)
 	ValueSubmit  = "submit"
 	ValueYes     = "yes"
 	ValueNo      = "no"
@@ -136,6 +137,14 @@ func (s *State) Choice(value string) (Choice, bool) {
 	return Choice{}, false
 }
 
+// Handoff is how a flow answers the handoff command (CONTRACT §4): Off
+// turns it off; the texts, when set, replace the bot's own (Requested
+// knows {{.phone}}).
+type Handoff struct {
+	Off                      bool
+	Centre, Phone, Requested *Text
+}
+
 // Window is an intake window: open from Opens, closed from Closes (a
 // date-only closes in a flow file is the next day's 00:00 KST). A zero time
 // is an open end.
@@ -164,6 +173,7 @@ type Flow struct {
 	Title   Text
 	Start   string
 	Intake  *Window
+	Handoff Handoff
 	States  map[string]*State
 	Order   []string          // state ids in file order
 	Fields  map[string]*State // answer key → the state that asks it
@@ -185,6 +195,11 @@ func (f *Flow) Texts() []Text {
 	add(f.Title)
 	if f.Intake != nil && f.Intake.Closed != nil {
 		add(*f.Intake.Closed)
+	}
+	for _, t := range []*Text{f.Handoff.Centre, f.Handoff.Phone, f.Handoff.Requested} {
+		if t != nil {
+			add(*t)
+		}
 	}
 	for _, id := range f.Order {
 		s := f.States[id]

@@ -229,10 +229,11 @@ func (p *parser) flow(n *yaml.Node, f *Flow) {
 				p.errorf(pos(v), "", "flow: id %q differs from the file name %q: name the file %s.yaml", id, f.ID, id)
 			}
 		},
-		"title":  func(k, v *yaml.Node) { f.Title = p.text(f, v, "", "title", "title") },
-		"start":  func(k, v *yaml.Node) { f.Start = p.str(v, "", "start") },
-		"intake": func(k, v *yaml.Node) { f.Intake = p.intake(f, v) },
-		"states": func(k, v *yaml.Node) { statesNode = v },
+		"title":   func(k, v *yaml.Node) { f.Title = p.text(f, v, "", "title", "title") },
+		"start":   func(k, v *yaml.Node) { f.Start = p.str(v, "", "start") },
+		"intake":  func(k, v *yaml.Node) { f.Intake = p.intake(f, v) },
+		"handoff": func(k, v *yaml.Node) { f.Handoff = p.handoff(f, v) },
+		"states":  func(k, v *yaml.Node) { statesNode = v },
 	})
 	if !flowIDRE.MatchString(f.ID) {
 		p.errorf(Pos{1, 1}, "", "flow id %q: use lower-case letters, digits, - and _", f.ID)
@@ -253,6 +254,9 @@ func (p *parser) flow(n *yaml.Node, f *Flow) {
 		id := k.Value
 		if !idRE.MatchString(id) {
 			p.errorf(pos(k), id, "state ids are lower-case ASCII snake_case (Korean goes into say and label)")
+		}
+		if id == ValueHandoff {
+			p.errorf(pos(k), id, "the state id handoff is the bot's own (the call-back question)")
 		}
 		if _, dup := f.States[id]; dup {
 			p.errorf(pos(k), id, "state given twice")
@@ -300,6 +304,27 @@ func (p *parser) intake(f *Flow, n *yaml.Node) *Window {
 		p.errorf(pos(n), "", "intake: opens must come before closes")
 	}
 	return w
+}
+
+// handoff reads a flow's handoff settings.
+func (p *parser) handoff(f *Flow, n *yaml.Node) Handoff {
+	var h Handoff
+	text := func(v *yaml.Node, key string, names map[string]bool) *Text {
+		t := p.text(f, v, "", "handoff."+key, "handoff."+key)
+		for _, name := range templateFields(t) {
+			if !names[name] {
+				p.errorf(pos(v), "", "handoff.%s: {{.%s}}: this text knows no such value", key, name)
+			}
+		}
+		return &t
+	}
+	p.mapping(n, "", "handoff", map[string]func(k, v *yaml.Node){
+		"off":       func(k, v *yaml.Node) { h.Off = p.boolean(v, "", "handoff.off") },
+		"centre":    func(k, v *yaml.Node) { h.Centre = text(v, "centre", nil) },
+		"phone":     func(k, v *yaml.Node) { h.Phone = text(v, "phone", nil) },
+		"requested": func(k, v *yaml.Node) { h.Requested = text(v, "requested", map[string]bool{"phone": true}) },
+	})
+	return h
 }
 
 // closedKeys are the names the intake's closed text may use (see the

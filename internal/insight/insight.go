@@ -19,6 +19,7 @@
 //	                        only values the flow offers (its choices, or the
 //	                        string literals of the expression that computes it):
 //	                        never free text, so the fields are bounded
+//	handoffs                handoffs requested (handoff.requested posted)
 //	handoff:<state>         handoffs requested in that state
 //	reached:<state>         conversations that entered the state
 //	answered:<state>        conversations that left it by an applied answer

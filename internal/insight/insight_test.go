@@ -288,3 +288,27 @@ func TestReportOnCluster(t *testing.T) {
 		t.Errorf("report on the cluster: %d claims, %+v %+v, funnel %+v", r.Claims, r.ByReporterType, r.ByDamageType, r.Funnel[0])
 	}
 }
+
+// A request for a person is counted with the state it was asked in, once
+// its handoff.requested is in the outbox.
+func TestHandoffsCounted(t *testing.T) {
+	rdb := redistest.Start(t).Client(t)
+	clk := newClock(during)
+	st := instance(t, rdb, clk)
+	r := talk(t, st, "u-handoff", in(engine.Choose, "yes"), in(engine.Choose, "general"),
+		in(engine.Command, "handoff"), in(engine.Text, "010-1234-5678"))
+	if r.State != "service" {
+		t.Fatalf("after the handoff: %+v", r)
+	}
+	f := testEngine(t).Flow("damage-1015")
+	rep, err := insight.Read(context.Background(), rdb, f, clk.now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Handoffs != 1 || len(rep.HandoffsAt) != 1 || rep.HandoffsAt[0] != (insight.Count{Value: "service", N: 1}) {
+		t.Errorf("handoffs: %d %+v", rep.Handoffs, rep.HandoffsAt)
+	}
+	if got := rep.Funnel[stateIndex(t, rep, "service")]; got.Reached != 1 || got.Answered != 0 {
+		t.Errorf("the handoff moved the funnel: %+v", got)
+	}
+}

@@ -167,7 +167,7 @@ func build(f *flow.Flow, total map[string]int64) *Report {
 			r.HandoffsAt = append(r.HandoffsAt, Count{id, n})
 		}
 	}
-	r.Handoffs = r.HandoffsAt.sum()
+	r.Handoffs = total["handoffs"]
 	return r
 }
 

@@ -25,8 +25,7 @@ type Turn struct {
 	// Always are counted each time: claims and the filed claim's values.
 	Always []string
 	// Handoff is the state in which the turn asked for a person (counted
-	// as handoff:<state>). engine.Result carries no handoff yet: the store
-	// sets this once it does; until then no handoff is counted.
+	// as handoff:<state>), from engine.Result.Handoff.
 	Handoff string
 }
 
@@ -130,6 +129,12 @@ func Of(f *flow.Flow, before *engine.Session, res engine.Result, fresh bool) Tur
 	}
 	if !after.Done {
 		t.Waiting = after.State
+	}
+	if h := res.Handoff; h != nil {
+		t.Always = append(t.Always, "handoffs")
+		if _, ok := fs[h.State]; ok {
+			t.Handoff = h.State // a state the current version lacks counts in handoffs only
+		}
 	}
 	if cl := res.Claim; cl != nil {
 		t.Always = append(t.Always, "claims")

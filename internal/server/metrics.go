@@ -30,6 +30,7 @@ type Metrics struct {
 	abandoned               *prometheus.CounterVec
 	filed                   prometheus.Counter
 	filedByType             *prometheus.CounterVec
+	handoffs                *prometheus.CounterVec
 	frameErrors             *prometheus.CounterVec
 	superseded              prometheus.Counter
 	tcpOpen                 prometheus.Gauge
@@ -57,6 +58,8 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 		filed: prometheus.NewCounter(prometheus.CounterOpts{Name: "claimbot_claims_filed_total", Help: "Claims filed (appended to the outbox)."}),
 		filedByType: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "claimbot_claims_filed_by_type_total",
 			Help: "Claims filed by reporter_type and damage_type: the flow's values, \"other\" for any other, \"none\" when not answered."}, []string{"flow", "reporter_type", "damage_type"}),
+		handoffs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "claimbot_handoffs_total",
+			Help: "Requests for a person (handoff.requested appended to the outbox), by the state they came from."}, []string{"flow", "state"}),
 		frameErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "claimbot_frame_errors_total", Help: "Frame problems by code."}, []string{"code"}),
 		unreplicated: prometheus.NewCounter(prometheus.CounterOpts{Name: "claimbot_claims_unreplicated_total",
 			Help: "Claims filed whose replicas (CLAIMBOT_FILED_REPLICAS) did not all confirm them in time; the receipt was shown all the same."}),
@@ -70,7 +73,7 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 			Help: "TCP connections closed at once because CLAIMBOT_MAX_CONNS were already open."}),
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.connections, m.turns, m.latency, m.refusals, m.entered, m.abandoned, m.filed, m.filedByType, m.frameErrors, m.unreplicated, m.clockSkew,
+		m.connections, m.turns, m.latency, m.refusals, m.entered, m.abandoned, m.filed, m.filedByType, m.handoffs, m.frameErrors, m.unreplicated, m.clockSkew,
 		m.superseded, m.tcpOpen, m.tcpRefused)
 	return m
 }
@@ -111,5 +114,8 @@ func (m *Metrics) observeTurn(flow string, res engine.Result, err error, d time.
 	if cl := res.Claim; cl != nil {
 		m.filed.Inc()
 		m.filedByType.WithLabelValues(flow, insight.Label(flow, "reporter_type", cl.Answers), insight.Label(flow, "damage_type", cl.Answers)).Inc()
+	}
+	if h := res.Handoff; h != nil {
+		m.handoffs.WithLabelValues(flow, h.State).Inc()
 	}
 }

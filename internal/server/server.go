@@ -29,6 +29,7 @@ import (
 
 	"github.com/claimbot/claimbot/internal/config"
 	"github.com/claimbot/claimbot/internal/engine"
+	"github.com/claimbot/claimbot/internal/kakao"
 	"github.com/claimbot/claimbot/internal/privacy"
 	"github.com/claimbot/claimbot/internal/store"
 	"github.com/claimbot/claimbot/internal/token"
@@ -193,6 +194,10 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /{$}", s.home)
 	if s.cfg.Dev() {
 		mux.HandleFunc("GET /dev/flows", s.devFlows) // devflows.go
+	}
+	if s.cfg.KakaoSkillKey != "" {
+		mux.Handle("POST /kakao/skill", &kakao.Handler{Key: s.cfg.KakaoSkillKey, Store: s.store, Engine: s.engine,
+			Flow: func() string { return s.cfg.DefaultFlow }, Log: s.log, Observe: s.metrics.observeTurn})
 	}
 	for path, h := range s.extra {
 		mux.Handle(path, h)
@@ -609,7 +614,7 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader answered
 	}
-	c := &conn{s: s, ws: ws}
+	c := &conn{s: s, ws: ws, tokenLang: id.Lang}
 	if !s.register(c, id.User) {
 		// Shutdown took its list of connections between the check above
 		// and now: close this one as it closes those.
@@ -621,16 +626,17 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 
 	c.user.turnMu.Lock() // the user's other tabs may be mid-turn
 	conv, res, err := s.store.Open(r.Context(), id.User, id.Flow, id.Lang)
+	c.conv = conv
 	if err == nil {
 		c.user.share(conv) // freshly loaded: the user's other tabs go on from it
 		c.user.unavailableAt = time.Time{}
+		c.see()
 	} else {
 		// The user's other tabs' queued frames get "unavailable" at once
 		// rather than each waiting out a turn of their own.
 		c.user.unavailableAt = time.Now()
 	}
 	c.user.turnMu.Unlock()
-	c.conv = conv
 	if err != nil {
 		c.logger().Warn("open: redis unavailable", "err", err)
 		c.problem("unavailable")
@@ -719,10 +725,8 @@ func (s *Server) left(c *conn) {
 	if c.closedByServer() {
 		return // a deploy or the user's newer tab, not a user leaving: the page reconnects
 	}
-	if c.conv != nil {
-		if sess := c.conv.Session(); sess != nil && !sess.Done && sess.State != "" {
-			s.metrics.abandoned.WithLabelValues(sess.Flow, sess.State).Inc()
-		}
+	if v := c.view.Load(); v != nil && !v.done && v.state != "" {
+		s.metrics.abandoned.WithLabelValues(v.flow, v.state).Inc()
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -67,7 +68,13 @@ type conn struct {
 	// frame without state answers. conv may be shared with the user's
 	// other sockets, so it cannot keep this.
 	shown string
-	user  *userConns // what the user's sockets on this instance share
+	// view is what the connection last saw of its conversation, for the
+	// code that must not read conv (shared with the user's other sockets,
+	// whose turns write it): the language of error frames, the state a
+	// close abandons.
+	view      atomic.Pointer[connView]
+	tokenLang string     // the language its token or cookie asked for
+	user      *userConns // what the user's sockets on this instance share
 
 	floods []time.Time
 	pinger *time.Timer
@@ -123,14 +130,37 @@ func (u *userConns) shared(mine *store.Conv) *store.Conv {
 	return mine
 }
 
+// connView is what a connection last saw of its conversation.
+type connView struct {
+	lang, flow, state string
+	done              bool
+}
+
+// see records the conversation as the connection's last reply left it.
+// The caller holds the user's turnMu, so no other socket's turn is
+// writing the shared conversation meanwhile.
+func (c *conn) see() {
+	v := &connView{lang: c.tokenLang}
+	if c.conv != nil {
+		v.flow = c.conv.Flow
+		if sess := c.conv.Session(); sess != nil {
+			if sess.Lang != "" {
+				v.lang = sess.Lang
+			}
+			v.state, v.done = sess.State, sess.Done
+		}
+	}
+	c.view.Store(v)
+}
+
 // lang is the session's language, which its replies speak: the language
 // it started in, whatever the token that resumed it says. Before a session
 // is loaded, the token's.
 func (c *conn) lang() string {
-	if sess := c.conv.Session(); sess != nil && sess.Lang != "" {
-		return sess.Lang
+	if v := c.view.Load(); v != nil && v.lang != "" {
+		return v.lang
 	}
-	return c.conv.Lang
+	return c.tokenLang
 }
 
 // logger is made when needed, not kept: idle connections stay small. Its
@@ -345,8 +375,12 @@ func (c *conn) turn(in engine.Input) bool {
 	}
 	u.unavailableAt = time.Time{} // Redis answers again
 	c.shown = res.Reply.State
+	c.see()
 	if res.Claim != nil {
 		c.logger().Info("claim filed", "claim_id", res.Claim.ID, "state", res.Reply.State)
+	}
+	if res.Handoff != nil {
+		c.logger().Info("handoff requested", "handoff_id", res.Handoff.ID, "state", res.Handoff.State)
 	}
 	c.reply(res.Reply)
 	return true

@@ -111,7 +111,7 @@ var turnLua string
 // ("" for none), new value, TTL ms, fence (unix ms; 0: none),
 //
 //	then for a claim: claim id, body, unix ms, reservation TTL ms ('' each
-//	for a turn that counts without a claim); then the counts
+//	for a turn that counts without a claim or handoff); then the counts
 //	(insight.Turn.Append)
 //
 // Returns {1, revision} applied; {0, current value} revision or epoch
@@ -334,6 +334,18 @@ func (c *Conv) write(ctx context.Context, res engine.Result) (bool, error) {
 		}
 		keys = []string{c.key, shard.Outbox(n), shard.ClaimReservation(n, cl.ID)}
 		args = append(args, cl.ID, body, cl.SubmittedAt.UnixMilli(), c.st.opt.ClaimIDTL.Milliseconds())
+	} else if h := res.Handoff; h != nil {
+		// A handoff request is another outbox entry, under an id from the
+		// receipt numbers' reserved space: the same script appends it with
+		// the session, and the sender signs, retries and dead-letters it
+		// as it does a claim, with its own webhook-id.
+		n := shard.Of(c.User)
+		body, err := HandoffBody(h)
+		if err != nil {
+			return false, err
+		}
+		keys = []string{c.key, shard.Outbox(n), shard.ClaimReservation(n, h.ID)}
+		args = append(args, h.ID, body, h.RequestedAt.UnixMilli(), c.st.opt.ClaimIDTL.Milliseconds())
 	}
 	keys, args = c.counts(keys, args, res)
 	var out []any
@@ -383,8 +395,8 @@ func (c *Conv) counts(keys []string, args []any, res engine.Result) ([]string, [
 		return keys, args
 	}
 	t := insight.Of(f, c.sess, res, c.rev == 0)
-	if res.Claim == nil {
-		args = append(args, "", "", "", "")
+	for len(args) < 9 {
+		args = append(args, "") // no claim nor handoff: its four arguments are ''
 	}
 	n := shard.Of(c.User)
 	keys = append(keys, insight.CountsKey(n, f.ID), insight.LiveKey(n, f.ID), insight.AtKey(n, f.ID))
@@ -500,6 +512,16 @@ func Body(cl *engine.Claim) ([]byte, error) {
 		Flow:        webhook.Flow{ID: cl.Flow, Version: cl.Version},
 		SubmittedAt: cl.SubmittedAt, Answers: cl.Answers,
 	}))
+}
+
+// HandoffBody is the webhook body of a handoff request, exactly as it is
+// sent on every attempt.
+func HandoffBody(h *engine.Handoff) ([]byte, error) {
+	return json.Marshal(webhook.NewHandoffEvent(webhook.Handoff{
+		HandoffID: h.ID, UserID: h.User, Locale: h.Lang,
+		Flow:  webhook.Flow{ID: h.Flow, Version: h.Version},
+		State: h.State, Answers: h.Answers, Phone: h.Phone,
+	}, h.RequestedAt))
 }
 
 // ensureVersion makes the flow version a session is pinned to known to the

@@ -164,6 +164,11 @@ func eventOf(doc any) (Event, error) {
 	answers, _ := data["answers"].(map[string]any)
 	str := func(m map[string]any, k string) string { s, _ := m[k].(string); return s }
 	ts, err1 := time.Parse(time.RFC3339, str(obj, "timestamp"))
+	if str(obj, "type") == EventHandoffRequested {
+		// Listed with the claims, under its handoff id: a person is to
+		// call this user back.
+		data["submitted_at"], data["claim_id"] = str(obj, "timestamp"), str(data, "handoff_id")
+	}
 	at, err2 := time.Parse(time.RFC3339, str(data, "submitted_at"))
 	if err := errors.Join(err1, err2); err != nil {
 		return Event{}, fmt.Errorf("webhook: decode body: %w", err)

@@ -53,3 +53,34 @@ func NewEvent(c Claim) Event {
 func MessageID(claimID string) string {
 	return "msg_" + claimID
 }
+
+// EventHandoffRequested is the type of the event that asks for a person
+// to call a user back (CONTRACT §3).
+const EventHandoffRequested = "handoff.requested"
+
+// Handoff is the data of a handoff.requested event.
+type Handoff struct {
+	HandoffID string         `json:"handoff_id"`
+	UserID    string         `json:"user_id"`
+	Locale    string         `json:"locale"`
+	Flow      Flow           `json:"flow"`
+	State     string         `json:"state"` // where the user asked
+	Answers   map[string]any `json:"answers"`
+	Phone     string         `json:"phone,omitempty"` // for the call back, normalised
+}
+
+// HandoffEvent is the body of a handoff.requested webhook.
+type HandoffEvent struct {
+	Type      string    `json:"type"`
+	Timestamp time.Time `json:"timestamp"`
+	Data      Handoff   `json:"data"`
+}
+
+// NewHandoffEvent wraps a handoff request made at a time (UTC, whole
+// seconds, as in NewEvent). Nil answers encode as {}.
+func NewHandoffEvent(h Handoff, at time.Time) HandoffEvent {
+	if h.Answers == nil {
+		h.Answers = map[string]any{}
+	}
+	return HandoffEvent{Type: EventHandoffRequested, Timestamp: at.UTC().Truncate(time.Second), Data: h}
+}

@@ -23,28 +23,48 @@ const SchemaPath = "internal/webhook/claim.schema.json"
 //go:embed claim.schema.json
 var schemaJSON []byte
 
+// HandoffSchemaPath is where the JSON Schema of the handoff.requested body
+// lives in the repository.
+const HandoffSchemaPath = "internal/webhook/handoff.schema.json"
+
+//go:embed handoff.schema.json
+var handoffSchemaJSON []byte
+
 // Schema returns the JSON Schema of the webhook body (draft 2020-12).
 func Schema() []byte { return bytes.Clone(schemaJSON) }
 
 var compiledSchema = sync.OnceValues(func() (*jsonschema.Schema, error) {
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schemaJSON))
-	if err != nil {
-		return nil, fmt.Errorf("webhook: schema: %w", err)
-	}
+	return compileSchema("claim.schema.json")
+})
+
+var compiledHandoffSchema = sync.OnceValues(func() (*jsonschema.Schema, error) {
+	return compileSchema("handoff.schema.json")
+})
+
+// compileSchema compiles one of the body schemas, which may refer to the
+// others' definitions.
+func compileSchema(url string) (*jsonschema.Schema, error) {
 	c := jsonschema.NewCompiler()
 	c.AssertFormat()
-	const url = "claim.schema.json"
-	if err := c.AddResource(url, doc); err != nil {
-		return nil, fmt.Errorf("webhook: schema: %w", err)
+	const base = "https://github.com/claimbot/claimbot/internal/webhook/"
+	for name, src := range map[string][]byte{"claim.schema.json": schemaJSON, "handoff.schema.json": handoffSchemaJSON} {
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(src))
+		if err != nil {
+			return nil, fmt.Errorf("webhook: schema %s: %w", name, err)
+		}
+		if err := c.AddResource(base+name, doc); err != nil {
+			return nil, fmt.Errorf("webhook: schema %s: %w", name, err)
+		}
 	}
-	sch, err := c.Compile(url)
+	sch, err := c.Compile(base + url)
 	if err != nil {
 		return nil, fmt.Errorf("webhook: schema: %w", err)
 	}
 	return sch, nil
-})
+}
 
-// ValidateBody checks a webhook body against the JSON Schema. The error
+// ValidateBody checks a webhook body against the JSON Schema of its type
+// (handoff.requested, or else claim.submitted). The error
 // names every failing place in the body but never quotes the values found
 // there, so it may be logged: bodies hold personal data.
 func ValidateBody(body []byte) error {
@@ -55,13 +75,17 @@ func ValidateBody(body []byte) error {
 // validBody is ValidateBody that also returns the parsed body: objects as
 // map[string]any, numbers as json.Number.
 func validBody(body []byte) (any, error) {
-	sch, err := compiledSchema()
-	if err != nil {
-		return nil, err
-	}
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("webhook: body is not JSON: %w", err)
+	}
+	path, compiled := SchemaPath, compiledSchema
+	if obj, _ := doc.(map[string]any); obj != nil && obj["type"] == EventHandoffRequested {
+		path, compiled = HandoffSchemaPath, compiledHandoffSchema
+	}
+	sch, err := compiled()
+	if err != nil {
+		return nil, err
 	}
 	if err := sch.Validate(doc); err != nil {
 		var ve *jsonschema.ValidationError
@@ -70,7 +94,7 @@ func validBody(body []byte) (any, error) {
 		}
 		var problems []string
 		collectProblems(ve, &problems)
-		return nil, fmt.Errorf("webhook: body does not match %s: %s", SchemaPath, strings.Join(problems, "; "))
+		return nil, fmt.Errorf("webhook: body does not match %s: %s", path, strings.Join(problems, "; "))
 	}
 	return doc, nil
 }
