@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/claimbot/claimbot/internal/engine"
+	"github.com/claimbot/claimbot/internal/insight"
 	"github.com/claimbot/claimbot/internal/store"
 )
 
@@ -28,6 +29,7 @@ type Metrics struct {
 	entered                 *prometheus.CounterVec
 	abandoned               *prometheus.CounterVec
 	filed                   prometheus.Counter
+	filedByType             *prometheus.CounterVec
 	handoffs                *prometheus.CounterVec
 	frameErrors             *prometheus.CounterVec
 	superseded              prometheus.Counter
@@ -54,6 +56,8 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 		abandoned: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "claimbot_state_abandoned_total",
 			Help: "Connections closed while their conversation waited in a state (the user may come back); closes of a server shutting down are not counted."}, []string{"flow", "state"}),
 		filed: prometheus.NewCounter(prometheus.CounterOpts{Name: "claimbot_claims_filed_total", Help: "Claims filed (appended to the outbox)."}),
+		filedByType: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "claimbot_claims_filed_by_type_total",
+			Help: "Claims filed by reporter_type and damage_type: the flow's values, \"other\" for any other, \"none\" when not answered."}, []string{"flow", "reporter_type", "damage_type"}),
 		handoffs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "claimbot_handoffs_total",
 			Help: "Requests for a person (handoff.requested appended to the outbox), by the state they came from."}, []string{"flow", "state"}),
 		frameErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "claimbot_frame_errors_total", Help: "Frame problems by code."}, []string{"code"}),
@@ -69,7 +73,7 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 			Help: "TCP connections closed at once because CLAIMBOT_MAX_CONNS were already open."}),
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.connections, m.turns, m.latency, m.refusals, m.entered, m.abandoned, m.filed, m.handoffs, m.frameErrors, m.unreplicated, m.clockSkew,
+		m.connections, m.turns, m.latency, m.refusals, m.entered, m.abandoned, m.filed, m.filedByType, m.handoffs, m.frameErrors, m.unreplicated, m.clockSkew,
 		m.superseded, m.tcpOpen, m.tcpRefused)
 	return m
 }
@@ -107,8 +111,9 @@ func (m *Metrics) observeTurn(flow string, res engine.Result, err error, d time.
 		// back, restart, a summary change: no flow move, but a state entered
 		m.entered.WithLabelValues(flow, res.Reply.State).Inc()
 	}
-	if res.Claim != nil {
+	if cl := res.Claim; cl != nil {
 		m.filed.Inc()
+		m.filedByType.WithLabelValues(flow, insight.Label(flow, "reporter_type", cl.Answers), insight.Label(flow, "damage_type", cl.Answers)).Inc()
 	}
 	if h := res.Handoff; h != nil {
 		m.handoffs.WithLabelValues(flow, h.State).Inc()

@@ -192,6 +192,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /readyz", s.ready)
 	mux.Handle("GET /metrics", s.metrics.Handler())
 	mux.HandleFunc("GET /{$}", s.home)
+	if s.cfg.Dev() {
+		mux.HandleFunc("GET /dev/flows", s.devFlows) // devflows.go
+	}
 	if s.cfg.KakaoSkillKey != "" {
 		mux.Handle("POST /kakao/skill", &kakao.Handler{Key: s.cfg.KakaoSkillKey, Store: s.store, Engine: s.engine,
 			Flow: func() string { return s.cfg.DefaultFlow }, Log: s.log, Observe: s.metrics.observeTurn})

@@ -25,6 +25,7 @@ import (
 	"github.com/claimbot/claimbot/internal/bufpool"
 	"github.com/claimbot/claimbot/internal/engine"
 	"github.com/claimbot/claimbot/internal/flow"
+	"github.com/claimbot/claimbot/internal/insight"
 	"github.com/claimbot/claimbot/internal/rbatch"
 	"github.com/claimbot/claimbot/internal/redisconn"
 	"github.com/claimbot/claimbot/internal/shard"
@@ -49,6 +50,9 @@ type Options struct {
 	// OnClockSkew, when set, hears of a turn refused because Redis's clock
 	// is ahead of this instance's by skew.
 	OnClockSkew func(skew time.Duration)
+	// NoCounts leaves the intake counts (package insight) alone: for
+	// benchmarks that compare a turn with and without them.
+	NoCounts bool
 }
 
 // Store applies turns to sessions kept in Redis.
@@ -101,11 +105,14 @@ var turnLua string
 // match, writes the new session and, for a filed claim, reserves the receipt
 // number and appends the claim to the outbox: all or nothing.
 //
-// KEYS: session, outbox, claim id reservation (or the session key again)
+// KEYS: session, outbox, claim id reservation (or the session key again),
+// then, when counting, the shard's counts, live set and at hash of the flow
 // ARGV: expected revision (0: the session must not exist), expected epoch
 // ("" for none), new value, TTL ms, fence (unix ms; 0: none),
 //
-//	then for a claim: claim id, body, unix ms, reservation TTL ms
+//	then for a claim: claim id, body, unix ms, reservation TTL ms ('' each
+//	for a turn that counts without a claim or handoff); then the counts
+//	(insight.Turn.Append)
 //
 // Returns {1, revision} applied; {0, current value} revision or epoch
 // mismatch; {2} receipt number already taken; {3, Redis's unix ms} the
@@ -340,6 +347,7 @@ func (c *Conv) write(ctx context.Context, res engine.Result) (bool, error) {
 		keys = []string{c.key, shard.Outbox(n), shard.ClaimReservation(n, h.ID)}
 		args = append(args, h.ID, body, h.RequestedAt.UnixMilli(), c.st.opt.ClaimIDTL.Milliseconds())
 	}
+	keys, args = c.counts(keys, args, res)
 	var out []any
 	var err error
 	if waitFor > 0 {
@@ -373,6 +381,27 @@ func (c *Conv) write(ctx context.Context, res engine.Result) (bool, error) {
 		return false, nil // the receipt number is taken: step again with a new one
 	}
 	return false, fmt.Errorf("store: write session: unexpected script result %v", out)
+}
+
+// counts adds the turn's intake counts (package insight) to the script's
+// keys and arguments: the script applies them with the write, in the same
+// round trip, in the user's shard.
+func (c *Conv) counts(keys []string, args []any, res engine.Result) ([]string, []any) {
+	if c.st.opt.NoCounts {
+		return keys, args
+	}
+	f := c.st.engine().Flow(res.Session.Flow)
+	if f == nil {
+		return keys, args
+	}
+	t := insight.Of(f, c.sess, res, c.rev == 0)
+	for len(args) < 9 {
+		args = append(args, "") // no claim nor handoff: its four arguments are ''
+	}
+	n := shard.Of(c.User)
+	keys = append(keys, insight.CountsKey(n, f.ID), insight.LiveKey(n, f.ID), insight.AtKey(n, f.ID))
+	now := c.st.opt.Now()
+	return keys, t.Append(args, c.User, now.UnixMilli(), now.Add(c.st.opt.TTL).UnixMilli())
 }
 
 // fenceMargin is how long before a turn's deadline its script must have

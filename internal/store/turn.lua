@@ -31,11 +31,82 @@ if fence > 0 then
   end
 end
 
-if ARGV[6] then
+if ARGV[6] and ARGV[6] ~= '' then
   if not redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[9]) then
     return {2}
   end
   redis.call('XADD', KEYS[2], '*', 'claim', ARGV[6], 'body', ARGV[7], 'at', ARGV[8])
 end
 redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+
+-- The intake counts (package insight), applied with the write or not at
+-- all. From ARGV[10] (ARGV[6] to ARGV[9] are '' for a turn without a
+-- claim): user, now and when the conversation stops (unix ms), the state it
+-- waits in ('' when it ended), started ('1': forget what it visited), then
+-- n and n fields counted each time, then m and m (token, field) pairs
+-- counted once per conversation. KEYS[4] counts, KEYS[5] live, KEYS[6] at.
+if ARGV[10] then
+  local counts, live, at = KEYS[4], KEYS[5], KEYS[6]
+  local user, now, stop = ARGV[10], tonumber(ARGV[11]), ARGV[12]
+  local waiting, started = ARGV[13], ARGV[14] == '1'
+  -- at holds "<state>|<when it stops>|<visited>". A conversation that made
+  -- no move until it was due stopped where it waited: counted once, and
+  -- forgotten.
+  local function fold(u, v)
+    if v then
+      local st, due = string.match(v, '^([^|]*)|(%d+)|')
+      if tonumber(due or '0') > now then
+        redis.call('ZADD', live, due, u) -- it moved since: not stopped
+        return
+      end
+      redis.call('HINCRBY', counts, 'stopped:' .. st, 1)
+      redis.call('HDEL', at, u)
+    end
+    redis.call('ZREM', live, u)
+  end
+  local seen = ','
+  local v = redis.call('HGET', at, user)
+  if v then
+    local due, vis = string.match(v, '^[^|]*|(%d+)|(.*)$')
+    if tonumber(due or '0') <= now then
+      fold(user, v)
+    elseif not started then
+      seen = vis
+    end
+  end
+  local i = 15
+  local n = tonumber(ARGV[i])
+  for j = 1, n do
+    redis.call('HINCRBY', counts, ARGV[i + j], 1)
+  end
+  i = i + n + 1
+  n = tonumber(ARGV[i])
+  for j = 1, n do
+    local token, field = ARGV[i + 2 * j - 1], ARGV[i + 2 * j]
+    if not string.find(seen, ',' .. token .. ',', 1, true) then
+      redis.call('HINCRBY', counts, field, 1)
+      seen = seen .. token .. ','
+    end
+  end
+  if waiting ~= '' then
+    redis.call('HSET', at, user, waiting .. '|' .. stop .. '|' .. seen)
+    -- The live set's time is a conversation's earliest stop: at holds the
+    -- exact one, and whoever finds it moved puts it right (fold).
+    if not v or started then
+      redis.call('ZADD', live, stop, user)
+    end
+  elseif v then
+    redis.call('HDEL', at, user)
+    redis.call('ZREM', live, user)
+  end
+  -- A conversation that starts looks at up to 4 others of the shard due
+  -- to stop, folding those stopped and re-indexing those that moved on,
+  -- so the live set holds about the conversations under way (the report
+  -- folds the rest).
+  if started then
+    for _, u in ipairs(redis.call('ZRANGEBYSCORE', live, '-inf', now, 'LIMIT', 0, 4)) do
+      fold(u, redis.call('HGET', at, u))
+    end
+  end
+end
 return {1, rev + 1}

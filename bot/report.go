@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/claimbot/claimbot/internal/flow"
+	"github.com/claimbot/claimbot/internal/insight"
+	"github.com/claimbot/claimbot/internal/redisconn"
+)
+
+func init() {
+	register("report", "what intake looks like so far: claims by type, tiers, the funnel", report)
+}
+
+func report(args []string) error {
+	fs := newFlags("report", "[--redis URL | --cluster URL] [--flow F] [--json] [--svg FILE]")
+	redisSettings := redisFlags(fs, "(for the embedded default, the URL the server printed at start)")
+	flowID := fs.String("flow", "damage-1015", "the flow to report on")
+	dir := fs.String("flows", env("CLAIMBOT_FLOWS", "flows"), "folder of flow files")
+	asJSON := fs.Bool("json", false, "print one JSON object (contract §6)")
+	svg := fs.String("svg", "", "also draw the flow's diagram with each state's reached and stopped counts to `FILE`")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		fs.Usage()
+		return errSilent
+	}
+	rs := redisSettings()
+	if rs.URL == "" && rs.ClusterURL == "" {
+		return errors.New("report: no Redis: pass --redis URL or --cluster URL, or set REDIS_URL or REDIS_CLUSTER_URL (the server prints the embedded Redis's URL at start)")
+	}
+	f, ps := flow.Load(filepath.Join(*dir, *flowID+".yaml"))
+	if errs := ps.Errors(); len(errs) > 0 {
+		fmt.Fprintln(os.Stderr, errs.Error())
+		return errSilent
+	}
+	rdb, err := redisconn.Open(rs, redisconn.Background, 0)
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r, err := insight.Read(ctx, rdb, f, time.Now())
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	if *svg != "" {
+		out, err := insight.SVG(ctx, f, r)
+		if err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+		if err := os.WriteFile(*svg, out, 0o644); err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+	}
+	if *asJSON {
+		b, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		fmt.Println(string(b))
+		return nil
+	}
+	return r.Text(os.Stdout)
+}

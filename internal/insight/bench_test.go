@@ -1,0 +1,171 @@
+package insight_test
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/claimbot/claimbot/internal/engine"
+	"github.com/claimbot/claimbot/internal/redistest"
+	"github.com/claimbot/claimbot/internal/store"
+)
+
+// trips counts round trips to Redis: a command alone, or a pipeline.
+type trips struct{ n atomic.Int64 }
+
+func (h *trips) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *trips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+func (h *trips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmds)
+	}
+}
+
+// claim is a whole conversation that files a claim, going back once from
+// the summary: eleven turns after the connect.
+var claim = []step{
+	in(engine.Choose, "yes"), in(engine.Choose, "general"), in(engine.Choose, "pay"), in(engine.Choose, "paid"),
+	in(engine.Text, "me@example.com"), in(engine.Text, "010-1234-5678"), in(engine.Text, "결제 실패"),
+	in(engine.Text, "결제가 두 번 됐어요"), in(engine.Command, "back"), in(engine.Text, "결제가 두 번 됐어요"),
+	in(engine.Choose, "submit"),
+}
+
+// The counts ride in the turn's script: the same conversation costs the
+// same round trips with and without them.
+func TestCountsAddNoRoundTrip(t *testing.T) {
+	rs := redistest.Start(t)
+	rdb := rs.Client(t)
+	h := &trips{}
+	rdb.AddHook(h)
+	eng := testEngine(t)
+	per := map[bool]int64{}
+	for _, counts := range []bool{false, true} {
+		st := store.New(rdb, func() *engine.Engine { return eng }, store.Options{TTL: time.Hour, NoCounts: !counts, Now: func() time.Time { return during }})
+		conversation(t, st, fmt.Sprint("u-trips-", counts))
+		before := h.n.Load()
+		conversation(t, st, fmt.Sprint("u-trips-again-", counts))
+		per[counts] = h.n.Load() - before
+	}
+	if per[true] != per[false] || per[true] == 0 {
+		t.Errorf("round trips of a conversation: %d with counts, %d without", per[true], per[false])
+	}
+}
+
+// conversation files a claim through st (the summary's back included).
+func conversation(t testing.TB, st *store.Store, user string) {
+	t.Helper()
+	ctx := context.Background()
+	c, _, err := st.Open(ctx, user, "damage-1015", "ko")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range claim {
+		res, err := c.Turn(ctx, engine.Input{Kind: s.kind, Text: s.text})
+		if err != nil || res.Reply.Invalid {
+			t.Fatalf("%q: %v %v", s.text, err, res.Reply.Messages)
+		}
+	}
+}
+
+// users numbers the benchmark's users: each runs one conversation.
+var users atomic.Int64
+
+// BenchmarkTurn runs whole conversations that file a claim, with and
+// without the counts, and reports per turn: the wall time, this process's
+// processor time and redis-server's (INFO cpu), and round trips.
+func BenchmarkTurn(b *testing.B) {
+	rs := redistest.Start(b)
+	rdb := rs.Client(b)
+	h := &trips{}
+	rdb.AddHook(h)
+	eng := testEngine(b)
+	for _, counts := range []bool{true, false, true, false} {
+		name := "without-counts"
+		if counts {
+			name = "with-counts"
+		}
+		b.Run(name, func(b *testing.B) {
+			st := store.New(rdb, func() *engine.Engine { return eng }, store.Options{TTL: time.Hour, NoCounts: !counts, Now: func() time.Time { return during }})
+			rdb.ConfigResetStat(context.Background())
+			redisCPU0, goCPU0, trips0 := redisCPU(b, rdb), processCPU(), h.n.Load()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				conversation(b, st, name+"-"+strconv.FormatInt(users.Add(1), 10))
+			}
+			b.StopTimer()
+			turns := float64(b.N * (len(claim) + 1))
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/turns, "ns/turn")
+			b.ReportMetric(float64((processCPU()-goCPU0).Microseconds())/turns, "go-cpu-µs/turn")
+			b.ReportMetric(float64((redisCPU(b, rdb)-redisCPU0).Microseconds())/turns, "redis-cpu-µs/turn")
+			b.ReportMetric(float64(h.n.Load()-trips0)/turns, "trips/turn")
+			b.ReportMetric(scriptCost(b, rdb), "script-µs/call")
+		})
+	}
+}
+
+// processCPU is this process's user and system processor time so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// redisCPU is redis-server's processor time so far (INFO cpu).
+func redisCPU(b *testing.B, rdb redis.UniversalClient) time.Duration {
+	info, err := rdb.Info(context.Background(), "cpu").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total float64
+	for _, l := range strings.Split(info, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(l), ":")
+		if ok && (k == "used_cpu_sys" || k == "used_cpu_user") {
+			f, _ := strconv.ParseFloat(v, 64)
+			total += f
+		}
+	}
+	return time.Duration(total * float64(time.Second))
+}
+
+// scriptCost is the turn script's time in Redis per call since the stats
+// were reset (INFO commandstats: evalsha and eval).
+func scriptCost(b *testing.B, rdb redis.UniversalClient) float64 {
+	info, err := rdb.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var calls, usec float64
+	for _, l := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(l), ":")
+		if !ok || (name != "cmdstat_evalsha" && name != "cmdstat_eval") {
+			continue
+		}
+		for _, kv := range strings.Split(rest, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			f, _ := strconv.ParseFloat(v, 64)
+			switch k {
+			case "calls":
+				calls += f
+			case "usec":
+				usec += f
+			}
+		}
+	}
+	if calls == 0 {
+		return 0
+	}
+	return usec / calls
+}
