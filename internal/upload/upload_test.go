@@ -541,3 +541,56 @@ func TestStorageSettings(t *testing.T) {
 		t.Errorf("where: %q", st.where())
 	}
 }
+
+// TestStalledPatchYieldsToOtherInstance: a phone's PATCH stalls on instance
+// A (the network is gone but the connection is not closed yet) and the
+// phone comes back through instance B. B's HEAD must wait for A's request
+// to end, which the shared lock asks A for, and then tell the true offset;
+// answering while A still writes would let two writers interleave.
+func TestStalledPatchYieldsToOtherInstance(t *testing.T) {
+	backends(t, func(t *testing.T, storage func() string) {
+		rdb := newRedis(t)
+		a := newInstance(t, storage(), rdb, 20<<20)
+		b := newInstance(t, storage(), rdb, 20<<20)
+		pdf := fakePDF(t, 6<<20)
+		url, _ := create(t, a, "alice", "a.pdf", "application/pdf", int64(len(pdf)))
+		pr, pw := io.Pipe()
+		defer pw.Close()
+		req := tusReq(t, http.MethodPatch, url, "alice", pr)
+		req.Header.Set("Content-Type", "application/offset+octet-stream")
+		req.Header.Set("Upload-Offset", "0")
+		req.ContentLength = int64(len(pdf))
+		aDone := make(chan struct{})
+		go func() {
+			defer close(aDone)
+			if res, err := http.DefaultClient.Do(req); err == nil {
+				res.Body.Close()
+			}
+		}()
+		if _, err := pw.Write(pdf[:1<<20]); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond) // A holds the lock, waiting for more
+
+		urlB := b.srv.URL + "/uploads/" + idOf(url)
+		start := time.Now()
+		off, code := head(t, urlB, "alice")
+		select {
+		case <-aDone:
+		default:
+			t.Fatalf("B answered HEAD (offset %d) while A's PATCH still held the upload", off)
+		}
+		if code != http.StatusOK || off > 1<<20 {
+			t.Fatalf("HEAD on B: %d, offset %d", code, off)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("B waited %v for A to let go", d)
+		}
+		sendAll(t, urlB, "alice", off, pdf, 2<<20)
+		f, err := b.svc.Check(context.Background(), idOf(url), "alice", Limits{})
+		sum := sha256.Sum256(pdf)
+		if err != nil || f.SHA256 != hex.EncodeToString(sum[:]) {
+			t.Fatalf("after resuming on B: %+v, %v", f, err)
+		}
+	})
+}
