@@ -96,7 +96,7 @@ func emptyGPS(tiff []byte) bool {
 		return false
 	}
 	es := entries(tiff, bo, gps)
-	if es == nil {
+	if len(es) == 0 { // none, or emptied already
 		return false
 	}
 	for _, e := range es {

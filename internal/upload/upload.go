@@ -315,7 +315,8 @@ func cleanName(name string) string {
 
 // preFinish runs when the last byte arrived, before the client hears so:
 // the type is decided, a JPEG loses its location, the digest is taken. A
-// refused type answers 415 and its bytes are deleted at once.
+// refused type answers 415 and its bytes are deleted at once; its record
+// stays (until Unattached) so that Check can say why.
 func (s *Service) preFinish(ev handler.HookEvent) (handler.HTTPResponse, error) {
 	f, err := s.process(ev.Context, ev.Upload)
 	if err != nil {
@@ -490,11 +491,9 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
+// terminate deletes an upload's bytes; its record, if any, stays.
 func (s *Service) terminate(ctx context.Context, id string) error {
 	s.owners.Remove(id)
-	if err := s.cfg.Redis.Del(ctx, recordKey(id)).Err(); err != nil {
-		return fmt.Errorf("upload: delete: %w", err)
-	}
 	up, err := s.st.store().GetUpload(ctx, id)
 	if err == nil {
 		err = s.st.terminater().AsTerminatableUpload(up).Terminate(ctx)

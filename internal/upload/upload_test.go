@@ -292,11 +292,26 @@ func TestHTMLNamedPDFRefused(t *testing.T) {
 		if code := patch(t, url, "alice", 0, page); code != http.StatusUnsupportedMediaType {
 			t.Fatalf("PATCH of an HTML page named .pdf: %d", code)
 		}
-		if _, err := in.svc.Check(context.Background(), idOf(url), "alice", Limits{}); !errors.Is(err, ErrUnknown) {
-			t.Fatalf("the refused file is still there: %v", err)
+		ctx := context.Background()
+		f, err := in.svc.Check(ctx, idOf(url), "alice", Limits{})
+		if !errors.Is(err, ErrType) || f.Type != "text/html" {
+			t.Fatalf("Check of the refused file: %+v, %v", f, err)
 		}
 		if _, code := head(t, url, "alice"); code != http.StatusNotFound {
-			t.Fatalf("HEAD of the refused file: %d", code)
+			t.Fatalf("HEAD of the refused file (its bytes are deleted): %d", code)
+		}
+		if res, err := http.Get(in.svc.Link(idOf(url), time.Time{})); err != nil || res.StatusCode != http.StatusNotFound {
+			t.Fatalf("a link to the refused file: %v %v", res.StatusCode, err)
+		}
+		// The sweep or a retention Delete finds the bytes gone already.
+		if err := in.svc.Delete(ctx, idOf(url)); err != nil {
+			t.Fatal(err)
+		}
+		if err := in.svc.Delete(ctx, idOf(url)); err != nil {
+			t.Fatalf("a second Delete: %v", err)
+		}
+		if _, err := in.svc.Info(ctx, idOf(url)); !errors.Is(err, ErrUnknown) {
+			t.Fatalf("Info after Delete: %v", err)
 		}
 	})
 }
@@ -493,6 +508,15 @@ func TestJPEGLocationStripped(t *testing.T) {
 		if _, err := jpeg.Decode(bytes.NewReader(kept)); err != nil {
 			t.Errorf("the kept photo does not decode: %v", err)
 		}
+		// Redis lost the record: Info does the work again and finds the
+		// location gone already, so the digest stays.
+		if err := in.svc.cfg.Redis.Del(context.Background(), recordKey(f.ID)).Err(); err != nil {
+			t.Fatal(err)
+		}
+		again, err := in.svc.Info(context.Background(), f.ID)
+		if err != nil || again.SHA256 != f.SHA256 || again.Type != "image/jpeg" {
+			t.Errorf("Info without the record: %+v, %v", again, err)
+		}
 	})
 }
 
@@ -593,4 +617,49 @@ func TestStalledPatchYieldsToOtherInstance(t *testing.T) {
 			t.Fatalf("after resuming on B: %+v, %v", f, err)
 		}
 	})
+}
+
+// TestStripGPSMalformed: a broken or cut JPEG head is an error (the file is
+// then refused, as it cannot be shown to carry no location), never a panic.
+func TestStripGPSMalformed(t *testing.T) {
+	photo, _ := gpsJPEG(t)
+	cases := map[string][]byte{
+		"empty":              {},
+		"not a jpeg":         []byte("%PDF-1.7"),
+		"cut in a segment":   photo[:40],
+		"cut after a marker": photo[:5],
+		"no marker":          {0xFF, 0xD8, 0x00, 0x01, 0x02, 0x03},
+		"length below 2":     {0xFF, 0xD8, 0xFF, 0xE1, 0x00, 0x01, 0, 0},
+	}
+	for name, head := range cases {
+		t.Run(name, func(t *testing.T) {
+			if _, err := stripGPS(append([]byte(nil), head...)); err == nil {
+				t.Fatal("accepted")
+			}
+		})
+	}
+	// A GPS pointer past the end of the EXIF, and an IFD claiming more
+	// entries than there are bytes, change nothing and do not panic.
+	const tiff = 12 // SOI, APP1 marker and length, "Exif\0\0"
+	pointer := append([]byte(nil), photo...)
+	binary.BigEndian.PutUint32(pointer[tiff+30:], 0xFFFFFF00)
+	count := append([]byte(nil), photo...)
+	binary.BigEndian.PutUint16(count[tiff+38:], 0xFFFF)
+	for name, bad := range map[string][]byte{"pointer": pointer, "count": count} {
+		before := append([]byte(nil), bad[tiff:tiff+92]...)
+		if _, err := stripGPS(bad); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		if !bytes.Equal(before, bad[tiff:tiff+92]) {
+			t.Errorf("%s: the EXIF was changed", name)
+		}
+	}
+	// Already stripped: nothing more to change.
+	clean := append([]byte(nil), photo...)
+	if changed, err := stripGPS(clean); !changed || err != nil {
+		t.Fatalf("first pass: %v %v", changed, err)
+	}
+	if changed, err := stripGPS(clean); changed || err != nil {
+		t.Fatalf("second pass changed %v, %v", changed, err)
+	}
 }
