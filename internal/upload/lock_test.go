@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
 	"github.com/tus/tusd/v2/pkg/handler"
 )
 
@@ -147,6 +149,37 @@ func TestLockReleasedOnUnlock(t *testing.T) {
 	defer cancel()
 	if err := lb.Lock(ctx, nil); err != nil {
 		t.Fatalf("after Unlock: %v", err)
+	}
+	lb.Unlock()
+}
+
+// TestLockOnEmbeddedRedis: dev mode's embedded Redis (miniredis) runs the
+// lock's scripts too.
+func TestLockOnEmbeddedRedis(t *testing.T) {
+	m := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer rdb.Close()
+	la, _ := NewLocker(rdb).NewLock("u1")
+	asked := make(chan struct{})
+	if err := la.Lock(context.Background(), func() { close(asked) }); err != nil {
+		t.Fatal(err)
+	}
+	lb, _ := NewLocker(rdb).NewLock("u1")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := lb.Lock(ctx, nil); !errors.Is(err, handler.ErrLockTimeout) {
+		t.Fatalf("a second holder: %v", err)
+	}
+	select {
+	case <-asked:
+	default:
+		t.Fatal("the holder was not asked to let go")
+	}
+	if err := la.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	if err := lb.Lock(context.Background(), nil); err != nil {
+		t.Fatal(err)
 	}
 	lb.Unlock()
 }
