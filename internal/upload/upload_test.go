@@ -422,7 +422,7 @@ func TestSignedLink(t *testing.T) {
 
 // gpsJPEG is a small JPEG with EXIF holding an orientation and a GPS IFD
 // (latitude 37° 33' 12.34" N); it returns the bytes and the raw latitude.
-func gpsJPEG(t *testing.T) ([]byte, []byte) {
+func gpsJPEG(t testing.TB) ([]byte, []byte) {
 	t.Helper()
 	img := image.NewRGBA(image.Rect(0, 0, 64, 48))
 	for x := 0; x < 64; x++ {
