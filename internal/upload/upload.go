@@ -20,6 +20,7 @@ import (
 
 	"github.com/gabriel-vasile/mimetype"
 	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/tus/tusd/v2/pkg/handler"
 	expslog "golang.org/x/exp/slog"
@@ -82,6 +83,9 @@ type Config struct {
 	// Auth names the user of a request (the session cookie, a token, dev
 	// mode's ?user=); false answers 401.
 	Auth func(r *http.Request) (user string, ok bool)
+	// Metrics, when set, gets the uploads' counters (started, finished,
+	// refused by reason, bytes stored).
+	Metrics prometheus.Registerer
 	// Logger gets this package's errors. tusd's own log (golang.org/x/exp/slog)
 	// goes to stderr at warning level only: its request lines carry addresses.
 	Logger *slog.Logger
@@ -114,6 +118,7 @@ type Service struct {
 	owners  *lru.Cache[string, string]
 	log     *slog.Logger
 	handler http.Handler
+	metrics *metrics
 }
 
 // New builds a Service; ctx bounds the loading of the storage's settings.
@@ -149,7 +154,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, st: st, log: cfg.Logger}
+	s := &Service{cfg: cfg, st: st, log: cfg.Logger, metrics: newMetrics(cfg.Metrics)}
 	s.owners, _ = lru.New[string, string](16384)
 
 	composer := handler.NewStoreComposer()
@@ -208,7 +213,10 @@ func (s *Service) serveTus(w http.ResponseWriter, r *http.Request) {
 	if id != "" {
 		owner, err := s.owner(r.Context(), id)
 		switch {
-		case errors.Is(err, ErrUnknown) || (err == nil && owner != user):
+		case err == nil && owner != user:
+			s.metrics.refuse(reasonNotYours)
+			fallthrough
+		case errors.Is(err, ErrUnknown):
 			// Someone else's upload looks exactly like none at all.
 			http.Error(w, "upload not found", http.StatusNotFound)
 			return
@@ -218,10 +226,16 @@ func (s *Service) serveTus(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if id == "" && r.Method == http.MethodPost {
+		if n, err := strconv.ParseInt(r.Header.Get("Upload-Length"), 10, 64); err == nil && n > s.cfg.MaxSize {
+			s.metrics.refuse(reasonSize) // tusd answers 413
+		}
+	}
 	r = r.WithContext(context.WithValue(r.Context(), userKey{}, user))
 	s.tus.ServeHTTP(w, r)
 	if id == "" && r.Method == http.MethodPost {
 		if loc := w.Header().Get("Location"); loc != "" {
+			s.metrics.start()
 			s.pend(r.Context(), strings.Trim(path.Base(loc), "/"))
 		}
 	}
@@ -327,8 +341,10 @@ func (s *Service) preFinish(ev handler.HookEvent) (handler.HTTPResponse, error) 
 		if err := s.terminate(context.WithoutCancel(ev.Context), f.ID); err != nil {
 			s.log.Error("upload: deleting a refused file failed", "err", err)
 		}
+		s.metrics.refuse(reasonType)
 		return handler.HTTPResponse{}, handler.NewError("ERR_UPLOAD_TYPE", "this type of file is not accepted", http.StatusUnsupportedMediaType)
 	}
+	s.metrics.finish(f.Size)
 	return handler.HTTPResponse{}, nil
 }
 
@@ -435,6 +451,23 @@ func (s *Service) Info(ctx context.Context, id string) (File, error) {
 // answers ErrUnknown, ErrNotYours, ErrUnfinished, ErrType or ErrSize
 // (wrapped; match with errors.Is) for anything that must not be attached.
 func (s *Service) Check(ctx context.Context, id, user string, lim Limits) (File, error) {
+	f, err := s.check(ctx, id, user, lim)
+	switch {
+	case errors.Is(err, ErrUnknown):
+		s.metrics.refuse(reasonUnknown)
+	case errors.Is(err, ErrNotYours):
+		s.metrics.refuse(reasonNotYours)
+	case errors.Is(err, ErrUnfinished):
+		s.metrics.refuse(reasonUnfinished)
+	case errors.Is(err, ErrType):
+		s.metrics.refuse(reasonType)
+	case errors.Is(err, ErrSize):
+		s.metrics.refuse(reasonSize)
+	}
+	return f, err
+}
+
+func (s *Service) check(ctx context.Context, id, user string, lim Limits) (File, error) {
 	f, err := s.Info(ctx, id)
 	if err != nil {
 		return File{}, err

@@ -22,6 +22,8 @@ import (
 
 	"github.com/claimbot/claimbot/internal/redistest"
 	"github.com/claimbot/claimbot/internal/upload/s3test"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -35,19 +37,23 @@ type instance struct {
 	srv *httptest.Server
 }
 
-func newInstance(t *testing.T, storage string, rdb redis.UniversalClient, max int64) *instance {
+func newInstance(t *testing.T, storage string, rdb redis.UniversalClient, max int64, opts ...func(*Config)) *instance {
 	t.Helper()
 	in := &instance{}
 	mux := http.NewServeMux()
 	in.srv = httptest.NewServer(mux)
 	t.Cleanup(in.srv.Close)
-	svc, err := New(context.Background(), Config{
+	cfg := Config{
 		Storage: storage, PublicURL: in.srv.URL, Secret: testSecret, MaxSize: max, Redis: rdb,
 		Auth: func(r *http.Request) (string, bool) {
 			u := r.Header.Get(userHeader)
 			return u, u != ""
 		},
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	svc, err := New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -662,4 +668,56 @@ func TestStripGPSMalformed(t *testing.T) {
 	if changed, err := stripGPS(clean); changed || err != nil {
 		t.Fatalf("second pass changed %v, %v", changed, err)
 	}
+}
+
+// TestMetrics counts uploads started, finished, refused by reason, and the
+// bytes kept.
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	in := newInstance(t, t.TempDir(), newRedis(t), 1<<20, func(c *Config) { c.Metrics = reg })
+	ctx := context.Background()
+	data := fakePDF(t, 3000)
+	url, _ := create(t, in, "alice", "a.pdf", "application/pdf", 3000)
+	sendAll(t, url, "alice", 0, data, 3000)
+	create(t, in, "alice", "big.pdf", "application/pdf", 1<<20+1)
+	page := []byte("<!DOCTYPE html><html><body>x</body></html>")
+	html, _ := create(t, in, "alice", "x.pdf", "application/pdf", int64(len(page)))
+	patch(t, html, "alice", 0, page)
+	head(t, url, "bob")
+	half, _ := create(t, in, "alice", "h.pdf", "application/pdf", 3000)
+	patch(t, half, "alice", 0, data[:100])
+	in.svc.Check(ctx, idOf(half), "alice", Limits{})
+	in.svc.Check(ctx, "0123456789abcdef", "alice", Limits{})
+
+	want := map[string]float64{
+		"claimbot_uploads_started_total":     3,
+		"claimbot_uploads_finished_total":    1,
+		"claimbot_upload_bytes_stored_total": 3000,
+	}
+	for name, v := range want {
+		if got := testutil.ToFloat64(collector(t, reg, name)); got != v {
+			t.Errorf("%s = %v, want %v", name, got, v)
+		}
+	}
+	for reason, v := range map[string]float64{reasonType: 1, reasonSize: 1, reasonNotYours: 1, reasonUnfinished: 1, reasonUnknown: 1} {
+		if got := testutil.ToFloat64(in.svc.metrics.refused.WithLabelValues(reason)); got != v {
+			t.Errorf("refused %s = %v, want %v", reason, got, v)
+		}
+	}
+}
+
+func collector(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collector {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: "copy"},
+				func() float64 { return mf.GetMetric()[0].GetCounter().GetValue() })
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return nil
 }
