@@ -89,7 +89,11 @@ func (s *Service) serveFile(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", f.Type)
 	h.Set("Content-Length", strconv.FormatInt(f.Size, 10))
-	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": f.Name}))
+	disp := mime.FormatMediaType("attachment", map[string]string{"filename": f.Name})
+	if disp == "" {
+		disp = "attachment" // a name it cannot encode: the bytes still come as a download
+	}
+	h.Set("Content-Disposition", disp)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
 	h.Set("Cache-Control", "private, no-store")
