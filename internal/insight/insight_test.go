@@ -11,9 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/claimbot/claimbot/internal/engine"
-	"github.com/claimbot/claimbot/internal/flow"
 	"github.com/claimbot/claimbot/internal/insight"
-	"github.com/claimbot/claimbot/internal/locale"
 	"github.com/claimbot/claimbot/internal/redisconn"
 	"github.com/claimbot/claimbot/internal/redistest"
 	"github.com/claimbot/claimbot/internal/shard"
@@ -22,15 +20,11 @@ import (
 
 func testEngine(t testing.TB) *engine.Engine {
 	t.Helper()
-	flows, ps := flow.LoadDir("../../flows")
-	if len(ps.Errors()) > 0 {
-		t.Fatal(ps.Errors())
+	eng, ps, err := engine.Load("../../flows", "../../locales", nil)
+	if err != nil {
+		t.Fatal(err, ps.Errors())
 	}
-	cat, ps := locale.Load("../../locales", flows)
-	if len(ps.Errors()) > 0 {
-		t.Fatal(ps.Errors())
-	}
-	return engine.New(flows, cat, nil)
+	return eng
 }
 
 // clock is the instances' shared clock, moved by the test.

@@ -10,20 +10,15 @@ import (
 	"github.com/claimbot/claimbot/internal/engine"
 	"github.com/claimbot/claimbot/internal/flow"
 	"github.com/claimbot/claimbot/internal/kakao"
-	"github.com/claimbot/claimbot/internal/locale"
 )
 
 func loadEngine(t testing.TB) *engine.Engine {
 	t.Helper()
-	flows, ps := flow.LoadDir("../../flows")
-	if len(ps.Errors()) > 0 {
-		t.Fatal(ps.Errors())
+	eng, ps, err := engine.Load("../../flows", "../../locales", nil)
+	if err != nil {
+		t.Fatal(err, ps.Errors())
 	}
-	cat, ps := locale.Load("../../locales", flows)
-	if len(ps.Errors()) > 0 {
-		t.Fatal(ps.Errors())
-	}
-	return engine.New(flows, cat, nil)
+	return eng
 }
 
 // env is a step's environment during the default flow's intake.

@@ -19,26 +19,14 @@ import (
 	"github.com/claimbot/claimbot/internal/config"
 	"github.com/claimbot/claimbot/internal/engine"
 	"github.com/claimbot/claimbot/internal/flow"
-	"github.com/claimbot/claimbot/internal/locale"
 	"github.com/claimbot/claimbot/internal/outbox"
 	"github.com/claimbot/claimbot/internal/redisconn"
 	"github.com/claimbot/claimbot/internal/webhook"
 )
 
-// LoadEngine loads the flows and locales and builds an engine over them;
-// versions (may be nil) keeps the older flow versions of a running server.
-// Warnings come back with a nil error; any error fails the load.
+// LoadEngine loads the flows and locales: see engine.Load.
 func LoadEngine(flowsDir, localesDir string, versions *engine.Versions) (*engine.Engine, flow.Problems, error) {
-	flows, ps := flow.LoadDir(flowsDir)
-	if len(ps.Errors()) > 0 {
-		return nil, ps, fmt.Errorf("flows: %d problems", len(ps.Errors()))
-	}
-	cat, lps := locale.Load(localesDir, flows)
-	ps = append(ps, lps...)
-	if len(lps.Errors()) > 0 {
-		return nil, ps, fmt.Errorf("locales: %d problems", len(lps.Errors()))
-	}
-	return engine.New(flows, cat, versions), ps, nil
+	return engine.Load(flowsDir, localesDir, versions)
 }
 
 // logProblems logs every flow and locale problem with its file:line.

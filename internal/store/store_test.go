@@ -25,15 +25,11 @@ import (
 
 func testEngine(t testing.TB) *engine.Engine {
 	t.Helper()
-	flows, ps := flow.LoadDir("../../flows")
-	if len(ps.Errors()) > 0 {
-		t.Fatal(ps.Errors())
+	eng, ps, err := engine.Load("../../flows", "../../locales", nil)
+	if err != nil {
+		t.Fatal(err, ps.Errors())
 	}
-	cat, ps := locale.Load("../../locales", flows)
-	if len(ps.Errors()) > 0 {
-		t.Fatal(ps.Errors())
-	}
-	return engine.New(flows, cat, nil)
+	return eng
 }
 
 // A conversation pinned to a flow version that this process does not hold
