@@ -365,7 +365,7 @@ func (c *Conv) write(ctx context.Context, res engine.Result) (bool, error) {
 	code, _ := out[0].(int64)
 	switch code {
 	case 3:
-		c.st.fenced(fence, out)
+		c.st.fenced(out)
 		return false, fmt.Errorf("%w: write session: Redis ran it after the turn's deadline; not applied", ErrUnavailable)
 	case 1:
 		c.rev, c.epoch = next, res.Session.Epoch
@@ -431,10 +431,11 @@ func (s *Store) fence(ctx context.Context, waits bool) time.Time {
 	return d
 }
 
-// fenced notes a script refused by its fence. One that came back well
-// before the fence, by this instance's clock, was refused because Redis's
-// clock is ahead: say so, since every turn would then be refused.
-func (s *Store) fenced(fence time.Time, out []any) {
+// fenced notes a script refused by its fence. When Redis's time in the
+// refusal is well ahead of this instance's time now, the refusal came from
+// Redis's clock running ahead, not from a late script: say so, since every
+// turn would then be refused.
+func (s *Store) fenced(out []any) {
 	if len(out) < 2 {
 		return
 	}
