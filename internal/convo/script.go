@@ -119,7 +119,7 @@ func (ps Problems) Error() string {
 }
 
 // Inputs are the input kinds a reply may name (CONTRACT §2).
-var Inputs = []string{"choice", "text", "email", "phone", "amount", "business_number", "confirm", "none"}
+var Inputs = []string{"choice", "text", "email", "phone", "amount", "business_number", "confirm", "files", "none"}
 
 // Commands are the command names of a command step.
 var Commands = []string{"back", "restart", "handoff"}

@@ -41,6 +41,37 @@ func (r *Reply) AppendJSON(b []byte) []byte {
 		b = append(b, `,"claim_id":`...)
 		b = appendString(b, r.ClaimID)
 	}
+	if u := r.Upload; u != nil {
+		b = append(b, `,"upload":{"url":`...)
+		b = appendString(b, u.URL)
+		b = append(b, `,"max_files":`...)
+		b = strconv.AppendInt(b, int64(u.MaxFiles), 10)
+		b = append(b, `,"max_bytes":`...)
+		b = strconv.AppendInt(b, u.MaxBytes, 10)
+		b = append(b, `,"accept":`...)
+		if u.Accept == nil {
+			b = append(b, "null"...)
+		} else {
+			b = appendStrings(b, u.Accept)
+		}
+		b = append(b, '}')
+	}
+	if len(r.Files) > 0 {
+		b = append(b, `,"files":[`...)
+		for i, f := range r.Files {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"id":`...)
+			b = appendString(b, f.ID)
+			b = append(b, `,"name":`...)
+			b = appendString(b, f.Name)
+			b = append(b, `,"size":`...)
+			b = strconv.AppendInt(b, f.Size, 10)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
 	return append(b, '}')
 }
 
@@ -124,6 +155,33 @@ func (s *Session) AppendJSON(b []byte) []byte {
 	if s.Handoff != "" {
 		b = append(b, `,"o":`...)
 		b = appendString(b, s.Handoff)
+	}
+	if len(s.Files) > 0 {
+		b = append(b, `,"fl":[`...)
+		for i, f := range s.Files {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"id":`...)
+			b = appendString(b, f.ID)
+			b = append(b, `,"name":`...)
+			b = appendString(b, f.Name)
+			b = append(b, `,"type":`...)
+			b = appendString(b, f.Type)
+			b = append(b, `,"size":`...)
+			b = strconv.AppendInt(b, f.Size, 10)
+			b = append(b, `,"sha256":`...)
+			b = appendString(b, f.SHA256)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	if s.Late {
+		b = append(b, `,"x":true`...)
+	}
+	if s.Adding != "" {
+		b = append(b, `,"xa":`...)
+		b = appendString(b, s.Adding)
 	}
 	b = append(b, `,"t":"`...)
 	b = s.Updated.AppendFormat(b, time.RFC3339Nano)

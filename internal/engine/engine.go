@@ -29,14 +29,43 @@ const (
 	Text                // typed text
 	Choose              // a quick reply's value
 	Command             // back, restart or handoff
+	Attach              // a file frame: a finished upload to attach (CONTRACT §2, §7)
 )
 
 // Input is one client frame, decoded.
 type Input struct {
 	Kind  Kind
-	Text  string // Text: what was typed; Choose: the value; Command: the name
+	Text  string // Text: what was typed; Choose: the value; Command: the name; Attach: the upload's id
 	ID    string // the frame id, for de-duplication (optional)
 	State string // the state the client answers (optional)
+	// Attach: the upload as the server found it, when it may be attached
+	// at all; else Problem says why not (one of the Problem… values). The
+	// engine then checks it against the question's own limits.
+	File    *Attachment
+	Problem string
+}
+
+// Why an upload cannot be attached, as the server that looked it up says
+// (Input.Problem), or the engine (ProblemCount).
+const (
+	ProblemUnknown    = "unknown"    // no such upload, or gone
+	ProblemNotYours   = "not_yours"  // another user's
+	ProblemUnfinished = "unfinished" // not all its bytes arrived
+	ProblemType       = "type"       // its bytes are not of an accepted type
+	ProblemSize       = "size"       // larger than the question accepts
+	ProblemCount      = "count"      // one file too many
+	ProblemNoFiles    = "no_files"   // a channel that cannot send files
+)
+
+// Attachment is a finished upload attached to a claim: what the webhook
+// tells the backend of it (CONTRACT §3), but the link, which the outbox
+// signs.
+type Attachment struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Type   string `json:"type"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
 }
 
 // Env is what a step needs from the outside world.
@@ -57,6 +86,20 @@ type Claim struct {
 	Version     string
 	SubmittedAt time.Time
 	Answers     map[string]any
+	Attachments []Attachment // the files, when the answers say evidence is attached
+}
+
+// Evidence is files a returning user attached to a claim already filed
+// (CONTRACT §3 claim.evidence_added), for the outbox.
+type Evidence struct {
+	ID          string // the event's own id, from the receipt space
+	ClaimID     string
+	User        string
+	Lang        string
+	Flow        string
+	Version     string
+	Attachments []Attachment // the new files only
+	AddedAt     time.Time
 }
 
 // Handoff is a request for a person (CONTRACT §3 handoff.requested), for
@@ -79,6 +122,8 @@ type Result struct {
 	Reply   Reply
 	Claim   *Claim      // set when the step filed a claim
 	Handoff *Handoff    // set when the step asked for a person
+	// Evidence is set when the step attached files to a filed claim.
+	Evidence *Evidence
 	Applied bool        // the input was applied (false: duplicate id or stale state)
 	Moves   []flow.Edge // the flow's transitions this step took, in order
 }
@@ -293,6 +338,10 @@ type turn struct {
 	reply Reply
 	claim *Claim
 	hand  *Handoff
+	ev    *Evidence
+	// fileName is the name of the file an Attach input carries, for the
+	// messages about it.
+	fileName string
 	msgs  []string // messages of states passed through on the way
 	moves []flow.Edge
 
@@ -314,7 +363,7 @@ func (t *turn) result(applied bool) Result {
 		t.s.Answers, t.sharedAnswers = maps.Clone(t.s.Answers), false
 	}
 	t.s.Updated = t.env.Now
-	return Result{Session: t.s, Reply: t.reply, Claim: t.claim, Handoff: t.hand, Applied: applied, Moves: t.moves}
+	return Result{Session: t.s, Reply: t.reply, Claim: t.claim, Handoff: t.hand, Evidence: t.ev, Applied: applied, Moves: t.moves}
 }
 
 // plan returns the plan of the turn's flow.
@@ -336,6 +385,7 @@ func (t *turn) start() {
 	s := t.s
 	s.Version, s.State, s.Answers, s.History, s.Skipped = cur.Version, "", nil, nil, nil
 	s.Refused, s.Done, s.Handoff = 0, false, ""
+	s.Files, s.Adding = nil, ""
 	t.sharedAnswers = false
 	t.derive(nil)
 }
@@ -347,6 +397,12 @@ func (t *turn) apply(in Input) {
 		t.start()
 		return
 	case flow.ValueBack:
+		if s.Adding != "" {
+			// Back from adding files to a filed claim: nothing is added.
+			s.Adding, s.Files = "", nil
+			t.reply = t.current()
+			return
+		}
 		if s.Handoff != "" && !s.Done {
 			// Back from the call-back question: to the question it was
 			// asked at, as it was.
@@ -365,6 +421,9 @@ func (t *turn) apply(in Input) {
 		t.reply.Invalid = true
 		return
 	}
+	if s.Done && t.lateFiles(in) {
+		return
+	}
 	if s.Done {
 		// Typed text gets the reply again; a choice value it does not
 		// offer is an answer problem (contract §2).
@@ -381,8 +440,15 @@ func (t *turn) apply(in Input) {
 		t.derive(nil)
 		return
 	}
-	if st.Ask == flow.InputSummary {
+	switch {
+	case in.Kind == Attach && st.Ask != flow.InputFiles:
+		t.notNow()
+		return
+	case st.Ask == flow.InputSummary:
 		t.summaryAnswer(st, in)
+		return
+	case st.Ask == flow.InputFiles:
+		t.filesAnswer(st, in)
 		return
 	}
 	v, code, ok := t.answer(st, in)
@@ -524,10 +590,15 @@ func lastOf(msgs []string) []string {
 }
 
 func (t *turn) refusal(st *flow.State, code string) string {
-	if st.Invalid != nil {
+	if st.Invalid != nil && (st.Ask != flow.InputFiles || code == "") {
+		// A files question's own text covers what is not a file; why a
+		// file was refused is always the bot's to say.
 		return t.say(*st.Invalid, t.s.Answers)
 	}
 	data := map[string]any{"min": st.Min, "max": st.Max}
+	if st.Files != nil {
+		data = t.filesData(st.Files)
+	}
 	if st.Ask == flow.InputAmount {
 		data["min"], data["max"] = formatInt(st.Min), formatInt(st.Max)
 	}
@@ -735,6 +806,7 @@ func (t *turn) finish(st *flow.State) {
 		s.Filed++
 		t.claim = &Claim{ID: s.ClaimID, User: s.User, Lang: s.Lang, Flow: t.f.ID, Version: t.f.Version,
 			SubmittedAt: t.env.Now.UTC().Truncate(time.Second), Answers: s.Answers}
+		t.fileClaim()
 		data := map[string]any{"claim_id": s.ClaimID}
 		for _, txt := range st.Say {
 			t.msgs = append(t.msgs, t.say(txt, data))
@@ -756,7 +828,7 @@ func (t *turn) ended(state, claimID string) Reply {
 		msgs = []string{t.text("bot.done.ended", nil)}
 	}
 	return Reply{Type: "reply", State: state, Input: flow.InputNone.Wire(), Messages: msgs, Done: true, ClaimID: claimID,
-		Choices: t.restart()}
+		Choices: t.endChoices(claimID)}
 }
 
 func (t *turn) restart() []Choice {
@@ -804,6 +876,8 @@ func (t *turn) current() Reply {
 	s := t.s
 	st := t.f.States[s.State]
 	switch {
+	case s.Done && s.Adding != "" && t.filesState() != nil:
+		return t.addingReply(nil)
 	case s.Done && s.ClaimID != "" && st != nil && st.Submit:
 		t.msgs = []string{t.text("bot.done.filed", map[string]any{"claim_id": s.ClaimID})}
 		return t.ended(s.State, s.ClaimID)
@@ -855,6 +929,9 @@ func (t *turn) ask(st *flow.State) Reply {
 		room = 1
 	}
 	r := Reply{Type: "reply", State: st.ID, Field: st.Save, Input: st.Ask.Wire(), Messages: msgs, Choices: t.choices(st, room)}
+	if st.Ask == flow.InputFiles {
+		t.filesReply(&r, st)
+	}
 	if back {
 		r.Choices = append(r.Choices, Choice{Value: flow.ValueBack, Label: t.text("bot.choice.back", nil)})
 	}
@@ -873,6 +950,8 @@ func (t *turn) choices(st *flow.State, room int) []Choice {
 		out := make([]Choice, len(cs), len(cs)+room)
 		copy(out, cs)
 		return out
+	case flow.InputFiles:
+		return t.filesChoices(true, room)
 	case flow.InputSummary:
 		p := t.plan()
 		labels := p.replies(t.s.Lang).edit
@@ -950,6 +1029,8 @@ func (t *turn) display(q *flow.State, v any) any {
 		if n, ok := v.(int64); ok {
 			return t.text("bot.value.amount", map[string]any{"value": formatInt(n)})
 		}
+	case flow.InputFiles:
+		return t.filesValue(v)
 	}
 	if _, ok := v.(string); ok {
 		return v // what fmt.Sprint gives, without a copy

@@ -128,7 +128,7 @@ func (c *chat) fill(answers map[string]string) (asked []string) {
 			c.t.Fatalf("asked %q (state %q), which the test has no answer for; asked so far %v", key, c.r.State, asked)
 		}
 		asked = append(asked, key)
-		if c.r.Input == "choice" || c.r.Input == "confirm" {
+		if c.r.Input == "choice" || c.r.Input == "confirm" || c.r.Input == "files" {
 			c.choose(in)
 		} else {
 			c.text(in)
@@ -191,9 +191,9 @@ func TestQuestionsAsked(t *testing.T) {
 		},
 		{
 			name:    "small business paid with a measure: business, amount, tier",
-			answers: with(biz, "reporter_type", "small_business", "service", "music", "damage_type", "paid", "still_file", "yes", "loss_amount", "1억 2천만원"),
-			asked:   []string{"still_file", "business_name", "business_number", "loss_amount", "email", "phone", "title", "content"},
-			claim:   map[string]any{"business_number": "220-81-62517", "loss_amount": int64(120000000), "support_tier": "evidence_review"},
+			answers: with(biz, "reporter_type", "small_business", "service", "music", "damage_type", "paid", "still_file", "yes", "loss_amount", "1억 2천만원", "evidence", "later"),
+			asked:   []string{"still_file", "business_name", "business_number", "loss_amount", "evidence", "email", "phone", "title", "content"},
+			claim:   map[string]any{"business_number": "220-81-62517", "loss_amount": int64(120000000), "support_tier": "evidence_review", "evidence": "later"},
 		},
 		{
 			name:    "small business free monetary: tier",
@@ -295,7 +295,7 @@ func TestSupportTierBoundaries(t *testing.T) {
 		t.Run(tt.amount, func(t *testing.T) {
 			c := newChat(t, "ko")
 			c.fill(with(map[string]string{"business_name": "행복분식", "business_number": "2208162517"},
-				"reporter_type", "small_business", "service", "messenger", "damage_type", "free_monetary", "loss_amount", tt.amount))
+				"reporter_type", "small_business", "service", "messenger", "damage_type", "free_monetary", "loss_amount", tt.amount, "evidence", "later"))
 			c.want("summary").choose("submit")
 			if got := c.claims[0].Answers["support_tier"]; got != tt.tier {
 				t.Errorf("support_tier = %v, want %s", got, tt.tier)
@@ -308,7 +308,11 @@ func TestEvidenceNotice(t *testing.T) {
 	c := newChat(t, "ko")
 	c.choose("yes").choose("small_business").choose("messenger").choose("free_monetary")
 	c.text("행복분식").text("220-81-62517").want("loss_amount").text("60만원")
-	c.want("email").says("증빙")
+	c.want("evidence").says("소상공인 확인서")
+	if c.r.Input != "files" || c.r.Upload == nil || c.r.Upload.MaxFiles != 10 || c.r.Upload.MaxBytes != 20<<20 || len(c.r.Upload.Accept) != 4 {
+		t.Fatalf("evidence reply: input %q upload %+v", c.r.Input, c.r.Upload)
+	}
+	c.choose("later").want("email")
 }
 
 func TestBackKeepsTheAnswer(t *testing.T) {

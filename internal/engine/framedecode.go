@@ -63,6 +63,8 @@ func decodeFlatFrame(data []byte) (Frame, bool) {
 				f.ID = val
 			case "state":
 				f.State = val
+			case "upload":
+				f.Upload = val
 			default:
 				if foldsToField(key) {
 					return f, false
@@ -91,7 +93,7 @@ func foldsToField(key string) bool {
 			return true
 		}
 	}
-	for _, name := range [...]string{"type", "text", "value", "name", "id", "state"} {
+	for _, name := range [...]string{"type", "text", "value", "name", "id", "state", "upload"} {
 		if strings.EqualFold(key, name) {
 			return true
 		}

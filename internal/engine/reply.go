@@ -11,6 +11,28 @@ type Reply struct {
 	Invalid  bool     `json:"invalid"`
 	Done     bool     `json:"done"`
 	ClaimID  string   `json:"claim_id,omitempty"`
+	// A files question: where and what to upload, and the files attached
+	// so far (omitted while there are none).
+	Upload *Upload     `json:"upload,omitempty"`
+	Files  []FileShown `json:"files,omitempty"`
+}
+
+// UploadPath is where the server mounts the tus endpoint (CONTRACT §7).
+const UploadPath = "/uploads/"
+
+// Upload tells a client where to upload and what (CONTRACT §2).
+type Upload struct {
+	URL      string   `json:"url"`
+	MaxFiles int      `json:"max_files"`
+	MaxBytes int64    `json:"max_bytes"`
+	Accept   []string `json:"accept"`
+}
+
+// FileShown is a file attached so far, as a files reply lists it.
+type FileShown struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	Size int64  `json:"size"`
 }
 
 // Choice is a quick reply offered to the user.

@@ -35,7 +35,16 @@ type Session struct {
 	Applied []string       `json:"i,omitempty"` // the last MaxApplied applied frame ids
 	// Handoff is the state where the user asked for a person while the bot
 	// waits for a phone number for the call back ("" when it does not).
-	Handoff string    `json:"o,omitempty"`
+	Handoff string `json:"o,omitempty"`
+	// Files are the files attached at the flow's files question (or, while
+	// Adding, the ones being added to the filed claim).
+	Files []Attachment `json:"fl,omitempty"`
+	// Late is set when the last filed claim may still get files: its
+	// evidence was "later" or its tier asks for a review on evidence.
+	Late bool `json:"x,omitempty"`
+	// Adding is the files question's state while a returning user attaches
+	// files to the filed claim ("" when not).
+	Adding  string    `json:"xa,omitempty"`
 	Updated time.Time `json:"t"`
 }
 
@@ -59,6 +68,7 @@ func (s *Session) Clone() *Session {
 	c.History = append([]string(nil), s.History...)
 	c.Skipped = append([]string(nil), s.Skipped...)
 	c.Applied = append([]string(nil), s.Applied...)
+	c.Files = append([]Attachment(nil), s.Files...)
 	return &c
 }
 
@@ -70,6 +80,9 @@ func (s *Session) cloneForStep() *Session {
 	c.History = withRoom(s.History)
 	c.Skipped = append([]string(nil), s.Skipped...)
 	c.Applied = withRoom(s.Applied)
+	if s.Files != nil {
+		c.Files = append(make([]Attachment, 0, len(s.Files)+1), s.Files...)
+	}
 	return &c
 }
 
@@ -119,6 +132,9 @@ func (s *Session) skipped(state string) bool {
 func (s *Session) waiting() string {
 	if s.Handoff != "" && !s.Done {
 		return HandoffState
+	}
+	if s.Adding != "" && s.Done {
+		return s.Adding
 	}
 	return s.State
 }

@@ -223,7 +223,7 @@ func (p *parser) checkState(f *Flow, s *State, env map[string]any) {
 		p.errorf(kp("ask"), id, "ask: the conversation ends here, so nothing can be asked")
 	}
 	if s.Ask == "" {
-		for _, k := range []string{"choices", "save", "min", "max", "invalid", "tries", "fallback", "label", "except"} {
+		for _, k := range []string{"choices", "save", "min", "max", "invalid", "tries", "fallback", "label", "except", "files"} {
 			if _, ok := s.keyPos[k]; ok {
 				p.errorf(kp(k), id, "%s: only a state that asks (ask: …) takes %s", k, k)
 			}
@@ -240,6 +240,8 @@ func (p *parser) checkState(f *Flow, s *State, env map[string]any) {
 				p.errorf(c.Pos, id, "choice %q: a confirm state offers only yes and no", c.Value)
 			}
 		}
+	case InputFiles:
+		p.checkFiles(f, s, kp("files"))
 	case InputSummary:
 		if f.Summary != "" {
 			p.errorf(kp("ask"), id, "ask: summary: the flow already has a summary in state %q", f.Summary)
@@ -257,6 +259,9 @@ func (p *parser) checkState(f *Flow, s *State, env map[string]any) {
 		if len(s.Choices) > 0 && s.Ask != "" {
 			p.errorf(kp("choices"), id, "choices: %s input takes typed text; use ask: choice for buttons", s.Ask)
 		}
+	}
+	if _, ok := s.keyPos["files"]; ok && s.Ask != InputFiles && s.Ask != "" {
+		p.errorf(kp("files"), id, "files: only ask: files takes file limits")
 	}
 	if s.Ask != InputText && s.Ask != InputAmount && (s.Min != 0 || s.Max != 0) && s.Ask != "" {
 		p.errorf(kp("min"), id, "min/max: only text (length) and amount (value) take bounds")
@@ -332,6 +337,40 @@ func (p *parser) checkState(f *Flow, s *State, env map[string]any) {
 	}
 	if !s.Terminal() && len(s.Next) == 0 && !allChoicesLead(s) {
 		p.errorf(s.Pos, id, "no way out: give it next:, or end: true / submit: true")
+	}
+}
+
+// checkFiles checks a files question: its limits, and that it is the
+// flow's only one (a claim carries one list of attachments).
+func (p *parser) checkFiles(f *Flow, s *State, at Pos) {
+	id := s.ID
+	if f.FilesState != "" {
+		p.errorf(at, id, "ask: files: the flow already asks for files in state %q (a claim has one list of attachments)", f.FilesState)
+	}
+	f.FilesState = id
+	fs := s.Files
+	if fs.MaxFiles < 1 || fs.MaxFiles > MaxFilesLimit {
+		p.errorf(fs.Pos, id, "files.max_files: want 1 to %d, got %d", MaxFilesLimit, fs.MaxFiles)
+	}
+	if fs.MaxBytes < 1 || fs.MaxBytes > MaxBytesLimit {
+		p.errorf(fs.Pos, id, "files.max_bytes: want at most %d MiB, got %d bytes", MaxBytesLimit>>20, fs.MaxBytes)
+	}
+	seen := map[string]bool{}
+	for _, t := range fs.Accept {
+		ok := false
+		for _, a := range AcceptableTypes {
+			ok = ok || a == t
+		}
+		switch {
+		case !ok:
+			p.errorf(fs.Pos, id, "files.accept: %q is not a type the bot can tell from a file's bytes (one of %s)", t, strings.Join(AcceptableTypes, ", "))
+		case seen[t]:
+			p.errorf(fs.Pos, id, "files.accept: %q given twice", t)
+		}
+		seen[t] = true
+	}
+	if s.Tries != 0 || s.Fallback != "" {
+		p.errorf(s.keyPos["tries"], id, "tries/fallback: a files question always offers later, so it needs no fallback")
 	}
 }
 

@@ -31,10 +31,11 @@ const (
 	InputAmount         Input = "amount"
 	InputBusinessNumber Input = "business_number"
 	InputSummary        Input = "summary"
+	InputFiles          Input = "files" // evidence uploads (CONTRACT §2, §7)
 )
 
 // Inputs lists the kinds a flow may ask for, in the order the docs give them.
-var Inputs = []Input{InputChoice, InputConfirm, InputText, InputEmail, InputPhone, InputAmount, InputBusinessNumber, InputSummary}
+var Inputs = []Input{InputChoice, InputConfirm, InputText, InputEmail, InputPhone, InputAmount, InputBusinessNumber, InputFiles, InputSummary}
 
 // Wire is the input kind as the WebSocket frame names it.
 func (in Input) Wire() string {
@@ -56,7 +57,41 @@ const (
 	ValueYes     = "yes"
 	ValueNo      = "no"
 	EditPrefix   = "edit_"
+
+	// A files question's quick replies: go on with the files attached,
+	// go on without them, or take one back (RemovePrefix + its id).
+	ValueDone    = "done"
+	ValueLater   = "later"
+	RemovePrefix = "remove_"
+	// The answers a files question saves.
+	ValueAttached = "attached"
 )
+
+// Defaults of a files question's limits (CONTRACT §2).
+const (
+	DefaultMaxFiles = 10
+	DefaultMaxBytes = 20 << 20
+	// MaxBytesLimit bounds what a flow may set: larger files are not
+	// documents a phone should send through a chat.
+	MaxBytesLimit = 100 << 20
+	MaxFilesLimit = 20
+)
+
+// DefaultAccept are the types a files question accepts unless it says.
+var DefaultAccept = []string{"application/pdf", "image/jpeg", "image/png", "image/heic"}
+
+// AcceptableTypes are the types a flow may accept: the ones the uploads'
+// sniffer can tell from the bytes and a backend can open.
+var AcceptableTypes = []string{"application/pdf", "image/jpeg", "image/png", "image/heic", "image/heif", "image/webp", "image/gif", "image/tiff"}
+
+// Files are a files question's limits; a files state always has them,
+// with the defaults filled in.
+type Files struct {
+	MaxFiles int      // how many files may be attached
+	MaxBytes int64    // bytes per file
+	Accept   []string // MIME types, as decided from the bytes
+	Pos      Pos
+}
 
 // Pos is a place in a flow file.
 type Pos struct{ Line, Col int }
@@ -116,6 +151,7 @@ type State struct {
 	End      bool
 	Submit   bool
 	Except   []string // summary: answer keys not shown nor changeable
+	Files    *Files   // files: its limits (defaults filled in)
 	Pos      Pos
 
 	keyPos map[string]Pos
@@ -182,6 +218,9 @@ type Flow struct {
 	Source  []byte
 	Version string // hash of Source
 	Summary string // the summary state's id, if any
+	// FilesState is the id of the state that asks for files, if any (a
+	// flow asks for files at most once).
+	FilesState string
 }
 
 // Texts lists every text of the flow that a translation must cover.

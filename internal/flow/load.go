@@ -388,11 +388,65 @@ func (p *parser) state(f *Flow, id string, n *yaml.Node) *State {
 		"end":    func(k, v *yaml.Node) { at(k); s.End = p.boolean(v, id, "end") },
 		"submit": func(k, v *yaml.Node) { at(k); s.Submit = p.boolean(v, id, "submit") },
 		"except": func(k, v *yaml.Node) { at(k); s.Except = p.strs(v, id, "except") },
+		"files":  func(k, v *yaml.Node) { at(k); s.Files = p.files(s, v) },
 	})
 	if s.Ask != "" && s.Ask != InputSummary && s.Save == "" {
 		s.Save = id
 	}
+	if s.Ask == InputFiles && s.Files == nil {
+		s.Files = &Files{Pos: s.Pos}
+	}
+	if fs := s.Files; fs != nil {
+		if fs.MaxFiles == 0 {
+			fs.MaxFiles = DefaultMaxFiles
+		}
+		if fs.MaxBytes == 0 {
+			fs.MaxBytes = DefaultMaxBytes
+		}
+		if len(fs.Accept) == 0 {
+			fs.Accept = append([]string(nil), DefaultAccept...)
+		}
+	}
 	return s
+}
+
+// files reads a files question's limits: max_files, max_bytes (a number
+// of bytes, or with KB, MB, KiB, MiB) and accept (MIME types).
+func (p *parser) files(s *State, n *yaml.Node) *Files {
+	fs := &Files{Pos: pos(n)}
+	p.mapping(n, s.ID, "files", map[string]func(k, v *yaml.Node){
+		"max_files": func(k, v *yaml.Node) { fs.MaxFiles = int(p.integer(v, s.ID, "max_files")); fs.Pos = pos(v) },
+		"max_bytes": func(k, v *yaml.Node) {
+			n, err := parseBytes(v.Value)
+			if err != nil || v.Kind != yaml.ScalarNode {
+				p.errorf(pos(v), s.ID, "files.max_bytes: want a size such as 20MiB or 5000000, not %q", v.Value)
+				return
+			}
+			fs.MaxBytes = n
+		},
+		"accept": func(k, v *yaml.Node) { fs.Accept = p.strs(v, s.ID, "files.accept") },
+	})
+	return fs
+}
+
+// parseBytes reads 20MiB, 20 MB, 500KB or 5000000.
+func parseBytes(v string) (int64, error) {
+	v = strings.TrimSpace(v)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		n      int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}} {
+		if strings.HasSuffix(v, u.suffix) {
+			v, mult = strings.TrimSpace(strings.TrimSuffix(v, u.suffix)), u.n
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.ReplaceAll(v, "_", ""), 10, 64)
+	if err != nil || n <= 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("bad size %q", v)
+	}
+	return n * mult, nil
 }
 
 func inputList() string {
