@@ -120,12 +120,12 @@ type Handoff struct {
 type Result struct {
 	Session *Session // the session after the step (a copy; nil if unchanged)
 	Reply   Reply
-	Claim   *Claim      // set when the step filed a claim
-	Handoff *Handoff    // set when the step asked for a person
+	Claim   *Claim   // set when the step filed a claim
+	Handoff *Handoff // set when the step asked for a person
 	// Evidence is set when the step attached files to a filed claim.
 	Evidence *Evidence
-	Applied bool        // the input was applied (false: duplicate id or stale state)
-	Moves   []flow.Edge // the flow's transitions this step took, in order
+	Applied  bool        // the input was applied (false: duplicate id or stale state)
+	Moves    []flow.Edge // the flow's transitions this step took, in order
 }
 
 // Engine steps sessions through a set of flows with a catalogue of texts.
@@ -342,8 +342,8 @@ type turn struct {
 	// fileName is the name of the file an Attach input carries, for the
 	// messages about it.
 	fileName string
-	msgs  []string // messages of states passed through on the way
-	moves []flow.Edge
+	msgs     []string // messages of states passed through on the way
+	moves    []flow.Edge
 
 	// sharedAnswers is set while s.Answers is still the map of the session
 	// the step was given, which it must not change: derive builds a new map,

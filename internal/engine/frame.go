@@ -15,8 +15,8 @@ type Frame struct {
 	// Upload names a finished upload (file): the URL its creation
 	// returned, or that URL's last path segment.
 	Upload string `json:"upload,omitempty"`
-	ID    string `json:"id,omitempty"`
-	State string `json:"state,omitempty"` // the state the frame answers
+	ID     string `json:"id,omitempty"`
+	State  string `json:"state,omitempty"` // the state the frame answers
 }
 
 // maxFrameID bounds a frame's id and state.
