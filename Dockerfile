@@ -8,12 +8,16 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/claimbot ./bot
+# The evidence folder, made here because the final image has no shell: a
+# volume mounted on it starts with its owner, so the non-root user can write.
+RUN mkdir -p /out/uploads
 
 FROM gcr.io/distroless/static-debian12:nonroot
 WORKDIR /app
 COPY --from=build /out/claimbot /app/claimbot
 COPY flows /app/flows
 COPY locales /app/locales
+COPY --from=build --chown=65532:65532 /out/uploads /data/uploads
 USER nonroot:nonroot
 ENV CLAIMBOT_ADDR=:8080 CLAIMBOT_FLOWS=/app/flows CLAIMBOT_LOCALES=/app/locales
 EXPOSE 8080

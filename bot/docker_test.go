@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -22,7 +23,8 @@ import (
 var contractVars = map[string]bool{"CLAIMBOT_ADDR": true, "REDIS_URL": true, "CLAIMBOT_FLOWS": true, "CLAIMBOT_LOCALES": true,
 	"CLAIMBOT_DEFAULT_FLOW": true, "CLAIMBOT_BANNER_SECRET": true, "CLAIMBOT_ALLOWED_ORIGINS": true, "CLAIMBOT_WEBHOOK_URL": true,
 	"CLAIMBOT_WEBHOOK_SECRET": true, "CLAIMBOT_SESSION_TTL": true, "CLAIMBOT_RETENTION": true, "CLAIMBOT_RETRY_SCHEDULE": true,
-	"CLAIMBOT_RATE_LIMIT": true, "CLAIMBOT_LOG_LEVEL": true}
+	"CLAIMBOT_RATE_LIMIT": true, "CLAIMBOT_LOG_LEVEL": true, "REDIS_CLUSTER_URL": true, "CLAIMBOT_FILED_REPLICAS": true,
+	"CLAIMBOT_OPS_ADDR": true, "CLAIMBOT_PUBLIC_URL": true, "CLAIMBOT_UPLOADS": true, "CLAIMBOT_KAKAO_SKILL_KEY": true}
 
 func TestDockerfile(t *testing.T) {
 	src, err := os.ReadFile("../Dockerfile")
@@ -91,10 +93,25 @@ func TestCompose(t *testing.T) {
 			t.Errorf("compose sets %s, which the server does not read", k)
 		}
 	}
-	for _, k := range []string{"REDIS_URL", "CLAIMBOT_BANNER_SECRET", "CLAIMBOT_WEBHOOK_URL", "CLAIMBOT_WEBHOOK_SECRET"} {
+	for _, k := range []string{"REDIS_URL", "CLAIMBOT_BANNER_SECRET", "CLAIMBOT_WEBHOOK_URL", "CLAIMBOT_WEBHOOK_SECRET",
+		"CLAIMBOT_UPLOADS", "CLAIMBOT_PUBLIC_URL"} {
 		if bot.Environment[k] == "" {
 			t.Errorf("compose does not set %s, which production mode needs", k)
 		}
+	}
+	// The evidence folder is a volume, and the image makes it the
+	// non-root user's (a named volume starts with the owner of the path
+	// it is mounted on).
+	dir := "/data/uploads"
+	if !strings.Contains(bot.Environment["CLAIMBOT_UPLOADS"], dir) {
+		t.Errorf("CLAIMBOT_UPLOADS %q is not the image's %s", bot.Environment["CLAIMBOT_UPLOADS"], dir)
+	}
+	if !slices.ContainsFunc(bot.Volumes, func(v string) bool { return strings.HasSuffix(v, ":"+dir) }) {
+		t.Errorf("no volume on %s: %v", dir, bot.Volumes)
+	}
+	df, _ := os.ReadFile("../Dockerfile")
+	if !regexp.MustCompile(`(?m)^COPY --from=build --chown=65532:65532 \S+ ` + dir + `$`).Match(df) {
+		t.Errorf("the Dockerfile does not give %s to nonroot (uid 65532)", dir)
 	}
 }
 
