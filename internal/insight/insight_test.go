@@ -101,7 +101,7 @@ func TestReportCountsEveryKind(t *testing.T) {
 	filed(talk(t, a, "u-general-paid", with([]step{yes, in(engine.Choose, "general"), in(engine.Choose, "pay"), in(engine.Choose, "paid")}, contact...)...))
 	filed(talk(t, b, "u-sb-30k", with(sb("25만원"), contact...)...))
 	filed(talk(t, a, "u-sb-50k", with(sb("45만원"), contact...)...))
-	filed(talk(t, b, "u-sb-review", with(sb("60만원"), contact...)...))
+	filed(talk(t, b, "u-sb-review", with(sb("60만원"), append([]step{in(engine.Choose, "later")}, contact...)...)...))
 	filed(talk(t, a, "u-enterprise-tv", with([]step{yes, in(engine.Choose, "enterprise"), in(engine.Choose, "tv"), in(engine.Choose, "paid"),
 		yes, in(engine.Text, "큰회사"), in(engine.Text, "220-81-62517"), in(engine.Text, "100만원")}, contact...)...))
 	// Going back passes service again without counting it again.
@@ -140,7 +140,7 @@ func TestReportCountsEveryKind(t *testing.T) {
 		`"by_reporter_type":{"general":2,"small_business":3,"enterprise":1},` +
 		`"by_damage_type":{"paid":2,"free_monetary":3,"non_monetary":1},` +
 		`"by_support_tier":{"tier_30k":1,"tier_50k":1,"evidence_review":1},` +
-		`"evidence":{"attached":0,"later":0},"handoffs":0,"funnel":[`
+		`"evidence":{"attached":0,"later":1},"handoffs":0,"funnel":[`
 	if string(got[:len(want)]) != want {
 		t.Errorf("report:\n got %s\nwant %s…", got, want)
 	}
@@ -156,7 +156,7 @@ func TestReportCountsEveryKind(t *testing.T) {
 		{"business_name", 4, 4, 0},
 		{"loss_amount", 5, 4, 1},
 		{"support_tier", 3, 0, 0},
-		{"evidence_notice", 1, 0, 0},
+		{"evidence", 1, 1, 0},
 		{"email", 6, 6, 0},
 		{"summary", 6, 6, 0},
 		{"submit", 6, 0, 0},
