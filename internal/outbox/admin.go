@@ -103,21 +103,29 @@ var lookedUp func(key string)
 
 // find returns the id of the claim's entry in a stream, or "".
 func find(ctx context.Context, rdb redis.UniversalClient, key, claimID string) (string, error) {
+	id, _, err := findBody(ctx, rdb, key, claimID)
+	return id, err
+}
+
+// findBody returns the id and the body of the claim's entry in a stream,
+// or "" and nil.
+func findBody(ctx context.Context, rdb redis.UniversalClient, key, claimID string) (string, []byte, error) {
 	if lookedUp != nil {
 		defer lookedUp(key)
 	}
 	var id string
+	var body []byte
 	err := scanStream(ctx, rdb, key, func(m redis.XMessage) error {
 		if str(m.Values[shard.FieldClaim]) == claimID {
-			id = m.ID
+			id, body = m.ID, []byte(str(m.Values[shard.FieldBody]))
 			return errFound
 		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, errFound) {
-		return "", err
+		return "", nil, err
 	}
-	return id, nil
+	return id, body, nil
 }
 
 // lookups is how many times Retry and Purge look for a claim that moved
@@ -210,7 +218,8 @@ func RetryAllDead(ctx context.Context, rdb redis.UniversalClient) (int, error) {
 	return total, nil
 }
 
-// Purge removes a claim from the outbox and the dead letters for good. A
+// Purge removes a claim from the outbox and the dead letters for good,
+// and schedules its files for deletion now (SweepFiles deletes them). A
 // claim that moved while Purge looked for it is looked for again.
 func Purge(ctx context.Context, rdb redis.UniversalClient, claimID string) error {
 	n, ok := shard.OfClaim(claimID)
@@ -218,18 +227,22 @@ func Purge(ctx context.Context, rdb redis.UniversalClient, claimID string) error
 		return fmt.Errorf("outbox: purge %q: not a claim id", claimID)
 	}
 	for range lookups {
-		pendingID, err := find(ctx, rdb, shard.Outbox(n), claimID)
+		pendingID, body, err := findBody(ctx, rdb, shard.Outbox(n), claimID)
 		if err != nil {
 			return fmt.Errorf("outbox: purge %s: %w", claimID, err)
 		}
-		deadID, err := find(ctx, rdb, shard.Dead(n), claimID)
+		deadID, deadBody, err := findBody(ctx, rdb, shard.Dead(n), claimID)
 		if err != nil {
 			return fmt.Errorf("outbox: purge %s: %w", claimID, err)
 		}
 		if pendingID == "" && deadID == "" {
 			continue // or revived between the two looks: look again
 		}
-		removed, err := purgeScript.Run(ctx, rdb, shardKeys(n, shard.Dead(n)), shard.Group, pendingID, deadID).Int()
+		if body == nil {
+			body = deadBody // a claim's body is the same wherever it is
+		}
+		args := filesArgs([]any{shard.Group, pendingID, deadID}, time.Now(), attachmentIDs(body))
+		removed, err := purgeScript.Run(ctx, rdb, shardKeys(n, shard.Dead(n), shard.Files(n)), args...).Int()
 		if err != nil {
 			return fmt.Errorf("outbox: purge %s: %w", claimID, err)
 		}
