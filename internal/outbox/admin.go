@@ -29,6 +29,7 @@ type Entry struct {
 	Dead        bool
 	DeadAt      time.Time
 	Body        []byte // the webhook body: personal data, never print it
+	Attachments int    // how many files the body lists
 }
 
 // List returns the claims in the outbox, oldest first, and the dead
@@ -87,7 +88,7 @@ func listShard(ctx context.Context, rdb redis.UniversalClient, n int) (pending, 
 
 func entryOf(n int, m redis.XMessage) Entry {
 	j := jobOf(n, m.ID, m.Values, 0)
-	e := Entry{Shard: n, EntryID: m.ID, ClaimID: j.claim, Body: j.body}
+	e := Entry{Shard: n, EntryID: m.ID, ClaimID: j.claim, Body: j.body, Attachments: len(attachmentIDs(j.body))}
 	if j.at > 0 {
 		e.SubmittedAt = time.UnixMilli(j.at)
 	}
@@ -258,12 +259,12 @@ func Purge(ctx context.Context, rdb redis.UniversalClient, claimID string) error
 const maxErrorWidth = 60
 
 // WriteTable writes pending and dead claims as a table: claim id, state,
-// age, attempts, next attempt or time of death, last error. It never
+// age, attempts, files attached, next attempt or time of death, last error. It never
 // prints bodies, so it shows no personal data.
 func WriteTable(w io.Writer, pending, dead []Entry) error {
 	now := time.Now()
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CLAIM\tSTATE\tAGE\tATTEMPTS\tNEXT ATTEMPT / DEAD\tLAST ERROR")
+	fmt.Fprintln(tw, "CLAIM\tSTATE\tAGE\tATTEMPTS\tFILES\tNEXT ATTEMPT / DEAD\tLAST ERROR")
 	row := func(e Entry, state, when string) {
 		age := "-"
 		if !e.SubmittedAt.IsZero() {
@@ -273,7 +274,7 @@ func WriteTable(w io.Writer, pending, dead []Entry) error {
 		if lastErr == "" {
 			lastErr = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", e.ClaimID, state, age, e.Attempts, when, lastErr)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", e.ClaimID, state, age, e.Attempts, e.Attachments, when, lastErr)
 	}
 	for _, e := range pending {
 		when := "now"
@@ -290,7 +291,7 @@ func WriteTable(w io.Writer, pending, dead []Entry) error {
 		row(e, "dead", when)
 	}
 	if len(pending)+len(dead) == 0 {
-		fmt.Fprintln(tw, "(none)\t\t\t\t\t")
+		fmt.Fprintln(tw, "(none)\t\t\t\t\t\t")
 	}
 	return tw.Flush()
 }
