@@ -85,6 +85,11 @@ func TestOutboxAgainstEmbeddedDefault(t *testing.T) {
 	if !strings.Contains(out, r.ClaimID) || !strings.Contains(out, "dead") {
 		t.Fatalf("outbox list lacks the dead claim %s:\n%s", r.ClaimID, out)
 	}
+	// Each entry's file count is a column of its own; this claim has none.
+	if !regexp.MustCompile(`(?m)^CLAIM +STATE +AGE +ATTEMPTS +FILES `).MatchString(out) ||
+		!regexp.MustCompile(regexp.QuoteMeta(r.ClaimID)+` +dead +\S+ +\d+ +0 +dead`).MatchString(out) {
+		t.Errorf("outbox list lacks the files column:\n%s", out)
+	}
 	if strings.Contains(out, "me@example.com") || strings.Contains(out, "010-1234-5678") {
 		t.Errorf("outbox list shows personal data:\n%s", out)
 	}

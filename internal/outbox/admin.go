@@ -29,6 +29,7 @@ type Entry struct {
 	Dead        bool
 	DeadAt      time.Time
 	Body        []byte // the webhook body: personal data, never print it
+	Attachments int    // how many files the body lists
 }
 
 // List returns the claims in the outbox, oldest first, and the dead
@@ -87,7 +88,7 @@ func listShard(ctx context.Context, rdb redis.UniversalClient, n int) (pending, 
 
 func entryOf(n int, m redis.XMessage) Entry {
 	j := jobOf(n, m.ID, m.Values, 0)
-	e := Entry{Shard: n, EntryID: m.ID, ClaimID: j.claim, Body: j.body}
+	e := Entry{Shard: n, EntryID: m.ID, ClaimID: j.claim, Body: j.body, Attachments: len(attachmentIDs(j.body))}
 	if j.at > 0 {
 		e.SubmittedAt = time.UnixMilli(j.at)
 	}
@@ -103,21 +104,29 @@ var lookedUp func(key string)
 
 // find returns the id of the claim's entry in a stream, or "".
 func find(ctx context.Context, rdb redis.UniversalClient, key, claimID string) (string, error) {
+	id, _, err := findBody(ctx, rdb, key, claimID)
+	return id, err
+}
+
+// findBody returns the id and the body of the claim's entry in a stream,
+// or "" and nil.
+func findBody(ctx context.Context, rdb redis.UniversalClient, key, claimID string) (string, []byte, error) {
 	if lookedUp != nil {
 		defer lookedUp(key)
 	}
 	var id string
+	var body []byte
 	err := scanStream(ctx, rdb, key, func(m redis.XMessage) error {
 		if str(m.Values[shard.FieldClaim]) == claimID {
-			id = m.ID
+			id, body = m.ID, []byte(str(m.Values[shard.FieldBody]))
 			return errFound
 		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, errFound) {
-		return "", err
+		return "", nil, err
 	}
-	return id, nil
+	return id, body, nil
 }
 
 // lookups is how many times Retry and Purge look for a claim that moved
@@ -210,7 +219,8 @@ func RetryAllDead(ctx context.Context, rdb redis.UniversalClient) (int, error) {
 	return total, nil
 }
 
-// Purge removes a claim from the outbox and the dead letters for good. A
+// Purge removes a claim from the outbox and the dead letters for good,
+// and schedules its files for deletion now (SweepFiles deletes them). A
 // claim that moved while Purge looked for it is looked for again.
 func Purge(ctx context.Context, rdb redis.UniversalClient, claimID string) error {
 	n, ok := shard.OfClaim(claimID)
@@ -218,18 +228,22 @@ func Purge(ctx context.Context, rdb redis.UniversalClient, claimID string) error
 		return fmt.Errorf("outbox: purge %q: not a claim id", claimID)
 	}
 	for range lookups {
-		pendingID, err := find(ctx, rdb, shard.Outbox(n), claimID)
+		pendingID, body, err := findBody(ctx, rdb, shard.Outbox(n), claimID)
 		if err != nil {
 			return fmt.Errorf("outbox: purge %s: %w", claimID, err)
 		}
-		deadID, err := find(ctx, rdb, shard.Dead(n), claimID)
+		deadID, deadBody, err := findBody(ctx, rdb, shard.Dead(n), claimID)
 		if err != nil {
 			return fmt.Errorf("outbox: purge %s: %w", claimID, err)
 		}
 		if pendingID == "" && deadID == "" {
 			continue // or revived between the two looks: look again
 		}
-		removed, err := purgeScript.Run(ctx, rdb, shardKeys(n, shard.Dead(n)), shard.Group, pendingID, deadID).Int()
+		if body == nil {
+			body = deadBody // a claim's body is the same wherever it is
+		}
+		args := filesArgs([]any{shard.Group, pendingID, deadID}, time.Now(), attachmentIDs(body))
+		removed, err := purgeScript.Run(ctx, rdb, shardKeys(n, shard.Dead(n), shard.Files(n)), args...).Int()
 		if err != nil {
 			return fmt.Errorf("outbox: purge %s: %w", claimID, err)
 		}
@@ -245,12 +259,12 @@ func Purge(ctx context.Context, rdb redis.UniversalClient, claimID string) error
 const maxErrorWidth = 60
 
 // WriteTable writes pending and dead claims as a table: claim id, state,
-// age, attempts, next attempt or time of death, last error. It never
+// age, attempts, files attached, next attempt or time of death, last error. It never
 // prints bodies, so it shows no personal data.
 func WriteTable(w io.Writer, pending, dead []Entry) error {
 	now := time.Now()
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CLAIM\tSTATE\tAGE\tATTEMPTS\tNEXT ATTEMPT / DEAD\tLAST ERROR")
+	fmt.Fprintln(tw, "CLAIM\tSTATE\tAGE\tATTEMPTS\tFILES\tNEXT ATTEMPT / DEAD\tLAST ERROR")
 	row := func(e Entry, state, when string) {
 		age := "-"
 		if !e.SubmittedAt.IsZero() {
@@ -260,7 +274,7 @@ func WriteTable(w io.Writer, pending, dead []Entry) error {
 		if lastErr == "" {
 			lastErr = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", e.ClaimID, state, age, e.Attempts, when, lastErr)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", e.ClaimID, state, age, e.Attempts, e.Attachments, when, lastErr)
 	}
 	for _, e := range pending {
 		when := "now"
@@ -277,7 +291,7 @@ func WriteTable(w io.Writer, pending, dead []Entry) error {
 		row(e, "dead", when)
 	}
 	if len(pending)+len(dead) == 0 {
-		fmt.Fprintln(tw, "(none)\t\t\t\t\t")
+		fmt.Fprintln(tw, "(none)\t\t\t\t\t\t")
 	}
 	return tw.Flush()
 }

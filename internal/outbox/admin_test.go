@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -170,7 +171,7 @@ func TestWriteTable(t *testing.T) {
 	now := time.Now()
 	pending := []Entry{
 		{ClaimID: "7K3M-Q9XD", SubmittedAt: now.Add(-90 * time.Minute), Attempts: 2, LastError: "HTTP 503 Service Unavailable", DueAt: now.Add(30*time.Minute + 5*time.Second), Body: []byte(`{"secret":"x"}`)},
-		{ClaimID: "0AAA-BBBB", SubmittedAt: now.Add(-5 * time.Second)},
+		{ClaimID: "0AAA-BBBB", SubmittedAt: now.Add(-5 * time.Second), Attachments: 3},
 	}
 	dead := []Entry{
 		{ClaimID: "1CCC-DDDD", SubmittedAt: now.Add(-80 * time.Hour), Attempts: 10, LastError: "dial tcp 10.0.0.1:443: connect:\nconnection refused", Dead: true, DeadAt: now.Add(-5 * time.Hour), Body: []byte(`{"secret":"y"}`)},
@@ -185,7 +186,7 @@ func TestWriteTable(t *testing.T) {
 		t.Fatalf("%d lines, want a header and 3 rows:\n%s", len(lines), got)
 	}
 	for i, want := range [][]string{
-		{"CLAIM", "STATE", "AGE", "ATTEMPTS", "LAST ERROR"},
+		{"CLAIM", "STATE", "AGE", "ATTEMPTS", "FILES", "LAST ERROR"},
 		{"7K3M-Q9XD", "pending", "1h30m", "2", "in 30m", "HTTP 503 Service Unavailable"},
 		{"0AAA-BBBB", "pending", "5s", "0", "now", "-"},
 		{"1CCC-DDDD", "dead", "3d08h", "10", "dead 5h00m ago", "connect: connection refused"},
@@ -198,6 +199,34 @@ func TestWriteTable(t *testing.T) {
 	}
 	if strings.Contains(got, "secret") {
 		t.Errorf("table prints a body:\n%s", got)
+	}
+	// The files column: 0 for a claim without, the count for one with.
+	for i, re := range []string{`7K3M-Q9XD +pending +1h30m +2 +0 +in 30m`, `0AAA-BBBB +pending +5s +0 +3 +now`, `1CCC-DDDD +dead +3d08h +10 +0 +dead`} {
+		if !regexp.MustCompile(re).MatchString(lines[i+1]) {
+			t.Errorf("line %d does not match %s: %s", i+1, re, lines[i+1])
+		}
+	}
+}
+
+// List counts the files each pending claim and dead letter lists.
+func TestListCountsFiles(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, redistest.Start(t))
+	with, without := newClaimID(9), newClaimID(9)
+	e.enqueueFiles(with, "up_1", "up_2")
+	e.enqueueID(without)
+	deadOne := newClaimID(1)
+	deadLetter(t, e.rdb, 1, e.enqueueFiles(deadOne, "up_3"))
+	pending, dead, err := List(ctx, e.rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, en := range append(pending, dead...) {
+		got[en.ClaimID] = en.Attachments
+	}
+	if got[with] != 2 || got[without] != 0 || got[deadOne] != 1 || len(got) != 3 {
+		t.Errorf("attachments per claim %v; want %s 2, %s 0, %s 1", got, with, without, deadOne)
 	}
 }
 

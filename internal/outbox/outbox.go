@@ -83,14 +83,20 @@ func Enqueue(ctx context.Context, rdb redis.UniversalClient, claimID string, bod
 // when the entry was still in the outbox: one purged (or finished by
 // another instance) while its POST was in flight stays gone, so a purge
 // is never undone by the answer of an attempt it overtook. It returns 0
-// then, else 1.
-// KEYS: outbox, due, meta, delivered. ARGV: group, entry id, body, retention ms.
+// then, else 1. The claim's files are scheduled for deletion when its
+// copy expires, in the same script: a delivered claim's files never
+// outlive it, and none is left unscheduled by a crash in between.
+// KEYS: outbox, due, meta, delivered, files. ARGV: group, entry id, body,
+// retention ms, files due ms, then the ids of the claim's files.
 var ackScript = redis.NewScript(`
 redis.pcall('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZREM', KEYS[2], ARGV[2])
 redis.call('HDEL', KEYS[3], ARGV[2] .. ':attempts', ARGV[2] .. ':error', ARGV[2] .. ':lease')
 if redis.call('XDEL', KEYS[1], ARGV[2]) == 0 then return 0 end
 redis.call('SET', KEYS[4], ARGV[3], 'PX', ARGV[4])
+for i = 6, #ARGV do
+  redis.call('ZADD', KEYS[5], ARGV[5], ARGV[i])
+end
 return 1
 `)
 
@@ -225,8 +231,11 @@ redis.call('ZADD', KEYS[2], 'XX', ARGV[2], ARGV[1])
 return 1
 `)
 
-// purgeScript removes an entry from the outbox and a dead letter for good.
-// KEYS: outbox, due, meta, dead. ARGV: group, outbox entry id or "", dead entry id or "".
+// purgeScript removes an entry from the outbox and a dead letter for good,
+// and when it removed either, schedules the claim's files for deletion at
+// once (earlier than any schedule they had).
+// KEYS: outbox, due, meta, dead, files. ARGV: group, outbox entry id or "",
+// dead entry id or "", now ms, then the ids of the claim's files.
 var purgeScript = redis.NewScript(`
 local n = 0
 if ARGV[2] ~= '' then
@@ -237,6 +246,11 @@ if ARGV[2] ~= '' then
 end
 if ARGV[3] ~= '' then
   n = n + redis.call('XDEL', KEYS[4], ARGV[3])
+end
+if n > 0 then
+  for i = 5, #ARGV do
+    redis.call('ZADD', KEYS[5], 'LT', ARGV[4], ARGV[i])
+  end
 end
 return n
 `)

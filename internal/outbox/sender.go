@@ -68,6 +68,10 @@ const (
 // left none behind (a variable for tests).
 var readLinger = 5 * time.Millisecond
 
+// filesRetry is how soon an entry whose files could not be kept is tried
+// again (a variable for tests).
+var filesRetry = 5 * time.Second
+
 // brokenRecheck is how often the reader looks again at shards whose stream
 // key holds another type of value (a variable for tests).
 var brokenRecheck = 30 * time.Second
@@ -110,6 +114,11 @@ type Config struct {
 	PollInterval time.Duration
 	// Metrics, when set, counts deliveries and attempts.
 	Metrics *Metrics
+	// Files, when set, keeps the files a body lists (data.attachments)
+	// before each attempt to post it, so the receiver can fetch them. When
+	// it fails the attempt is not made, nor counted: the entry is tried
+	// again after filesRetry, as after a Redis problem.
+	Files Files
 }
 
 // PoolSize is the Redis connection pool a Sender with this configuration
@@ -626,6 +635,24 @@ func (s *Sender) deliver(work context.Context, j job, attempted func()) {
 		return
 	}
 
+	files := attachmentIDs(j.body)
+	if s.cfg.Files != nil && len(files) > 0 {
+		if err := s.keepFiles(work, files); err != nil {
+			attempted()
+			if work.Err() != nil {
+				return // stopped: crash recovery takes it
+			}
+			// Not an attempt: the receiver was never asked. The entry
+			// comes due again soon, its attempts as they were.
+			problem := "files not kept: " + err.Error()
+			s.record(work, log, func(ctx context.Context) error {
+				return s.schedule(ctx, j, j.attempts, problem, time.Now().Add(filesRetry))
+			})
+			log.get().Warn("files not kept, will retry before posting", "error", err, "retry_in", filesRetry)
+			return
+		}
+	}
+
 	start := time.Now()
 	res := s.post(work, j)
 	took := time.Since(start)
@@ -638,7 +665,7 @@ func (s *Sender) deliver(work context.Context, j job, attempted func()) {
 
 	switch {
 	case res.ok():
-		if s.record(work, log, func(ctx context.Context) error { return s.ack(ctx, j) }) {
+		if s.record(work, log, func(ctx context.Context) error { return s.ack(ctx, j, files) }) {
 			s.cfg.Metrics.delivered()
 		}
 		s.cfg.Metrics.attempt(resultOK)
@@ -739,9 +766,23 @@ func (s *Sender) delay(attempt int, retryAfter time.Duration) time.Duration {
 	return max(d, retryAfter)
 }
 
-func (s *Sender) ack(ctx context.Context, j job) error {
-	return s.records.Script(ctx, ackScript, shardKeys(j.shard, shard.Delivered(j.shard, j.claim)),
-		shard.Group, j.id, j.body, s.cfg.Retention.Milliseconds()).Err()
+// ack finishes a delivered entry and schedules its files' deletion for
+// when its retention ends.
+func (s *Sender) ack(ctx context.Context, j job, files []string) error {
+	args := filesArgs([]any{shard.Group, j.id, j.body, s.cfg.Retention.Milliseconds()}, time.Now().Add(s.cfg.Retention), files)
+	return s.records.Script(ctx, ackScript, shardKeys(j.shard, shard.Delivered(j.shard, j.claim), shard.Files(j.shard)), args...).Err()
+}
+
+// keepFiles keeps every file of a body, within the attempt's timeout.
+func (s *Sender) keepFiles(work context.Context, ids []string) error {
+	ctx, cancel := context.WithTimeout(work, s.cfg.Timeout)
+	defer cancel()
+	for _, id := range ids {
+		if err := s.cfg.Files.Keep(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Sender) bury(ctx context.Context, j job, attempts int, problem string) error {

@@ -13,6 +13,7 @@
 //	claimbot:{T}:dead                   dead letters (stream)
 //	claimbot:{T}:delivered:<claim id>   a delivered claim, kept for the retention period
 //	claimbot:{T}:receipt:<claim id>     a receipt number in use (keeps ids unique)
+//	claimbot:{T}:files                  uploaded files to delete (zset: upload id → due unix ms)
 //	claimbot:flow:<flow>:<version>      a flow version's source, for sessions pinned to it
 //
 // # Layout on a cluster
@@ -111,6 +112,10 @@ func Dead(n int) string { return prefix(n) + "dead" }
 
 // Delivered is the key of a delivered claim, kept for the retention period.
 func Delivered(n int, claimID string) string { return prefix(n) + "delivered:" + claimID }
+
+// Files is the shard's schedule of uploaded files to delete: those of
+// claims delivered (due when the retention ends) or purged (due at once).
+func Files(n int) string { return prefix(n) + "files" }
 
 // ClaimReservation is the key that reserves a receipt number.
 func ClaimReservation(n int, claimID string) string { return prefix(n) + "receipt:" + claimID }

@@ -86,6 +86,10 @@ func TestUsersAndClaimsStayInTheirShard(t *testing.T) {
 		}
 	}
 	for n := range shard.Count {
+		// The acknowledge and purge scripts schedule files in the same slot.
+		if shard.Slot(shard.Files(n)) != shard.SlotOf(n) || shard.Files(n) == shard.Due(n) {
+			t.Errorf("shard %d: files schedule %q outside the shard's slot", n, shard.Files(n))
+		}
 		id := shard.NewClaimID(n, []byte{1, 2, 3, 4, 5})
 		if got, ok := shard.OfClaim(id); !ok || got != n {
 			t.Errorf("OfClaim(%q) = %d, %v; want %d", id, got, ok, n)

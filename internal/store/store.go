@@ -50,6 +50,13 @@ type Options struct {
 	// OnClockSkew, when set, hears of a turn refused because Redis's clock
 	// is ahead of this instance's by skew.
 	OnClockSkew func(skew time.Duration)
+	// Link returns the signed URL of an uploaded file (upload.Service.Link
+	// with no expiry: the URL lives until the file is deleted, so a body
+	// holding it is the same on every attempt). The server sets it
+	// whenever uploads are on; files reach a claim only through uploads.
+	// Nil (no uploads) links nothing: an attachment's url is then "",
+	// which the webhook schema refuses.
+	Link func(id string) string
 	// NoCounts leaves the intake counts (package insight) alone: for
 	// benchmarks that compare a turn with and without them.
 	NoCounts bool
@@ -110,8 +117,9 @@ var turnLua string
 // ARGV: expected revision (0: the session must not exist), expected epoch
 // ("" for none), new value, TTL ms, fence (unix ms; 0: none),
 //
-//	then for a claim: claim id, body, unix ms, reservation TTL ms ('' each
-//	for a turn that counts without a claim or handoff); then the counts
+//	then for a claim (or a handoff, or evidence added to a filed claim):
+//	its id, body, unix ms, reservation TTL ms ('' each for a turn that
+//	counts without any); then the counts
 //	(insight.Turn.Append)
 //
 // Returns {1, revision} applied; {0, current value} revision or epoch
@@ -328,7 +336,7 @@ func (c *Conv) write(ctx context.Context, res engine.Result) (bool, error) {
 	args := []any{c.rev, c.epoch, *val, c.st.opt.TTL.Milliseconds(), fence.UnixMilli()}
 	if cl := res.Claim; cl != nil {
 		n := shard.Of(c.User)
-		body, err := Body(cl)
+		body, err := Body(cl, c.st.opt.Link)
 		if err != nil {
 			return false, err
 		}
@@ -346,6 +354,16 @@ func (c *Conv) write(ctx context.Context, res engine.Result) (bool, error) {
 		}
 		keys = []string{c.key, shard.Outbox(n), shard.ClaimReservation(n, h.ID)}
 		args = append(args, h.ID, body, h.RequestedAt.UnixMilli(), c.st.opt.ClaimIDTL.Milliseconds())
+	} else if ev := res.Evidence; ev != nil {
+		// Files added to a filed claim: another outbox entry, as a
+		// handoff is, under its own id from the receipt numbers' space.
+		n := shard.Of(c.User)
+		body, err := EvidenceBody(ev, c.st.opt.Link)
+		if err != nil {
+			return false, err
+		}
+		keys = []string{c.key, shard.Outbox(n), shard.ClaimReservation(n, ev.ID)}
+		args = append(args, ev.ID, body, ev.AddedAt.UnixMilli(), c.st.opt.ClaimIDTL.Milliseconds())
 	}
 	keys, args = c.counts(keys, args, res)
 	var out []any
@@ -506,13 +524,39 @@ func (s *Store) Unreplicated() int64 { return s.unreplicated.Load() }
 func (s *Store) ClockSkewed() int64 { return s.skewed.Load() }
 
 // Body is the webhook body of a filed claim, exactly as it is sent on
-// every attempt.
-func Body(cl *engine.Claim) ([]byte, error) {
+// every attempt. Each attachment's url is link(id) ("" when link is nil):
+// a link without expiry, so the body never changes.
+func Body(cl *engine.Claim, link func(id string) string) ([]byte, error) {
 	return json.Marshal(webhook.NewEvent(webhook.Claim{
 		ClaimID: cl.ID, UserID: cl.User, Locale: cl.Lang,
 		Flow:        webhook.Flow{ID: cl.Flow, Version: cl.Version},
 		SubmittedAt: cl.SubmittedAt, Answers: cl.Answers,
+		Attachments: attachments(cl.Attachments, link),
 	}))
+}
+
+// EvidenceBody is the webhook body of files added to a filed claim,
+// exactly as it is sent on every attempt; urls as in Body.
+func EvidenceBody(ev *engine.Evidence, link func(id string) string) ([]byte, error) {
+	return json.Marshal(webhook.NewEvidenceEvent(webhook.Evidence{
+		ClaimID: ev.ClaimID, UserID: ev.User, Attachments: attachments(ev.Attachments, link),
+	}, ev.AddedAt))
+}
+
+// attachments are the webhook's view of a claim's files: nil when none,
+// so the key is left out.
+func attachments(files []engine.Attachment, link func(id string) string) []webhook.Attachment {
+	if len(files) == 0 {
+		return nil
+	}
+	out := make([]webhook.Attachment, len(files))
+	for i, f := range files {
+		out[i] = webhook.Attachment{ID: f.ID, Name: f.Name, Type: f.Type, Size: f.Size, SHA256: f.SHA256}
+		if link != nil {
+			out[i].URL = link(f.ID)
+		}
+	}
+	return out
 }
 
 // HandoffBody is the webhook body of a handoff request, exactly as it is

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	_ "embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -169,6 +170,11 @@ func eventOf(doc any) (Event, error) {
 		// call this user back.
 		data["submitted_at"], data["claim_id"] = str(obj, "timestamp"), str(data, "handoff_id")
 	}
+	if str(obj, "type") == EventEvidenceAdded && data != nil {
+		// Listed with the claims, under the claim's id: files for it.
+		data["submitted_at"] = str(obj, "timestamp")
+		flow, answers = map[string]any{}, map[string]any{}
+	}
 	at, err2 := time.Parse(time.RFC3339, str(data, "submitted_at"))
 	if err := errors.Join(err1, err2); err != nil {
 		return Event{}, fmt.Errorf("webhook: decode body: %w", err)
@@ -186,6 +192,7 @@ func eventOf(doc any) (Event, error) {
 			Flow:        Flow{ID: str(flow, "id"), Version: str(flow, "version")},
 			SubmittedAt: at,
 			Answers:     answers,
+			Attachments: attachmentsOf(data["attachments"]),
 		},
 	}, nil
 }
@@ -270,4 +277,23 @@ func answerRank(key string) int {
 		return i
 	}
 	return len(answerOrder)
+}
+
+// attachmentsOf reads the attachments of a body that passed the schema.
+func attachmentsOf(v any) []Attachment {
+	list, _ := v.([]any)
+	var out []Attachment
+	for _, x := range list {
+		m, _ := x.(map[string]any)
+		str := func(k string) string { s, _ := m[k].(string); return s }
+		a := Attachment{ID: str("id"), Name: str("name"), Type: str("type"), SHA256: str("sha256"), URL: str("url")}
+		switch n := m["size"].(type) {
+		case json.Number:
+			a.Size, _ = n.Int64()
+		case float64:
+			a.Size = int64(n)
+		}
+		out = append(out, a)
+	}
+	return out
 }

@@ -27,6 +27,19 @@ type Claim struct {
 	Flow        Flow           `json:"flow"`
 	SubmittedAt time.Time      `json:"submitted_at"`
 	Answers     map[string]any `json:"answers"`
+	// Attachments are the files attached to the claim; absent when none.
+	Attachments []Attachment `json:"attachments,omitempty"`
+}
+
+// Attachment is a file attached to a claim (CONTRACT §3): a plain GET of
+// URL returns its bytes for as long as the claim's data is kept.
+type Attachment struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Type   string `json:"type"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+	URL    string `json:"url"`
 }
 
 // Event is the webhook body.
@@ -83,4 +96,32 @@ func NewHandoffEvent(h Handoff, at time.Time) HandoffEvent {
 		h.Answers = map[string]any{}
 	}
 	return HandoffEvent{Type: EventHandoffRequested, Timestamp: at.UTC().Truncate(time.Second), Data: h}
+}
+
+// EventEvidenceAdded is the type of the event that tells of files a
+// returning user attached to a claim already filed (CONTRACT §3).
+const EventEvidenceAdded = "claim.evidence_added"
+
+// Evidence is the data of a claim.evidence_added event.
+type Evidence struct {
+	ClaimID     string       `json:"claim_id"`
+	UserID      string       `json:"user_id"`
+	Attachments []Attachment `json:"attachments"` // the new files only
+}
+
+// EvidenceEvent is the body of a claim.evidence_added webhook.
+type EvidenceEvent struct {
+	Type      string    `json:"type"`
+	Timestamp time.Time `json:"timestamp"`
+	Data      Evidence  `json:"data"`
+}
+
+// NewEvidenceEvent wraps files added at a time (UTC, whole seconds, as in
+// NewEvent). Nil attachments encode as [] (the schema then refuses the
+// body: the event is for files added).
+func NewEvidenceEvent(e Evidence, at time.Time) EvidenceEvent {
+	if e.Attachments == nil {
+		e.Attachments = []Attachment{}
+	}
+	return EvidenceEvent{Type: EventEvidenceAdded, Timestamp: at.UTC().Truncate(time.Second), Data: e}
 }

@@ -30,6 +30,13 @@ const HandoffSchemaPath = "internal/webhook/handoff.schema.json"
 //go:embed handoff.schema.json
 var handoffSchemaJSON []byte
 
+// EvidenceSchemaPath is where the JSON Schema of the claim.evidence_added
+// body lives in the repository.
+const EvidenceSchemaPath = "internal/webhook/evidence.schema.json"
+
+//go:embed evidence.schema.json
+var evidenceSchemaJSON []byte
+
 // Schema returns the JSON Schema of the webhook body (draft 2020-12).
 func Schema() []byte { return bytes.Clone(schemaJSON) }
 
@@ -41,13 +48,19 @@ var compiledHandoffSchema = sync.OnceValues(func() (*jsonschema.Schema, error) {
 	return compileSchema("handoff.schema.json")
 })
 
+var compiledEvidenceSchema = sync.OnceValues(func() (*jsonschema.Schema, error) {
+	return compileSchema("evidence.schema.json")
+})
+
 // compileSchema compiles one of the body schemas, which may refer to the
 // others' definitions.
 func compileSchema(url string) (*jsonschema.Schema, error) {
 	c := jsonschema.NewCompiler()
 	c.AssertFormat()
 	const base = "https://github.com/claimbot/claimbot/internal/webhook/"
-	for name, src := range map[string][]byte{"claim.schema.json": schemaJSON, "handoff.schema.json": handoffSchemaJSON} {
+	for name, src := range map[string][]byte{
+		"claim.schema.json": schemaJSON, "handoff.schema.json": handoffSchemaJSON, "evidence.schema.json": evidenceSchemaJSON,
+	} {
 		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(src))
 		if err != nil {
 			return nil, fmt.Errorf("webhook: schema %s: %w", name, err)
@@ -64,7 +77,7 @@ func compileSchema(url string) (*jsonschema.Schema, error) {
 }
 
 // ValidateBody checks a webhook body against the JSON Schema of its type
-// (handoff.requested, or else claim.submitted). The error
+// (handoff.requested, claim.evidence_added, or else claim.submitted). The error
 // names every failing place in the body but never quotes the values found
 // there, so it may be logged: bodies hold personal data.
 func ValidateBody(body []byte) error {
@@ -80,8 +93,13 @@ func validBody(body []byte) (any, error) {
 		return nil, fmt.Errorf("webhook: body is not JSON: %w", err)
 	}
 	path, compiled := SchemaPath, compiledSchema
-	if obj, _ := doc.(map[string]any); obj != nil && obj["type"] == EventHandoffRequested {
-		path, compiled = HandoffSchemaPath, compiledHandoffSchema
+	if obj, _ := doc.(map[string]any); obj != nil {
+		switch obj["type"] {
+		case EventHandoffRequested:
+			path, compiled = HandoffSchemaPath, compiledHandoffSchema
+		case EventEvidenceAdded:
+			path, compiled = EvidenceSchemaPath, compiledEvidenceSchema
+		}
 	}
 	sch, err := compiled()
 	if err != nil {
