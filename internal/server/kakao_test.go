@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/claimbot/claimbot/internal/config"
 	"github.com/claimbot/claimbot/internal/kakao"
 	"github.com/claimbot/claimbot/internal/shard"
@@ -441,5 +443,34 @@ func TestKakaoChatClientFilesLink(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("chat output lacks %q:\n%s", want, got)
 		}
+	}
+}
+
+// TestBrowserKakaoFilesLink opens the skill's files link in a real
+// browser: the web chat page comes up on the builder user's own session at
+// the files question, the token leaves the address bar, and what the page
+// answers (later) is where the messenger's chat goes on.
+func TestBrowserKakaoFilesLink(t *testing.T) {
+	e := startEnv(t, withKakaoKey(skillKey))
+	const user = "browser-files-link-user"
+	r := toEvidence(t, e.run.URL(), user)
+	b := newBrowser(t, "kakao-files-link")
+	b.do(chromedp.Navigate(r.Data.Link))
+	first := b.waitGreeting()
+	if first.State != "evidence" || first.Input != "files" {
+		t.Fatalf("the page opened at %+v, want the files question", first)
+	}
+	b.do(chromedp.WaitVisible(chromedp.CSS(`#choices button.choice[data-value="later"]`)))
+	if href := run(b, chromedp.Location()); strings.Contains(href, "t=") {
+		t.Errorf("the token is still in the address bar: %s", href)
+	}
+	if got := b.sessionUser(e.run.URL()); got != "kakao:"+user {
+		t.Errorf("the page's session is %q's, want kakao:%s", got, user)
+	}
+	b.shot("evidence")
+	expectReply(t, "later on the page", b.choose("later"), "email")
+	_, r, _ = postSkill(t, e.run.URL(), skillKey, skillBody(user, "", ""))
+	if r.Data == nil || r.Data.State != "email" {
+		t.Fatalf("the messenger's chat after the page's answer: %+v %s", r.Data, skillText(r))
 	}
 }
