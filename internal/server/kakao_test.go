@@ -474,3 +474,51 @@ func TestBrowserKakaoFilesLink(t *testing.T) {
 		t.Fatalf("the messenger's chat after the page's answer: %+v %s", r.Data, skillText(r))
 	}
 }
+
+// A returning user adding files to the claim they filed through the
+// skill: the "add files" reply offers back (no later there) and the link,
+// which opens the web chat on that session, adding files to that claim.
+func TestKakaoSkillAddingFilesLink(t *testing.T) {
+	e := startEnv(t, withKakaoKey(skillKey))
+	url := e.run.URL()
+	const user = "adding-files-user"
+	r := toEvidence(t, url, user)
+	send := func(utterance, extra string) kakao.Response {
+		t.Helper()
+		_, r, _ := postSkill(t, url, skillKey, skillBody(user, utterance, extra))
+		return r
+	}
+	r = send(tap(t, r, "later"))
+	for _, typed := range []string{"owner@example.com", "010-5555-1234", "증빙은 나중에", "10월 15일 주문 알림이 오지 않았습니다."} {
+		r = send(typed, "")
+	}
+	r = send(tap(t, r, "submit"))
+	if r.Data == nil || !r.Data.Done || r.Data.ClaimID == "" || r.Data.Link != "" {
+		t.Fatalf("submit: %+v %s", r.Data, skillText(r))
+	}
+	r = send(tap(t, r, "attach"))
+	if r.Data == nil || r.Data.Input != "files" || !strings.HasPrefix(r.Data.Link, url+"/chat?t=") ||
+		!strings.Contains(skillText(r), r.Data.Link) || !strings.Contains(skillText(r), r.Data.ClaimID) {
+		t.Fatalf("adding files: %+v %s", r.Data, skillText(r))
+	}
+	tap(t, r, "back")
+	for _, q := range r.Template.QuickReplies {
+		if q.Extra["value"] == "later" {
+			t.Errorf("adding files offers later")
+		}
+	}
+	jar, _ := cookiejar.New(nil)
+	resp, err := (&http.Client{Jar: jar}).Get(r.Data.Link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	h := http.Header{}
+	for _, ck := range jar.Cookies(resp.Request.URL) {
+		h.Add("Cookie", ck.String())
+	}
+	ws := dialURL(t, "ws://"+e.run.Addr+"/ws", h)
+	if ws.last.Input != "files" || ws.last.State != "evidence" || !contains(ws.last.Messages, r.Data.ClaimID) {
+		t.Fatalf("the web chat did not resume adding files to %s: %+v", r.Data.ClaimID, ws.last)
+	}
+}
