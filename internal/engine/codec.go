@@ -31,6 +31,10 @@ func (r *Reply) AppendJSON(b []byte) []byte {
 		b = appendString(b, c.Value)
 		b = append(b, `,"label":`...)
 		b = appendString(b, c.Label)
+		if c.Short != "" {
+			b = append(b, `,"short":`...)
+			b = appendString(b, c.Short)
+		}
 		b = append(b, '}')
 	}
 	b = append(b, `],"invalid":`...)

@@ -103,7 +103,7 @@ func (p *plan) machine(from string) *fsm.FSM {
 }
 
 // quickReplies are the quick replies of a choice or confirm state in lang,
-// without back.
+// without back; with their short labels where the flow gives them.
 func (e *Engine) quickReplies(f *flow.Flow, st *flow.State, lang string) []Choice {
 	if len(st.Choices) == 0 { // confirm with the default labels
 		return []Choice{
@@ -113,25 +113,36 @@ func (e *Engine) quickReplies(f *flow.Flow, st *flow.State, lang string) []Choic
 	}
 	out := make([]Choice, len(st.Choices))
 	for i, c := range st.Choices {
-		label := c.Label
+		label, short := c.Label, c.Short
 		if lang != locale.Source {
 			label = e.cat.Text(lang, f.ChoiceID(st.ID, c.Value), nil)
+			if short != "" {
+				short = e.cat.Text(lang, f.ShortID(st.ID, c.Value), nil)
+			}
 		}
-		out[i] = Choice{Value: c.Value, Label: label}
+		out[i] = Choice{Value: c.Value, Label: label, Short: short}
 	}
 	return out
 }
 
 // matcherOptions are a state's quick replies cs as the matcher sees them:
-// the label in the session's language, the Korean label and the synonyms.
+// the label in the session's language, the Korean label, the short labels
+// (a quick reply's tap on a channel that shows them sends it as text) and
+// the synonyms.
 func matcherOptions(st *flow.State, cs []Choice) []validate.Option {
 	var opts []validate.Option
 	for _, c := range cs {
 		o := validate.Option{Value: c.Value, Label: c.Label}
+		if c.Short != "" && c.Short != c.Label {
+			o.Also = append(o.Also, c.Short)
+		}
 		if fc := choiceOf(st, c.Value); fc != nil {
 			o.Also = append(o.Also, fc.Also...)
 			if fc.Label != c.Label && fc.Label != "" {
 				o.Also = append(o.Also, fc.Label)
+			}
+			if fc.Short != "" && fc.Short != c.Short && fc.Short != fc.Label {
+				o.Also = append(o.Also, fc.Short)
 			}
 		}
 		opts = append(opts, o)

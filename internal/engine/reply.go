@@ -35,8 +35,11 @@ type FileShown struct {
 	Size int64  `json:"size"`
 }
 
-// Choice is a quick reply offered to the user.
+// Choice is a quick reply offered to the user. Short, when the flow gives
+// one, is the label for channels with tight label limits (the messenger's
+// chatbot builder); the web chat shows Label.
 type Choice struct {
 	Value string `json:"value"`
 	Label string `json:"label"`
+	Short string `json:"short,omitempty"`
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"text/template"
 	"text/template/parse"
+	"unicode/utf8"
 
 	"github.com/expr-lang/expr"
 )
@@ -283,6 +284,15 @@ func (p *parser) checkState(f *Flow, s *State, env map[string]any) {
 		seen[c.Value] = true
 		if c.Label == "" && s.Ask == InputChoice {
 			p.errorf(c.Pos, id, "choice %q: no label", c.Value)
+		}
+		switch n := utf8.RuneCountInString(c.Short); {
+		case c.Short != "" && c.Label == "":
+			p.errorf(c.Pos, id, "choice %q: short: a short label shortens the label; give the choice a label", c.Value)
+		case n > ShortLabel:
+			p.errorf(c.Pos, id, "choice %q: short: %q has %d characters; a short label has at most %d", c.Value, c.Short, n, ShortLabel)
+		case c.Short == "" && utf8.RuneCountInString(c.Label) > ShortLabel:
+			p.warnf(c.Pos, id, "choice %q: label %q has %d characters, more than the %d of the chatbot builder's quick replies; give it short: (at most %d)",
+				c.Value, c.Label, utf8.RuneCountInString(c.Label), ShortLabel, ShortLabel)
 		}
 		if c.To != "" {
 			p.target(f, s, c.Pos, fmt.Sprintf("choice %q: to", c.Value), c.To)

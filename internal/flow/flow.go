@@ -96,10 +96,18 @@ type Files struct {
 // Pos is a place in a flow file.
 type Pos struct{ Line, Col int }
 
+// ShortLabel is the most characters (runes) a choice's label may have on
+// channels with tight label limits (the messenger's chatbot builder, whose
+// quick replies take 14): a longer label wants a short one for them.
+const ShortLabel = 14
+
 // Choice is a quick reply.
 type Choice struct {
 	Value string
 	Label string
+	// Short is the label on channels with tight label limits (at most
+	// ShortLabel characters); empty: the label.
+	Short string
 	Also  []string // typed synonyms
 	To    string   // optional: where this choice leads, before the state's next
 	Event string   // the state machine event this choice fires, when To is set
@@ -251,7 +259,10 @@ func (f *Flow) Texts() []Text {
 		}
 		for _, c := range s.Choices {
 			if c.Label != "" {
-				add(Text{ID: f.ID + "." + id + ".choice." + c.Value, Source: c.Label, Pos: c.Pos})
+				add(Text{ID: f.ChoiceID(id, c.Value), Source: c.Label, Pos: c.Pos})
+			}
+			if c.Short != "" {
+				add(Text{ID: f.ShortID(id, c.Value), Source: c.Short, Pos: c.Pos})
 			}
 		}
 	}
@@ -260,6 +271,9 @@ func (f *Flow) Texts() []Text {
 
 // ChoiceID is the message id of a choice's label.
 func (f *Flow) ChoiceID(state, value string) string { return f.ID + "." + state + ".choice." + value }
+
+// ShortID is the message id of a choice's short label.
+func (f *Flow) ShortID(state, value string) string { return f.ChoiceID(state, value) + ".short" }
 
 // State returns the state with that id, or nil.
 func (f *Flow) State(id string) *State { return f.States[id] }

@@ -94,6 +94,11 @@ func (p *parser) errorf(pos Pos, state, format string, args ...any) {
 	p.problems = append(p.problems, Problem{File: p.file, Pos: pos, State: state, Msg: fmt.Sprintf(format, args...)})
 }
 
+// warnf reports a warning: the flow loads, and lint --strict fails.
+func (p *parser) warnf(pos Pos, state, format string, args ...any) {
+	p.problems = append(p.problems, Problem{File: p.file, Pos: pos, State: state, Msg: fmt.Sprintf(format, args...), Warning: true})
+}
+
 func (p *parser) yamlError(err error) {
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
@@ -469,6 +474,7 @@ func (p *parser) choices(f *Flow, s *State, n *yaml.Node) []Choice {
 		p.mapping(cn, s.ID, "choice", map[string]func(k, v *yaml.Node){
 			"value": func(k, v *yaml.Node) { c.Value = p.str(v, s.ID, "value") },
 			"label": func(k, v *yaml.Node) { labelNode = v },
+			"short": func(k, v *yaml.Node) { c.Short = p.str(v, s.ID, "short") },
 			"also":  func(k, v *yaml.Node) { c.Also = p.strs(v, s.ID, "also") },
 			"to":    func(k, v *yaml.Node) { c.To = p.str(v, s.ID, "to") },
 		})

@@ -42,6 +42,9 @@ type Data struct {
 	Invalid bool            `json:"invalid"`
 	Done    bool            `json:"done"`
 	ClaimID string          `json:"claim_id,omitempty"`
+	// Link is a files question's link to the web chat page on the same
+	// session (the last bubble shows it too).
+	Link string `json:"link,omitempty"`
 }
 
 // Template holds what the builder shows.
@@ -76,16 +79,25 @@ type Texts func(id string) string
 
 // Render turns an engine reply into a skill response within the builder's
 // limits. Choices that do not all fit as quick replies (more than there is
-// room for, or a label too long) are listed as numbered text, and typed
-// numbers pick them (see Numbered); commands (back, handoff wherever a
-// question waits, and restart where it fits) come as quick replies.
-func Render(r engine.Reply, text Texts) Response {
+// room for, or a label too long: a choice's short label counts where the
+// flow gives one) are listed as numbered text, and typed numbers pick them
+// (see Numbered); commands (back, handoff wherever a question waits, and
+// restart where it fits) come as quick replies.
+func Render(r engine.Reply, text Texts) Response { return RenderLink(r, text, "") }
+
+// RenderLink is Render with the link that a files question, which the
+// channel cannot take, offers: the web chat page on the same session
+// (see Handler.link). Its own last bubble says so, above the link, which
+// is never cut short; with no link ("": dev mode) it says that none can
+// be made. The files question's own choices (later, when offered) stay
+// quick replies.
+func RenderLink(r engine.Reply, text Texts, link string) Response {
 	own, cmds := split(r, text)
 	msgs := append([]string(nil), r.Messages...)
 	var qr []QuickReply
 	if fits(own, cmds) {
 		for _, c := range own {
-			qr = append(qr, quick(c.Label, c.Value, r.State))
+			qr = append(qr, quick(label(c), c.Value, r.State))
 		}
 	} else {
 		var b strings.Builder
@@ -100,16 +112,37 @@ func Render(r engine.Reply, text Texts) Response {
 		// As many as there is room for beside the commands also come as
 		// buttons, numbered as in the list.
 		for i, c := range own[:min(len(own), MaxQuickReplies-min(len(cmds), MaxQuickReplies))] {
-			qr = append(qr, quick(strconv.Itoa(i+1)+". "+c.Label, c.Value, r.State))
+			qr = append(qr, quick(strconv.Itoa(i+1)+". "+label(c), c.Value, r.State))
 		}
 	}
 	for _, c := range cmds {
 		if len(qr) < MaxQuickReplies {
-			qr = append(qr, quick(c.Label, c.Value, r.State))
+			qr = append(qr, quick(label(c), c.Value, r.State))
 		}
 	}
-	return Response{Version: "2.0", Template: Template{Outputs: outputs(msgs), QuickReplies: qr},
-		Data: &Data{State: r.State, Field: r.Field, Input: r.Input, Choices: r.Choices, Invalid: r.Invalid, Done: r.Done, ClaimID: r.ClaimID}}
+	data := &Data{State: r.State, Field: r.Field, Input: r.Input, Choices: r.Choices, Invalid: r.Invalid, Done: r.Done, ClaimID: r.ClaimID}
+	var out []Output
+	if r.Input == flow.InputFiles.Wire() {
+		var last string
+		if link != "" {
+			last, data.Link = text("bot.kakao.files_link")+"\n"+link, link
+		} else {
+			last = text("bot.kakao.files_nolink")
+		}
+		out = append(packed(msgs, MaxOutputs-1), Output{SimpleText: SimpleText{Text: cut(last, MaxText)}})
+	} else {
+		out = outputs(msgs)
+	}
+	return Response{Version: "2.0", Template: Template{Outputs: out, QuickReplies: qr}, Data: data}
+}
+
+// label is a choice's label on a quick reply: its short label, when the
+// flow gives it one.
+func label(c engine.Choice) string {
+	if c.Short != "" {
+		return c.Short
+	}
+	return c.Label
 }
 
 // Numbered returns the choices a reply lists as numbered text, in order;
@@ -163,7 +196,7 @@ func fits(own, cmds []engine.Choice) bool {
 		return false
 	}
 	for _, c := range own {
-		if utf8.RuneCountInString(c.Label) > MaxLabel {
+		if utf8.RuneCountInString(label(c)) > MaxLabel {
 			return false
 		}
 	}
@@ -180,13 +213,23 @@ func quick(label, value, state string) QuickReply {
 // is one), several short ones are joined, and what still does not fit is
 // cut short with an ellipsis.
 func outputs(msgs []string) []Output {
+	out := packed(msgs, MaxOutputs)
+	if len(out) == 0 {
+		out = []Output{{SimpleText: SimpleText{Text: "…"}}}
+	}
+	return out
+}
+
+// packed packs messages into at most n bubbles, as outputs does; none
+// for no text.
+func packed(msgs []string, n int) []Output {
 	var parts []string
 	for _, m := range msgs {
 		if m = strings.TrimSpace(m); m != "" {
 			parts = append(parts, chunks(m)...)
 		}
 	}
-	if len(parts) > MaxOutputs {
+	if len(parts) > n {
 		var joined []string
 		for _, p := range parts {
 			if n := len(joined); n > 0 && utf8.RuneCountInString(joined[n-1])+2+utf8.RuneCountInString(p) <= MaxText {
@@ -197,12 +240,9 @@ func outputs(msgs []string) []Output {
 		}
 		parts = joined
 	}
-	if len(parts) > MaxOutputs {
-		last := strings.Join(parts[MaxOutputs-1:], "\n\n")
-		parts = append(parts[:MaxOutputs-1], cut(last, MaxText))
-	}
-	if len(parts) == 0 {
-		parts = []string{"…"}
+	if len(parts) > n {
+		last := strings.Join(parts[n-1:], "\n\n")
+		parts = append(parts[:n-1], cut(last, MaxText))
 	}
 	out := make([]Output, len(parts))
 	for i, p := range parts {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/claimbot/claimbot/internal/engine"
 	"github.com/claimbot/claimbot/internal/flow"
 	"github.com/claimbot/claimbot/internal/store"
+	"github.com/claimbot/claimbot/internal/token"
 )
 
 // KeyHeader carries the shared key the builder sends with every skill
@@ -61,7 +63,20 @@ type Handler struct {
 	Log    *slog.Logger          // never given personal data
 	// Observe, when set, hears of every turn (metrics).
 	Observe func(flow string, res engine.Result, err error, d time.Duration)
+	// BannerSecret signs the link a files question offers (a banner
+	// token for the builder's user, see LinkTTL); empty (dev mode, whose
+	// /chat takes no tokens): no link, and the question says why.
+	BannerSecret []byte
+	// PublicURL starts the link (CLAIMBOT_PUBLIC_URL); empty: the scheme
+	// and host the builder reached the skill on.
+	PublicURL string
+	Now       func() time.Time // nil: time.Now
 }
+
+// LinkTTL is how long a files question's link opens the web chat: long
+// enough to find the documents, short as a link in a chat log should be.
+// The texts bot.kakao.files_link say so.
+const LinkTTL = 30 * time.Minute
 
 func (h *Handler) authorized(r *http.Request) bool {
 	got := r.Header.Get(KeyHeader)
@@ -100,7 +115,54 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.write(w, h.say(lang, "bot.error.unavailable"))
 		return
 	}
-	h.write(w, Render(res.Reply, h.texts(res.Reply, lang, res.Session)))
+	var link string
+	if res.Reply.Input == flow.InputFiles.Wire() {
+		link = h.link(r, UserPrefix+id, lang, res.Session)
+	}
+	h.write(w, RenderLink(res.Reply, h.texts(res.Reply, lang, res.Session), link))
+}
+
+// link is the link of a files question, which the builder's chat cannot
+// take: the web chat page, /chat?t= with a banner token of this builder
+// user that expires after LinkTTL, so the page opens the same session
+// (same user, flow and language) and its files go to the same question.
+// "" when it cannot be made: dev mode, or a token that cannot be signed.
+func (h *Handler) link(r *http.Request, user, lang string, s *engine.Session) string {
+	if len(h.BannerSecret) == 0 {
+		return ""
+	}
+	flowID := h.Flow()
+	if s != nil {
+		flowID = s.Flow
+		if s.Lang != "" {
+			lang = s.Lang
+		}
+	}
+	now := time.Now()
+	if h.Now != nil {
+		now = h.Now()
+	}
+	tok, err := token.Mint(h.BannerSecret, user, flowID, lang, LinkTTL, now)
+	if err != nil {
+		h.log().Error("kakao skill: files link: sign", "err", err)
+		return ""
+	}
+	return h.base(r) + "/chat?" + url.Values{"t": {tok}}.Encode()
+}
+
+// base is where the web chat is: PublicURL, or the scheme and host the
+// builder reached the skill on (https when the request came over TLS or
+// a proxy says so).
+func (h *Handler) base(r *http.Request) string {
+	if h.PublicURL != "" {
+		return strings.TrimSuffix(h.PublicURL, "/")
+	}
+	scheme := "http"
+	proto, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Proto"), ",")
+	if r.TLS != nil || strings.EqualFold(strings.TrimSpace(proto), "https") {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
 }
 
 // turn opens the user's conversation and applies the request to it.

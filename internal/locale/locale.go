@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/nicksnyder/go-i18n/v2/i18n"
 	"golang.org/x/text/language"
@@ -268,6 +269,33 @@ func (c *Catalog) CheckFlow(dir string, f *flow.Flow) flow.Problems {
 				ps = append(ps, flow.Problem{File: f.Path, Pos: t.Pos, Warning: true,
 					Msg: fmt.Sprintf("%s: the %s translation in %s is stale (the Korean changed; hash %s)", t.ID, lang, file, Hash(t.Source))})
 			}
+		}
+		ps = append(ps, c.checkShort(f, lang, file)...)
+	}
+	return ps
+}
+
+// checkShort warns about a choice whose label in lang is longer than
+// channels with tight label limits take and that has no short label (the
+// flow's lint checks the Korean), and about a short label's translation
+// that is itself too long.
+func (c *Catalog) checkShort(f *flow.Flow, lang, file string) flow.Problems {
+	var ps flow.Problems
+	for _, id := range f.Order {
+		for _, ch := range f.States[id].Choices {
+			tid := f.ChoiceID(id, ch.Value)
+			if ch.Short != "" {
+				tid = f.ShortID(id, ch.Value)
+			}
+			e, ok := c.langs[lang][tid]
+			if !ok || ch.Label == "" || utf8.RuneCountInString(e.text) <= flow.ShortLabel {
+				continue
+			}
+			msg := fmt.Sprintf("%s: the %s label %q has more than %d characters and the choice has no short label; give it short: and translate that", tid, lang, e.text, flow.ShortLabel)
+			if ch.Short != "" {
+				msg = fmt.Sprintf("%s: the %s short label %q in %s has more than %d characters", tid, lang, e.text, file, flow.ShortLabel)
+			}
+			ps = append(ps, flow.Problem{File: f.Path, Pos: ch.Pos, State: id, Warning: true, Msg: msg})
 		}
 	}
 	return ps

@@ -7,13 +7,17 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/claimbot/claimbot/internal/config"
 	"github.com/claimbot/claimbot/internal/kakao"
 	"github.com/claimbot/claimbot/internal/shard"
+	"github.com/claimbot/claimbot/internal/token"
 	"github.com/claimbot/claimbot/internal/webhook"
 )
 
@@ -310,5 +314,211 @@ func TestKakaoSkillBadRequests(t *testing.T) {
 	keys, err := e.redis.Client(t).Keys(context.Background(), "*kakao:*").Result()
 	if err != nil || len(keys) != 0 {
 		t.Errorf("keys written: %v %v", keys, err)
+	}
+}
+
+// toEvidence takes a builder user through the skill to the small
+// business's files question (a loss over 500,000 KRW).
+func toEvidence(t *testing.T, url, user string) kakao.Response {
+	t.Helper()
+	send := func(utterance, extra string) kakao.Response {
+		t.Helper()
+		code, r, took := postSkill(t, url, skillKey, skillBody(user, utterance, extra))
+		if code != http.StatusOK || took > 5*time.Second {
+			t.Fatalf("%q: HTTP %d in %v", utterance, code, took)
+		}
+		return r
+	}
+	r := send("피해 접수", "")
+	r = send(tap(t, r, "yes"))
+	r = send(tap(t, r, "small_business"))
+	r = send("3", "")
+	r = send(tap(t, r, "free_monetary"))
+	for _, typed := range []string{"행복분식", "220-81-62517", "60만원"} {
+		r = send(typed, "")
+	}
+	if r.Data == nil || r.Data.State != "evidence" || r.Data.Input != "files" {
+		t.Fatalf("not at the files question: %+v %s", r.Data, skillText(r))
+	}
+	return r
+}
+
+// The files question through the skill: later as a quick reply and a
+// short-lived link, signed for this builder user only, that opens the web
+// chat page on the same session: its cookie is kakao:<id>'s, and the
+// WebSocket on it resumes at the files question. later through the skill
+// goes on.
+func TestKakaoSkillFilesLink(t *testing.T) {
+	e := startEnv(t, withKakaoKey(skillKey))
+	url := e.run.URL()
+	const user = "files-link-user-77"
+	before := time.Now()
+	r := toEvidence(t, url, user)
+	link := r.Data.Link
+	last := r.Template.Outputs[len(r.Template.Outputs)-1].SimpleText.Text
+	if !strings.HasPrefix(link, url+"/chat?t=") || !strings.HasSuffix(last, "\n"+link) {
+		t.Fatalf("link %q, last bubble %q", link, last)
+	}
+	tap(t, r, "later")
+	raw := strings.TrimPrefix(link, url+"/chat?t=")
+	c, err := token.Verify([]byte(bannerSecret), raw, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := c.ExpiresAt.Time
+	if c.User() != "kakao:"+user || c.Flow != "damage-1015" || c.Language() != "ko" ||
+		exp.Before(before.Add(kakao.LinkTTL).Truncate(time.Second)) || exp.After(time.Now().Add(kakao.LinkTTL)) {
+		t.Errorf("link token: sub %q flow %q lang %q exp %v", c.User(), c.Flow, c.Lang, exp)
+	}
+	if _, err := token.Verify([]byte(bannerSecret), raw, time.Now().Add(kakao.LinkTTL+time.Second)); err == nil {
+		t.Error("the link still opens after its TTL")
+	}
+
+	// A browser opens the link: a session cookie for kakao:<id>, and the
+	// token leaves the address bar.
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar}
+	resp, err := hc.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.RawQuery != "" || resp.Request.URL.Path != "/chat" {
+		t.Fatalf("opening the link: HTTP %d at %s", resp.StatusCode, resp.Request.URL)
+	}
+	var cookie *http.Cookie
+	for _, ck := range jar.Cookies(resp.Request.URL) {
+		if ck.Name == "claimbot_session" {
+			cookie = ck
+		}
+	}
+	if cookie == nil {
+		t.Fatal("no session cookie")
+	}
+	id, err := token.Verify(token.CookieKey([]byte(bannerSecret)), cookie.Value, time.Now())
+	if err != nil || id.User() != "kakao:"+user {
+		t.Fatalf("cookie for %v (%v), want kakao:%s", id, err, user)
+	}
+	ws := dialURL(t, "ws://"+e.run.Addr+"/ws", http.Header{"Cookie": {cookie.String()}})
+	if ws.last.State != "evidence" || ws.last.Input != "files" {
+		t.Fatalf("the web chat did not resume at the files question: %+v", ws.last)
+	}
+	ws.ws.Close()
+
+	// later through the skill goes on to the email question.
+	label, extra := tap(t, r, "later")
+	_, r, _ = postSkill(t, url, skillKey, skillBody(user, label, extra))
+	if r.Data == nil || r.Data.State != "email" || r.Data.Link != "" {
+		t.Fatalf("after later: %+v %s", r.Data, skillText(r))
+	}
+}
+
+// Dev mode has no banner tokens, and its /chat opens an anonymous user:
+// the files question gives no link and says why; later still goes on.
+func TestKakaoSkillFilesNoLinkInDevMode(t *testing.T) {
+	e := startEnv(t, withKakaoKey(skillKey), func(c *config.Config) { c.BannerSecret = "" })
+	r := toEvidence(t, e.run.URL(), "dev-files-user")
+	if txt := skillText(r); r.Data.Link != "" || strings.Contains(txt, "/chat") || !strings.Contains(txt, "개발 모드") {
+		t.Fatalf("dev mode: link %q, text %s", r.Data.Link, txt)
+	}
+	label, extra := tap(t, r, "later")
+	_, r, _ = postSkill(t, e.run.URL(), skillKey, skillBody("dev-files-user", label, extra))
+	if r.Data == nil || r.Data.State != "email" {
+		t.Fatalf("after later: %+v %s", r.Data, skillText(r))
+	}
+}
+
+// claimbot chat --kakao shows the files question's link and its later
+// button; typing a short label ("무료 서비스") picks its choice.
+func TestKakaoChatClientFilesLink(t *testing.T) {
+	e := startEnv(t, withKakaoKey(skillKey))
+	var out bytes.Buffer
+	c := &kakao.Client{URL: e.run.URL() + "/kakao/skill", Key: skillKey, User: "terminal-files-user"}
+	in := "#1\n소상공인\n3\n무료 서비스\n행복분식\n220-81-62517\n60만원\n"
+	if err := c.Chat(context.Background(), strings.NewReader(in), &out); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	for _, want := range []string{"[#1 유료 서비스] [#2 무료 서비스] [#3 금전 피해 없음]", "상호", "bot> 이 채팅에서는 파일을 받을 수 없어요", e.run.URL() + "/chat?t=ey", "나중에 낼게요]"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("chat output lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+// TestBrowserKakaoFilesLink opens the skill's files link in a real
+// browser: the web chat page comes up on the builder user's own session at
+// the files question, the token leaves the address bar, and what the page
+// answers (later) is where the messenger's chat goes on.
+func TestBrowserKakaoFilesLink(t *testing.T) {
+	e := startEnv(t, withKakaoKey(skillKey))
+	const user = "browser-files-link-user"
+	r := toEvidence(t, e.run.URL(), user)
+	b := newBrowser(t, "kakao-files-link")
+	b.do(chromedp.Navigate(r.Data.Link))
+	first := b.waitGreeting()
+	if first.State != "evidence" || first.Input != "files" {
+		t.Fatalf("the page opened at %+v, want the files question", first)
+	}
+	b.do(chromedp.WaitVisible(chromedp.CSS(`#choices button.choice[data-value="later"]`)))
+	if href := run(b, chromedp.Location()); strings.Contains(href, "t=") {
+		t.Errorf("the token is still in the address bar: %s", href)
+	}
+	if got := b.sessionUser(e.run.URL()); got != "kakao:"+user {
+		t.Errorf("the page's session is %q's, want kakao:%s", got, user)
+	}
+	b.shot("evidence")
+	expectReply(t, "later on the page", b.choose("later"), "email")
+	_, r, _ = postSkill(t, e.run.URL(), skillKey, skillBody(user, "", ""))
+	if r.Data == nil || r.Data.State != "email" {
+		t.Fatalf("the messenger's chat after the page's answer: %+v %s", r.Data, skillText(r))
+	}
+}
+
+// A returning user adding files to the claim they filed through the
+// skill: the "add files" reply offers back (no later there) and the link,
+// which opens the web chat on that session, adding files to that claim.
+func TestKakaoSkillAddingFilesLink(t *testing.T) {
+	e := startEnv(t, withKakaoKey(skillKey))
+	url := e.run.URL()
+	const user = "adding-files-user"
+	r := toEvidence(t, url, user)
+	send := func(utterance, extra string) kakao.Response {
+		t.Helper()
+		_, r, _ := postSkill(t, url, skillKey, skillBody(user, utterance, extra))
+		return r
+	}
+	r = send(tap(t, r, "later"))
+	for _, typed := range []string{"owner@example.com", "010-5555-1234", "증빙은 나중에", "10월 15일 주문 알림이 오지 않았습니다."} {
+		r = send(typed, "")
+	}
+	r = send(tap(t, r, "submit"))
+	if r.Data == nil || !r.Data.Done || r.Data.ClaimID == "" || r.Data.Link != "" {
+		t.Fatalf("submit: %+v %s", r.Data, skillText(r))
+	}
+	r = send(tap(t, r, "attach"))
+	if r.Data == nil || r.Data.Input != "files" || !strings.HasPrefix(r.Data.Link, url+"/chat?t=") ||
+		!strings.Contains(skillText(r), r.Data.Link) || !strings.Contains(skillText(r), r.Data.ClaimID) {
+		t.Fatalf("adding files: %+v %s", r.Data, skillText(r))
+	}
+	tap(t, r, "back")
+	for _, q := range r.Template.QuickReplies {
+		if q.Extra["value"] == "later" {
+			t.Errorf("adding files offers later")
+		}
+	}
+	jar, _ := cookiejar.New(nil)
+	resp, err := (&http.Client{Jar: jar}).Get(r.Data.Link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	h := http.Header{}
+	for _, ck := range jar.Cookies(resp.Request.URL) {
+		h.Add("Cookie", ck.String())
+	}
+	ws := dialURL(t, "ws://"+e.run.Addr+"/ws", h)
+	if ws.last.Input != "files" || ws.last.State != "evidence" || !contains(ws.last.Messages, r.Data.ClaimID) {
+		t.Fatalf("the web chat did not resume adding files to %s: %+v", r.Data.ClaimID, ws.last)
 	}
 }

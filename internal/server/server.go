@@ -197,7 +197,8 @@ func (s *Server) Handler() http.Handler {
 	}
 	if s.cfg.KakaoSkillKey != "" {
 		mux.Handle("POST /kakao/skill", &kakao.Handler{Key: s.cfg.KakaoSkillKey, Store: s.store, Engine: s.engine,
-			Flow: func() string { return s.cfg.DefaultFlow }, Log: s.log, Observe: s.metrics.observeTurn})
+			Flow: func() string { return s.cfg.DefaultFlow }, Log: s.log, Observe: s.metrics.observeTurn,
+			BannerSecret: s.bannerKey, Now: s.now}) // bannerKey: nil in dev mode, so a files question gives no link
 	}
 	for path, h := range s.extra {
 		mux.Handle(path, h)
