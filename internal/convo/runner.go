@@ -150,6 +150,11 @@ func (r *Runner) play(ctx context.Context, s *Script) (*Failure, bool) {
 			f = Frame{Type: "choice", Value: st.Text}
 		case Command:
 			f = Frame{Type: "command", Name: st.Text}
+		case Attach:
+			var err error
+			if f, _, err = attachFrame(ctx, d, st.Path, last); err != nil {
+				return fail(st.Line, "attach: "+st.Text, "the file uploaded", &last, err), false
+			}
 		}
 		rep, err := d.Send(ctx, frames.next(f, last))
 		if err != nil {
