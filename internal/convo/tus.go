@@ -29,6 +29,9 @@ const tusChunk = 1 << 20
 // tusStalls bounds the attempts in a row that make no progress.
 const tusStalls = 5
 
+// tusPause is the pause after a failed PATCH, times the failures in a row.
+const tusPause = 100 * time.Millisecond
+
 // tusWait bounds one request.
 const tusWait = 30 * time.Second
 
@@ -95,9 +98,17 @@ func (c *tusClient) send(ctx context.Context, loc *url.URL, data []byte) error {
 	if chunk <= 0 {
 		chunk = tusChunk
 	}
-	var offset int64
+	// Progress is a server offset beyond any seen before: anything else
+	// (a failed request, an offset that stays or goes back) is a stall.
+	var offset, high int64
 	stalls := 0
 	var last error
+	progress := func(at int64) {
+		if at > high {
+			high, stalls = at, 0
+		}
+		offset = at
+	}
 	for offset < int64(len(data)) {
 		if stalls >= tusStalls {
 			return fmt.Errorf("upload: no progress after %d attempts: %w", stalls, last)
@@ -105,13 +116,11 @@ func (c *tusClient) send(ctx context.Context, loc *url.URL, data []byte) error {
 		end := min(offset+int64(chunk), int64(len(data)))
 		next, err := c.patch(ctx, loc, offset, data[offset:end])
 		if err == nil {
-			if next <= offset {
+			if next <= high {
 				stalls++
-				last = fmt.Errorf("the server stayed at offset %d", offset)
-			} else {
-				stalls = 0
+				last = fmt.Errorf("the server stayed at offset %d", next)
 			}
-			offset = next
+			progress(next)
 			continue
 		}
 		var refused *RefusedError
@@ -119,12 +128,15 @@ func (c *tusClient) send(ctx context.Context, loc *url.URL, data []byte) error {
 			refused.Location = loc.String()
 			return refused
 		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		// Where did the server get to? Go on from there.
+		// Where did the server get to? Go on from there, after a pause
+		// that grows while nothing moves.
 		stalls++
 		last = err
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(stalls) * tusPause):
+		}
 		at, herr := c.head(ctx, loc)
 		if herr != nil {
 			if errors.As(herr, &refused) && refused.Status < 500 {
@@ -134,10 +146,7 @@ func (c *tusClient) send(ctx context.Context, loc *url.URL, data []byte) error {
 			last = herr
 			continue
 		}
-		if at > offset {
-			stalls = 0
-		}
-		offset = at
+		progress(at)
 	}
 	return nil
 }
