@@ -159,6 +159,11 @@ func TestRemoteUpload(t *testing.T) {
 		})
 	}
 
+	// TestRemote's probe of a server's uploads (withUploads) sees them.
+	if got := withUploads(t, strings.TrimPrefix(us.srv.URL, "http://"), []*Script{{Steps: []Step{{Kind: Attach}}}}); len(got) != 1 {
+		t.Error("withUploads does not see the tus endpoint")
+	}
+
 	t.Run("wrong token", func(t *testing.T) {
 		_, err := remoteUploader(t, us, NewUser(), "another-secret-0123456789abcdef0123").Upload(ctx, "a.pdf", pdf[:100], filesReply())
 		var re *RefusedError
