@@ -255,6 +255,9 @@ func (p *InProcess) Engine() *engine.Engine { return p.eng }
 // DefaultFlow is the flow of scripts that name none.
 func (p *InProcess) DefaultFlow() string { return p.defaultFlow }
 
+// TakesFiles: the run has an upload service of its own.
+func (p *InProcess) TakesFiles() bool { return true }
+
 // Close stops the sender, the receiver and the Redis.
 func (p *InProcess) Close() error {
 	p.close()

@@ -1,11 +1,13 @@
 package convo
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // toEvidence answers a small business's questions up to the files question.
@@ -108,4 +110,35 @@ type noUploads struct{ *InProcess }
 func (b noUploads) Driver(ctx context.Context, user, flow, lang string) (Driver, error) {
 	d, err := b.InProcess.Driver(ctx, user, flow, lang)
 	return struct{ Driver }{d}, err
+}
+
+// On a backend whose channel takes no files (the skill endpoint), scripts
+// that attach files are skipped, and said to be; the others run.
+func TestAttachScriptsSkippedWithoutFiles(t *testing.T) {
+	p := newInProcess(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "a.pdf"), []byte("%PDF-1.4\n"), 0o644)
+	attaching := script(t, "attaching.convo.yaml", "steps:\n  - choose: \"yes\"\n  - attach: "+filepath.Join(dir, "a.pdf")+"\n")
+	plain := script(t, "plain.convo.yaml", filing)
+	results := (&Runner{Backend: struct{ Backend }{p}}).Run(context.Background(), []*Script{attaching, plain}, nil)
+	if r := results[0]; r.Skipped == "" || !r.Passed() {
+		t.Errorf("attaching script: skipped %q, passed %v; want skipped", r.Skipped, r.Passed())
+	}
+	if r := results[1]; r.Skipped != "" || !r.Passed() {
+		t.Errorf("plain script: skipped %q, failure %v; want run and passed", r.Skipped, r.Failure)
+	}
+	var b bytes.Buffer
+	WriteResult(&b, results[0])
+	WriteSummary(&b, results)
+	junit := filepath.Join(dir, "junit.xml")
+	if err := WriteJUnit(junit, results, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	x, _ := os.ReadFile(junit)
+	b.Write(x)
+	for _, want := range []string{"SKIP ", "skipped: it attaches files, which this channel does not take", "1 passed, 0 failed, 1 skipped", `<skipped message="it attaches files`} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, b.String())
+		}
+	}
 }

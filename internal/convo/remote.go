@@ -115,6 +115,9 @@ func (r *Remote) WebhookAddr() string { return r.addr }
 // DefaultFlow is the flow of scripts that name none, as far as known.
 func (r *Remote) DefaultFlow() string { return r.defaultFlow }
 
+// TakesFiles: files are uploaded to the server's /uploads/ (CONTRACT §7).
+func (r *Remote) TakesFiles() bool { return true }
+
 // Close stops the receiver.
 func (r *Remote) Close() error {
 	if r.srv != nil {
