@@ -13,7 +13,7 @@ import (
 )
 
 func init() {
-	register("chat", "chat with the bot in the terminal; --save writes the conversation as a test script", runChat)
+	register("chat", "chat with the bot in the terminal (/attach FILE sends a file); --save writes the conversation as a test script", runChat)
 }
 
 func runChat(args []string) error {

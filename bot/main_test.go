@@ -141,7 +141,7 @@ func TestTestCommandCoverage(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("claimbot test --coverage exited %d:\n%s%s", code, out, errOut)
 	}
-	full := regexp.MustCompile(`coverage damage-1015: states (\d+)/(\d+) \(100\.0%\)`)
+	full := regexp.MustCompile(`coverage damage-1015: states (\d+)/(\d+) \(100\.0%\), transitions (\d+)/(\d+) \(100\.0%\)`)
 	if !full.MatchString(out) || !strings.Contains(out, " passed, 0 failed") {
 		t.Errorf("no full coverage line:\n%s", out)
 	}

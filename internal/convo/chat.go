@@ -28,8 +28,9 @@ type ChatOptions struct {
 // Chat runs one conversation in a terminal: it prints the bot's messages
 // and choices as numbered options, and sends what is typed. A number
 // presses that option (where the question takes a button); /back,
-// /restart, /handoff and /quit do what they say; anything else is sent as text. It
-// ends when the conversation is done, on /quit or at the end of in.
+// /restart, /handoff and /quit do what they say; /attach PATH uploads that
+// file as the chat page does and attaches it; anything else is sent as
+// text. It ends when the conversation is done, on /quit or at the end of in.
 func Chat(ctx context.Context, b Backend, in io.Reader, out io.Writer, opt ChatOptions) error {
 	flowID := opt.Flow
 	if flowID == "" {
@@ -44,10 +45,10 @@ func Chat(ctx context.Context, b Backend, in io.Reader, out io.Writer, opt ChatO
 	if err != nil {
 		return err
 	}
-	rec := &recording{flow: flowID, lang: opt.Lang}
+	rec := &recording{flow: flowID, lang: opt.Lang, dir: filepath.Dir(opt.Save)}
 	rec.reply(last)
 	show(out, last)
-	fmt.Fprintln(out, "(a number presses that button; /back, /restart, /handoff, /quit)")
+	fmt.Fprintln(out, "(a number presses that button; /back, /restart, /handoff, /attach FILE, /quit)")
 	frames := newFrames()
 	lines := bufio.NewReader(in)
 	for !last.Done {
@@ -64,9 +65,19 @@ func Chat(ctx context.Context, b Backend, in io.Reader, out io.Writer, opt ChatO
 		step, f, ok := parseChatLine(line, last)
 		if !ok {
 			if line != "" {
-				fmt.Fprintln(out, "  (commands: /back, /restart, /handoff, /quit; a number presses that button)")
+				fmt.Fprintln(out, "  (commands: /back, /restart, /handoff, /attach FILE, /quit; a number presses that button)")
 			}
 			continue
+		}
+		if step.Kind == Attach {
+			var refused error
+			if f, refused, err = attachFrame(ctx, d, step.Path, last); err != nil {
+				fmt.Fprintf(out, "  (%s was not sent: %v)\n", step.Path, err)
+				continue
+			}
+			if refused != nil {
+				fmt.Fprintf(out, "  (the server took %s but refused it: %v)\n", step.Path, refused)
+			}
 		}
 		rep, err := d.Send(ctx, frames.next(f, last))
 		if err != nil {
@@ -110,6 +121,13 @@ func parseChatLine(line string, last Reply) (Step, Frame, bool) {
 		name := line[1:]
 		return Step{Kind: Command, Text: name}, Frame{Type: "command", Name: name}, true
 	}
+	if rest, ok := strings.CutPrefix(line, "/attach"); ok && (rest == "" || rest[0] == ' ') {
+		path := unquotePath(strings.TrimSpace(rest))
+		if path == "" {
+			return Step{}, Frame{}, false
+		}
+		return Step{Kind: Attach, Text: path, Path: path}, Frame{Type: "file"}, true
+	}
 	if strings.HasPrefix(line, "/") {
 		return Step{}, Frame{}, false
 	}
@@ -120,11 +138,20 @@ func parseChatLine(line string, last Reply) (Step, Frame, bool) {
 	return Step{Kind: User, Text: line}, Frame{Type: "text", Text: line}, true
 }
 
+// unquotePath reads a path as a terminal pastes or drops it: in quotes,
+// or with its spaces escaped.
+func unquotePath(p string) string {
+	if len(p) >= 2 && (p[0] == '"' || p[0] == '\'') && p[len(p)-1] == p[0] {
+		return p[1 : len(p)-1]
+	}
+	return strings.ReplaceAll(p, `\ `, " ")
+}
+
 // buttons reports whether numbers press buttons: not where the bot waits
 // for typed text, where a number is an answer.
 func buttons(r Reply) bool {
 	switch r.Input {
-	case "choice", "confirm", "none", "":
+	case "choice", "confirm", "files", "none", "":
 		return true
 	}
 	return false
@@ -146,6 +173,13 @@ func show(out io.Writer, r Reply) {
 			}
 		}
 	}
+	if r.Upload != nil {
+		for _, f := range r.Files {
+			fmt.Fprintf(out, "      📎 %s (%s)\n", f.Name, sizeText(f.Size))
+		}
+		fmt.Fprintf(out, "      (/attach FILE sends a file: %s, up to %s each, %d files)\n",
+			strings.Join(r.Upload.Accept, ", "), sizeText(r.Upload.MaxBytes), r.Upload.MaxFiles)
+	}
 	if len(r.Choices) == 0 {
 		return
 	}
@@ -164,9 +198,21 @@ func show(out io.Writer, r Reply) {
 	}
 }
 
+// sizeText is a file size as people read it.
+func sizeText(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return strconv.FormatFloat(float64(n)/(1<<20), 'f', -1, 64) + " MB"
+	case n >= 1<<10:
+		return strconv.FormatInt(n>>10, 10) + " KB"
+	}
+	return strconv.FormatInt(n, 10) + " B"
+}
+
 // recording is a chat as a script.
 type recording struct {
 	flow, lang string
+	dir        string // of the saved script, which attach paths are relative to
 	steps      []*yaml.Node
 	fields     []string // answer keys in the order they were asked
 	claimID    string
@@ -210,8 +256,30 @@ func (r *recording) reply(rep Reply) {
 
 func (r *recording) step(s Step) {
 	n := &yaml.Node{Kind: yaml.MappingNode}
-	pair(n, s.Kind.String(), scalarNode(s.Text))
+	text := s.Text
+	if s.Kind == Attach {
+		text = r.relative(s.Path)
+	}
+	pair(n, s.Kind.String(), scalarNode(text))
 	r.steps = append(r.steps, n)
+}
+
+// relative is an attached file's path as the saved script names it:
+// relative to the script's folder.
+func (r *recording) relative(path string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return path
+	}
+	dir, err := filepath.Abs(r.dir)
+	if err != nil {
+		return abs
+	}
+	rel, err := filepath.Rel(dir, abs)
+	if err != nil {
+		return abs
+	}
+	return filepath.ToSlash(rel)
 }
 
 // yaml writes the recording as a script.

@@ -98,11 +98,81 @@ func TestParseChatLine(t *testing.T) {
 		{"/help", choice, Frame{}, false},
 		{"", choice, Frame{}, false},
 		{"소상공인", choice, Frame{Type: "text", Text: "소상공인"}, true},
+		{"/attach a.pdf", amount, Frame{Type: "file"}, true},
+		{"/attach", amount, Frame{}, false},
+		{"/attachment", amount, Frame{}, false},
 	} {
 		_, f, ok := parseChatLine(tc.line, tc.last)
 		if ok != tc.ok || f != tc.want {
 			t.Errorf("%q at %s: %+v %v, want %+v %v", tc.line, tc.last.Input, f, ok, tc.want, tc.ok)
 		}
+	}
+}
+
+func TestParseChatLineAttach(t *testing.T) {
+	for line, want := range map[string]string{
+		"/attach a.pdf":                  "a.pdf",
+		"/attach   ~/My Documents/a.pdf": "~/My Documents/a.pdf",
+		`/attach "my file.pdf"`:          "my file.pdf",
+		`/attach 'my file.pdf'`:          "my file.pdf",
+		`/attach my\ file.pdf`:           "my file.pdf",
+	} {
+		st, _, ok := parseChatLine(line, Reply{})
+		if !ok || st.Kind != Attach || st.Path != want {
+			t.Errorf("%q: %+v %v, want attach %q", line, st, ok, want)
+		}
+	}
+}
+
+// TestChatAttach: /attach uploads a file and attaches it to the files
+// question; the files and limits show, numbers press done, a file that
+// cannot be read is not sent, and the saved script names the file
+// relative to itself and passes.
+func TestChatAttach(t *testing.T) {
+	p := newInProcess(t)
+	pdf, err := filepath.Abs(fixturePDF)
+	if err != nil {
+		t.Fatal(err)
+	}
+	save := filepath.Join(t.TempDir(), "attached.convo.yaml")
+	lines := []string{"1", "2", "메일", "2", "동네책방", "617-81-02431", "80만원",
+		"/attach /no/such/file.pdf", "/attach " + pdf, "1", // 다 보냈어요
+		"books@example.com", "010-4444-5555", "메일 주문 누락", "주문서가 도착하지 않았습니다.", "1"}
+	var out bytes.Buffer
+	if err := Chat(context.Background(), p, strings.NewReader(strings.Join(lines, "\n")+"\n"), &out, ChatOptions{Save: save}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"(/attach FILE sends a file: application/pdf, image/jpeg, image/png, image/heic, up to 20 MB each, 10 files)",
+		"(/no/such/file.pdf was not sent: attach: open /no/such/file.pdf: no such file or directory)",
+		"'small-business-certificate.pdf' 파일을 첨부했어요 (1/10)",
+		"📎 small-business-certificate.pdf (",
+		"1) 다 보냈어요   2) 나중에 낼게요",
+		"접수번호는",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("chat output lacks %q:\n%s", want, out.String())
+		}
+	}
+	s, err := Parse(save)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var attach *Step
+	for i := range s.Steps {
+		if s.Steps[i].Kind == Attach {
+			attach = &s.Steps[i]
+		}
+	}
+	if attach == nil || filepath.IsAbs(attach.Text) || !strings.HasSuffix(attach.Text, "flows/files/small-business-certificate.pdf") {
+		t.Fatalf("saved attach step %+v, want the fixture relative to the script", attach)
+	}
+	if s.Claim["evidence"] != "attached" {
+		t.Errorf("saved claim evidence = %#v, want attached", s.Claim["evidence"])
+	}
+	if res := (&Runner{Backend: p}).One(context.Background(), s); !res.Passed() {
+		src, _ := os.ReadFile(save)
+		t.Errorf("the saved chat fails:\n%s\n%s", res.Failure.Detail(), src)
 	}
 }
 

@@ -4,6 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 
 	"github.com/claimbot/claimbot/internal/engine"
@@ -69,3 +73,38 @@ func randomHex(n int) string {
 
 // NewUser returns a fresh user id for one conversation.
 func NewUser() string { return "convo-" + randomHex(8) }
+
+// Uploader is a driver that can upload files as the chat page does, for
+// attach steps and `claimbot chat`'s /attach.
+type Uploader interface {
+	// Upload sends data, a file named name, to the upload endpoint that
+	// last (the reply shown) names, as the conversation's user, and
+	// returns the upload's URL for a file frame. A *RefusedError with a
+	// Location is an upload the server refused after creating it (its
+	// type): a file frame naming it gets the bot's reason.
+	Upload(ctx context.Context, name string, data []byte, last Reply) (string, error)
+}
+
+// attachFrame uploads the file at path through d and returns the file
+// frame that attaches it. A file whose bytes the server refused is still
+// named in the frame, so that the bot says why in the user's language;
+// refused then says what the server answered.
+func attachFrame(ctx context.Context, d Driver, path string, last Reply) (f Frame, refused error, err error) {
+	up, ok := d.(Uploader)
+	if !ok {
+		return Frame{}, nil, errors.New("this backend takes no files")
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Frame{}, nil, fmt.Errorf("attach: %w", err)
+	}
+	loc, err := up.Upload(ctx, filepath.Base(path), data, last)
+	var re *RefusedError
+	if errors.As(err, &re) && re.Location != "" {
+		return Frame{Type: "file", Upload: re.Location}, re, nil
+	}
+	if err != nil {
+		return Frame{}, nil, err
+	}
+	return Frame{Type: "file", Upload: loc}, nil, nil
+}

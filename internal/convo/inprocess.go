@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -19,6 +22,7 @@ import (
 	"github.com/claimbot/claimbot/internal/server"
 	"github.com/claimbot/claimbot/internal/shard"
 	"github.com/claimbot/claimbot/internal/store"
+	"github.com/claimbot/claimbot/internal/upload"
 	"github.com/claimbot/claimbot/internal/webhook"
 )
 
@@ -41,12 +45,16 @@ type InProcessOptions struct {
 // InProcess runs conversations on the real engine and session store, with
 // an outbox sender delivering filed claims to a development receiver over
 // HTTP, signed with a secret of the run: a claim check sees the payload the
-// backend would get, its signature verified.
+// backend would get, its signature verified. Files are uploaded over tus to
+// the real upload service (a temporary folder, the same Redis), and file
+// frames are looked up there before the turn, as the server does.
 type InProcess struct {
 	eng         *engine.Engine
 	st          *store.Store
 	rdb         redis.UniversalClient
 	recv        *webhook.DevReceiver
+	uploads     *upload.Service
+	uploadURL   *url.URL // the test server of uploads.Handler
 	defaultFlow string
 	close       func()
 }
@@ -157,7 +165,41 @@ func NewInProcess(opt InProcessOptions) (*InProcess, error) {
 
 	p := &InProcess{eng: eng, rdb: rdb, recv: recv, defaultFlow: opt.DefaultFlow, close: cleanup}
 	p.st = store.New(rdb, func() *engine.Engine { return eng }, store.Options{TTL: time.Hour})
+	if err := p.startUploads(rdb, opt.Logger, &cleanups); err != nil {
+		cleanup()
+		return nil, err
+	}
 	return p, nil
+}
+
+// startUploads serves the upload service on a temporary folder, its
+// requests authenticated as dev mode's are (?user=).
+func (p *InProcess) startUploads(rdb redis.UniversalClient, logger *slog.Logger, cleanups *[]func()) error {
+	dir, err := os.MkdirTemp("", "claimbot-test-uploads-")
+	if err != nil {
+		return fmt.Errorf("convo: uploads: %w", err)
+	}
+	*cleanups = append(*cleanups, func() { os.RemoveAll(dir) })
+	mux := http.NewServeMux()
+	hs := httptest.NewServer(mux)
+	*cleanups = append(*cleanups, hs.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	svc, err := upload.New(ctx, upload.Config{Storage: dir, PublicURL: hs.URL, Secret: []byte(randomHex(32)),
+		Redis: rdb, Logger: logger, Unattached: time.Hour,
+		Auth: func(r *http.Request) (string, bool) {
+			u := r.URL.Query().Get("user")
+			return u, u != ""
+		}})
+	if err != nil {
+		return fmt.Errorf("convo: uploads: %w", err)
+	}
+	mux.Handle(engine.UploadPath, svc.Handler())
+	mux.Handle(strings.TrimSuffix(engine.UploadPath, "/"), svc.Handler())
+	mux.Handle("/files/", svc.Files())
+	p.uploads = svc
+	p.uploadURL, _ = url.Parse(hs.URL)
+	return nil
 }
 
 // testConsumer starts the consumer names of the runs' senders.
@@ -213,6 +255,9 @@ func (p *InProcess) Engine() *engine.Engine { return p.eng }
 // DefaultFlow is the flow of scripts that name none.
 func (p *InProcess) DefaultFlow() string { return p.defaultFlow }
 
+// TakesFiles: the run has an upload service of its own.
+func (p *InProcess) TakesFiles() bool { return true }
+
 // Close stops the sender, the receiver and the Redis.
 func (p *InProcess) Close() error {
 	p.close()
@@ -242,6 +287,7 @@ type inProcessDriver struct {
 	p                *InProcess
 	user, flow, lang string
 	conv             *store.Conv
+	shown            engine.Reply // the reply last shown, whose question a file frame answers
 }
 
 func (d *inProcessDriver) Open(ctx context.Context) (Reply, error) {
@@ -250,6 +296,7 @@ func (d *inProcessDriver) Open(ctx context.Context) (Reply, error) {
 		return Reply{}, err
 	}
 	d.conv = conv
+	d.shown = res.Reply
 	return Reply{Reply: res.Reply, Moves: res.Moves}, nil
 }
 
@@ -261,11 +308,27 @@ func (d *inProcessDriver) Send(ctx context.Context, f Frame) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
+	// As the server does: the engine gets the upload's facts, under the
+	// limits of the question this page last showed.
+	if err := d.p.uploads.Resolve(ctx, &in, d.user, upload.LimitsOf(d.shown)); err != nil {
+		return Reply{}, err
+	}
 	res, err := d.conv.Turn(ctx, in)
 	if err != nil {
 		return Reply{}, err
 	}
+	d.shown = res.Reply
 	return Reply{Reply: res.Reply, Moves: res.Moves}, nil
+}
+
+// Upload sends a file over tus to the run's upload service.
+func (d *inProcessDriver) Upload(ctx context.Context, name string, data []byte, last Reply) (string, error) {
+	endpoint, err := uploadEndpoint(d.p.uploadURL, last)
+	if err != nil {
+		return "", err
+	}
+	c := &tusClient{auth: url.Values{"user": {d.user}}}
+	return c.upload(ctx, endpoint, name, data)
 }
 
 func (d *inProcessDriver) Claim(ctx context.Context, claimID string) (map[string]any, bool, error) {

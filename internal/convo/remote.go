@@ -115,6 +115,9 @@ func (r *Remote) WebhookAddr() string { return r.addr }
 // DefaultFlow is the flow of scripts that name none, as far as known.
 func (r *Remote) DefaultFlow() string { return r.defaultFlow }
 
+// TakesFiles: files are uploaded to the server's /uploads/ (CONTRACT §7).
+func (r *Remote) TakesFiles() bool { return true }
+
 // Close stops the receiver.
 func (r *Remote) Close() error {
 	if r.srv != nil {
@@ -143,13 +146,44 @@ func (r *Remote) Driver(ctx context.Context, user, flowID, lang string) (Driver,
 		}
 	}
 	u.RawQuery = q.Encode()
-	return &remoteDriver{r: r, url: u.String()}, nil
+	// Uploads are authenticated as the WebSocket is: the same token, or
+	// dev mode's user.
+	auth := url.Values{}
+	if t := q.Get("t"); t != "" {
+		auth.Set("t", t)
+	} else {
+		auth.Set("user", user)
+	}
+	return &remoteDriver{r: r, url: u.String(), auth: auth}, nil
 }
 
 type remoteDriver struct {
-	r   *Remote
-	url string
-	ws  *websocket.Conn
+	r    *Remote
+	url  string
+	ws   *websocket.Conn
+	auth url.Values // of uploads
+}
+
+// Upload sends a file over tus to the server's upload endpoint: the one
+// the files question names (its upload.url), on the WebSocket's host.
+func (d *remoteDriver) Upload(ctx context.Context, name string, data []byte, last Reply) (string, error) {
+	endpoint, err := uploadEndpoint(httpURL(d.r.url), last)
+	if err != nil {
+		return "", err
+	}
+	c := &tusClient{auth: d.auth}
+	return c.upload(ctx, endpoint, name, data)
+}
+
+// httpURL is the http(s) URL of the server of a ws(s) URL.
+func httpURL(ws *url.URL) *url.URL {
+	u := *ws
+	u.Scheme = "http"
+	if ws.Scheme == "wss" {
+		u.Scheme = "https"
+	}
+	u.RawQuery, u.Fragment = "", ""
+	return &u
 }
 
 func (d *remoteDriver) Open(ctx context.Context) (Reply, error) {

@@ -24,10 +24,16 @@ import (
 //	      choices: 이전 (back)
 func WriteResult(w io.Writer, r Result) {
 	word := "PASS"
-	if !r.Passed() {
+	switch {
+	case !r.Passed():
 		word = "FAIL"
+	case r.Skipped != "":
+		word = "SKIP"
 	}
 	fmt.Fprintf(w, "%s %.2fs %s (%s)\n", word, r.Duration.Seconds(), r.Script.Name, r.Script.File)
+	if r.Skipped != "" {
+		fmt.Fprintf(w, "    skipped: %s\n", r.Skipped)
+	}
 	if r.ClaimNotChecked {
 		fmt.Fprintln(w, "    claim: not checked (give --webhook-listen and --webhook-secret, and point the server's webhook there)")
 	}
@@ -122,9 +128,12 @@ func Broken(file string, err error) Result {
 	return Result{Script: s, Failure: f}
 }
 
-// Summary counts the results.
+// Summary counts the results; skipped ones are neither.
 func Summary(results []Result) (passed, failed int) {
 	for _, r := range results {
+		if r.Skipped != "" {
+			continue
+		}
 		if r.Passed() {
 			passed++
 		} else {
@@ -134,9 +143,14 @@ func Summary(results []Result) (passed, failed int) {
 	return passed, failed
 }
 
-// WriteSummary writes "N passed, M failed" alone on a line.
+// WriteSummary writes "N passed, M failed" alone on a line, and ", K
+// skipped" when any were.
 func WriteSummary(w io.Writer, results []Result) {
 	p, f := Summary(results)
+	if skipped := len(results) - p - f; skipped > 0 {
+		fmt.Fprintf(w, "%d passed, %d failed, %d skipped\n", p, f, skipped)
+		return
+	}
 	fmt.Fprintf(w, "%d passed, %d failed\n", p, f)
 }
 
@@ -179,7 +193,12 @@ type junitCase struct {
 	Line      int           `xml:"line,attr,omitempty"`
 	Time      string        `xml:"time,attr"`
 	Failure   *junitFailure `xml:"failure,omitempty"`
+	Skipped   *junitSkipped `xml:"skipped,omitempty"`
 	SystemOut string        `xml:"system-out,omitempty"`
+}
+
+type junitSkipped struct {
+	Message string `xml:"message,attr"`
 }
 
 type junitFailure struct {
@@ -197,6 +216,9 @@ func WriteJUnit(path string, results []Result, total time.Duration) error {
 		c := junitCase{Name: r.Script.Name, Classname: strings.TrimSuffix(r.Script.File, Suffix), File: r.Script.File, Time: seconds(r.Duration)}
 		if r.ClaimNotChecked {
 			c.SystemOut = "claim: not checked"
+		}
+		if r.Skipped != "" {
+			c.Skipped = &junitSkipped{Message: r.Skipped}
 		}
 		if f := r.Failure; f != nil {
 			suite.Failures++

@@ -22,6 +22,9 @@ type Result struct {
 	// ClaimNotChecked: the script expects a claim but the backend cannot
 	// see deliveries (a server without --webhook-listen).
 	ClaimNotChecked bool
+	// Skipped says why the script was not run: it attaches files and the
+	// backend's channel takes none (the skill endpoint, CONTRACT §8).
+	Skipped string
 }
 
 // Passed reports whether the script passed.
@@ -97,10 +100,21 @@ func (r *Runner) Run(ctx context.Context, scripts []*Script, report func(Result)
 	return results
 }
 
+// FileBackend is a backend whose conversations can upload files: their
+// drivers are Uploaders. Scripts with attach steps are skipped on others.
+type FileBackend interface {
+	Backend
+	TakesFiles() bool
+}
+
 // One runs one script.
 func (r *Runner) One(ctx context.Context, s *Script) Result {
 	start := time.Now()
 	res := Result{Script: s}
+	if fb, ok := r.Backend.(FileBackend); (!ok || !fb.TakesFiles()) && s.attaches() {
+		res.Skipped = "it attaches files, which this channel does not take"
+		return res
+	}
 	res.Failure, res.ClaimNotChecked = r.play(ctx, s)
 	res.Duration = time.Since(start)
 	return res
@@ -150,6 +164,11 @@ func (r *Runner) play(ctx context.Context, s *Script) (*Failure, bool) {
 			f = Frame{Type: "choice", Value: st.Text}
 		case Command:
 			f = Frame{Type: "command", Name: st.Text}
+		case Attach:
+			var err error
+			if f, _, err = attachFrame(ctx, d, st.Path, last); err != nil {
+				return fail(st.Line, "attach: "+st.Text, "the file uploaded", &last, err), false
+			}
 		}
 		rep, err := d.Send(ctx, frames.next(f, last))
 		if err != nil {
@@ -181,6 +200,16 @@ func (r *Runner) play(ctx context.Context, s *Script) (*Failure, bool) {
 		return f, false
 	}
 	return nil, false
+}
+
+// attaches reports whether the script has attach steps.
+func (s *Script) attaches() bool {
+	for _, st := range s.Steps {
+		if st.Kind == Attach {
+			return true
+		}
+	}
+	return false
 }
 
 // check returns what the reply lacks, or "".

@@ -223,7 +223,7 @@ func TestBroken(t *testing.T) {
 	res := Broken(path, err)
 	var b bytes.Buffer
 	WriteResult(&b, res)
-	want := "FAIL 0.00s broken (" + path + ")\n    " + path + `:2:5: step: unknown key "say" (want bot, user, choose or command)` + "\n"
+	want := "FAIL 0.00s broken (" + path + ")\n    " + path + `:2:5: step: unknown key "say" (want bot, user, choose, command or attach)` + "\n"
 	if b.String() != want {
 		t.Errorf("report:\n%s\nwant:\n%s", b.String(), want)
 	}

@@ -17,6 +17,7 @@
 //	  - user: 25만원            # type text
 //	  - choose: "yes"          # press the quick reply whose value is yes
 //	  - command: back          # back, restart or handoff, as a command frame
+//	  - attach: files/확인서.pdf  # upload this file (relative to the script) and attach it
 //	claim:                     # answers the filed claim must hold
 //	  loss_amount: 250000
 //	  business_number: ~       # null: the key must be absent
@@ -26,6 +27,14 @@
 // be offered). Several bot steps in a row check the same reply. `claim:
 // none` says no claim may be filed; otherwise the last claim filed is
 // checked.
+//
+// An attach step uploads its file over tus, as the chat page does, to the
+// upload endpoint the current files question names, as the conversation's
+// user, and sends a file frame naming the upload. A file whose bytes the
+// server refuses (a type it does not take) is still named in a file frame,
+// so the bot's refusal can be checked. Fixture files live in a folder under
+// flows/ (flows/files/): flow loading and lint read only *.yaml directly in
+// flows/, and no fixture is a *.convo.yaml.
 package convo
 
 import (
@@ -66,9 +75,10 @@ const (
 	User                // type text
 	Choose              // press a quick reply
 	Command             // back or restart
+	Attach              // upload a file and attach it
 )
 
-var kindNames = map[Kind]string{Bot: "bot", User: "user", Choose: "choose", Command: "command"}
+var kindNames = map[Kind]string{Bot: "bot", User: "user", Choose: "choose", Command: "command", Attach: "attach"}
 
 func (k Kind) String() string { return kindNames[k] }
 
@@ -76,7 +86,8 @@ func (k Kind) String() string { return kindNames[k] }
 type Step struct {
 	Kind   Kind
 	Line   int
-	Text   string  // User: the text; Choose: the value; Command: the name
+	Text   string  // User: the text; Choose: the value; Command: the name; Attach: the path as written
+	Path   string  // Attach: the file, relative to the working folder
 	Expect *Expect // Bot
 }
 
@@ -350,7 +361,7 @@ func (p *parser) script(n *yaml.Node) *Script {
 
 func (p *parser) step(n *yaml.Node) (Step, bool) {
 	if n.Kind != yaml.MappingNode || len(n.Content) != 2 {
-		p.errorf(n, "step: want one of bot:, user:, choose:, command:, got %s", kindOf(n))
+		p.errorf(n, "step: want one of bot:, user:, choose:, command:, attach:, got %s", kindOf(n))
 		if n.Kind == yaml.MappingNode && len(n.Content) > 2 {
 			p.probs[len(p.probs)-1].Msg = "step: one key per step, got " + strconv.Itoa(len(n.Content)/2) + " (start another step with -)"
 		}
@@ -387,9 +398,43 @@ func (p *parser) step(n *yaml.Node) (Step, bool) {
 		}
 		st.Text = t
 		return st, ok
+	case "attach":
+		st.Kind = Attach
+		t, ok := p.str(v, "attach")
+		if !ok {
+			return st, false
+		}
+		st.Text, st.Path = t, p.attachPath(v, t)
+		return st, st.Path != ""
 	}
-	p.errorf(k, "step: unknown key %q (want bot, user, choose or command)", k.Value)
+	p.errorf(k, "step: unknown key %q (want bot, user, choose, command or attach)", k.Value)
 	return Step{}, false
+}
+
+// attachPath resolves an attach step's file against the script's folder
+// and checks that it is a file; "" when not.
+func (p *parser) attachPath(n *yaml.Node, name string) string {
+	if name == "" {
+		p.errorf(n, "attach: want the path of a file, relative to the script")
+		return ""
+	}
+	path := name
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(filepath.Dir(p.file), filepath.FromSlash(name))
+	}
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		p.errorf(n, "attach: no such file %q (the path is relative to the script: %s)", name, path)
+		return ""
+	case err != nil:
+		p.errorf(n, "attach: %q: %v", name, err)
+		return ""
+	case !fi.Mode().IsRegular():
+		p.errorf(n, "attach: %q is not a file", name)
+		return ""
+	}
+	return path
 }
 
 func (p *parser) expect(n *yaml.Node) (*Expect, bool) {

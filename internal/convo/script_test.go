@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/claimbot/claimbot/internal/flow"
 )
 
 func TestParse(t *testing.T) {
@@ -94,6 +96,10 @@ func TestParseProblems(t *testing.T) {
 		{"steps not a list", "steps: 3\n", []string{"f.convo.yaml:1:8: steps: want a list"}},
 		{"empty file", "", []string{"f.convo.yaml: empty file"}},
 		{"not a map", "- bot: x\n", []string{"f.convo.yaml:1:1: script: want a map"}},
+		{"attach missing", "steps:\n  - attach: files/nope.pdf\n", []string{`f.convo.yaml:2:13: attach: no such file "files/nope.pdf" (the path is relative to the script: files/nope.pdf)`}},
+		{"attach empty", "steps:\n  - attach: \"\"\n", []string{"f.convo.yaml:2:13: attach: want the path of a file"}},
+		{"attach a folder", "steps:\n  - attach: .\n", []string{`f.convo.yaml:2:13: attach: "." is not a file`}},
+		{"attach a list", "steps:\n  - attach: [a.pdf]\n", []string{"f.convo.yaml:2:13: attach: want text, got a list"}},
 		{"every problem at once", "name: x\nsteps:\n  - usr: a\n  - bot: /(/\n  - command: up\n", []string{":3:5:", ":4:10:", ":5:14:"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -111,6 +117,57 @@ func TestParseProblems(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// An attach step names its file relative to the script's folder; the
+// parsed step holds the path from the working folder, and its line.
+func TestParseAttach(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "files"), 0o755)
+	os.WriteFile(filepath.Join(dir, "files", "확인서.pdf"), []byte("%PDF-1.4\n"), 0o644)
+	path := filepath.Join(dir, "a.convo.yaml")
+	os.WriteFile(path, []byte("steps:\n  - bot: x\n  - attach: files/확인서.pdf\n  - choose: done\n"), 0o644)
+	s, err := Parse(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := s.Steps[1]
+	if st.Kind != Attach || st.Line != 3 || st.Text != "files/확인서.pdf" || st.Path != filepath.Join(dir, "files", "확인서.pdf") {
+		t.Errorf("step %+v, want attach at line 3 of %s", st, filepath.Join(dir, "files", "확인서.pdf"))
+	}
+
+	// Moved elsewhere, the script names a file that is not there.
+	other := filepath.Join(t.TempDir(), "a.convo.yaml")
+	src, _ := os.ReadFile(path)
+	os.WriteFile(other, src, 0o644)
+	if _, err := Parse(other); err == nil || !strings.Contains(err.Error(), other+`:3:13: attach: no such file "files/확인서.pdf"`) {
+		t.Errorf("err %v, want the missing file at %s:3:13", err, other)
+	}
+}
+
+// The fixture files of the shipped scripts (flows/files/) are neither flows
+// to load or lint nor scripts.
+func TestFixturesIgnored(t *testing.T) {
+	fixtures, _ := filepath.Glob(filepath.Join(flowsDir, "files", "*"))
+	if len(fixtures) == 0 {
+		t.Fatal("no fixtures under flows/files")
+	}
+	flows, ps := flow.LoadDir(flowsDir)
+	for _, p := range ps {
+		t.Errorf("flows/: %s", p)
+	}
+	if len(flows) == 0 {
+		t.Error("no flows loaded")
+	}
+	scripts, err := Find([]string{flowsDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range scripts {
+		if strings.Contains(filepath.ToSlash(s), "/files/") {
+			t.Errorf("%s taken as a script", s)
+		}
 	}
 }
 
