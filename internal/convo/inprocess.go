@@ -129,8 +129,15 @@ func NewInProcess(opt InProcessOptions) (*InProcess, error) {
 	hs := httptest.NewServer(recv)
 	cleanups = append(cleanups, hs.Close)
 
+	// The uploads come first: the sender keeps a claim's files before it
+	// posts the claim.
+	p := &InProcess{}
+	if err := p.startUploads(rdb, opt.Logger, &cleanups); err != nil {
+		cleanup()
+		return nil, err
+	}
 	consumer := testConsumer + randomHex(6)
-	ocfg := outbox.Config{URL: hs.URL, Secret: secret, Workers: 8, Jitter: -1, Consumer: consumer,
+	ocfg := outbox.Config{URL: hs.URL, Secret: secret, Workers: 8, Jitter: -1, Consumer: consumer, Files: p.uploads,
 		Schedule:     []time.Duration{10 * time.Millisecond, 50 * time.Millisecond, 200 * time.Millisecond},
 		PollInterval: 10 * time.Millisecond, Logger: opt.Logger}
 	srdb, err := redisconn.Open(rs, redisconn.Background, ocfg.PoolSize()+outbox.ReaderConns)
@@ -163,12 +170,11 @@ func NewInProcess(opt InProcessOptions) (*InProcess, error) {
 		}
 	})
 
-	p := &InProcess{eng: eng, rdb: rdb, recv: recv, defaultFlow: opt.DefaultFlow, close: cleanup}
-	p.st = store.New(rdb, func() *engine.Engine { return eng }, store.Options{TTL: time.Hour})
-	if err := p.startUploads(rdb, opt.Logger, &cleanups); err != nil {
-		cleanup()
-		return nil, err
-	}
+	p.eng, p.rdb, p.recv, p.defaultFlow, p.close = eng, rdb, recv, opt.DefaultFlow, cleanup
+	// A claim's files go in its body with their signed links, as the
+	// server's do.
+	p.st = store.New(rdb, func() *engine.Engine { return eng }, store.Options{TTL: time.Hour,
+		Link: func(id string) string { return p.uploads.Link(id, time.Time{}) }})
 	return p, nil
 }
 
