@@ -77,7 +77,7 @@ func startEnv(t *testing.T, opts ...option) *env {
 	e.cfg = &config.Config{
 		Addr: "127.0.0.1:0", RedisURL: e.redis.URL, Flows: "../../flows", Locales: "../../locales",
 		DefaultFlow: "damage-1015", BannerSecret: bannerSecret, WebhookURL: e.recv.URL(), WebhookSecret: secret,
-		SessionTTL: time.Hour, Retention: time.Hour,
+		SessionTTL: time.Hour, Retention: time.Hour, Uploads: t.TempDir(), PublicURL: "http://claimbot.test",
 		RetrySchedule: []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond},
 		LogLevel:      slog.LevelInfo,
 	}
