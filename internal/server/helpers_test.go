@@ -126,6 +126,17 @@ type reply struct {
 		Value string `json:"value"`
 		Label string `json:"label"`
 	} `json:"choices"`
+	Upload *struct {
+		URL      string   `json:"url"`
+		MaxFiles int      `json:"max_files"`
+		MaxBytes int64    `json:"max_bytes"`
+		Accept   []string `json:"accept"`
+	} `json:"upload"`
+	Files []struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+		Size int64  `json:"size"`
+	} `json:"files"`
 	Invalid bool   `json:"invalid"`
 	Done    bool   `json:"done"`
 	ClaimID string `json:"claim_id"`
