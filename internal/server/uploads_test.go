@@ -488,3 +488,55 @@ states:
 		t.Fatalf("the flow goes on: %+v", r)
 	}
 }
+
+// TestSweeper: the ticker deletes uploads attached to nothing once a
+// session TTL has passed since their creation, and runs the claims'
+// files hook on the same tick.
+func TestSweeper(t *testing.T) {
+	e := startEnv(t, func(c *config.Config) { c.SessionTTL = time.Second })
+	up := e.tus("sweep-user")
+	url := up.upload("a.pdf", "application/pdf", pdfBytes(2000))
+	svc := e.run.Server.Uploads()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	hook := make(chan time.Time, 100)
+	sw := &server.Sweeper{Uploads: svc, Log: testLogger(t), Every: 100 * time.Millisecond,
+		ClaimFiles: func(ctx context.Context, now time.Time) (int, error) { hook <- now; return 0, nil }}
+	done := make(chan struct{})
+	go func() { sw.Run(ctx); close(done) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := svc.Info(context.Background(), uploadID(url))
+		if errors.Is(err, upload.ErrUnknown) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the unattached upload outlived its session TTL: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, code := up.head(url); code != http.StatusNotFound {
+		t.Errorf("HEAD of the swept upload: %d", code)
+	}
+	select {
+	case <-hook:
+	default:
+		t.Error("the claims' files hook did not run")
+	}
+	cancel()
+	<-done
+}
+
+// TestUploadsTakeNoWebSocketLimits: a user's uploads draw nothing from
+// the frame rate limit nor take a socket's place.
+func TestUploadsTakeNoWebSocketLimits(t *testing.T) {
+	e := startEnv(t, withRateLimit(0.5), func(c *config.Config) { c.SocketsPerUser = 1 })
+	c := e.dial("limit-user")
+	up := e.tus("limit-user")
+	for i := 0; i < 5; i++ {
+		up.upload("a.pdf", "application/pdf", pdfBytes(2000))
+	}
+	if r := c.choose("yes"); r.Type != "reply" || r.Invalid {
+		t.Fatalf("a frame after five uploads: %+v", r)
+	}
+}
