@@ -540,3 +540,41 @@ func TestUploadsTakeNoWebSocketLimits(t *testing.T) {
 		t.Fatalf("a frame after five uploads: %+v", r)
 	}
 }
+
+// TestFileLinksWorkOnEveryInstance: the links' key is derived from the
+// webhook secret, so a link signed by one instance opens on another (and
+// after a restart); an upload started on one resumes on the other; a
+// changed link is refused.
+func TestFileLinksWorkOnEveryInstance(t *testing.T) {
+	a := startEnv(t)
+	cfg := *a.cfg
+	cfg.Addr = "127.0.0.1:0"
+	b := &env{t: t, redis: a.redis, recv: a.recv, cfg: &cfg, secret: a.secret}
+	b.start()
+
+	pdf := pdfBytes(100 << 10)
+	onA, onB := a.tus("links-user"), b.tus("links-user")
+	url, code := onA.create("a.pdf", "application/pdf", int64(len(pdf)))
+	if code != http.StatusCreated {
+		t.Fatalf("create: %d", code)
+	}
+	onA.sendAll(url, 0, pdf[:50<<10], 25<<10)
+	urlB := b.run.URL() + "/uploads/" + uploadID(url)
+	if off, code := onB.head(urlB); code != http.StatusOK || off != 50<<10 {
+		t.Fatalf("HEAD on the other instance: %d, offset %d", code, off)
+	}
+	onB.sendAll(urlB, 50<<10, pdf, 25<<10)
+
+	link := a.run.Server.Uploads().Link(uploadID(url), time.Time{})
+	if !strings.HasPrefix(link, "http://claimbot.test/files/") {
+		t.Fatalf("link %q does not start with CLAIMBOT_PUBLIC_URL", link)
+	}
+	path := strings.TrimPrefix(link, "http://claimbot.test")
+	code, body := httpGet(t, b.run.URL()+path)
+	if code != http.StatusOK || body != string(pdf) {
+		t.Fatalf("the link on the other instance: %d, %d bytes", code, len(body))
+	}
+	if code, _ := httpGet(t, b.run.URL()+path+"0"); code != http.StatusForbidden {
+		t.Errorf("a changed link: %d", code)
+	}
+}
