@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"image"
+	"image/png"
 	"io"
 	"log/slog"
 	"net/http"
@@ -143,6 +145,17 @@ func pdfBytes(size int) []byte {
 	return b
 }
 
+// pngBytes is a small PNG image.
+func pngBytes(t *testing.T) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 8, 8))
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
 // toEvidence answers damage-1015 as a small business with a monetary
 // loss over 50만원, up to its evidence question.
 func (c *client) toEvidence() {
@@ -230,26 +243,42 @@ func TestUploadAttachedToClaim(t *testing.T) {
 		t.Fatalf("submit: %+v", r)
 	}
 
+	// A returning user adds a file to the filed claim.
+	late := up.upload("정산 내역.png", "image/png", pngBytes(t))
+	if r = c.choose("attach"); r.Invalid || r.Input != "files" {
+		t.Fatalf("attach after filing: %+v", r)
+	}
+	if r = c.file(late); r.Invalid || len(r.Files) != 1 {
+		t.Fatalf("file frame after filing: %+v", r)
+	}
+	if r = c.choose("done"); r.Invalid || !r.Done || !contains(r.Messages, r.ClaimID) {
+		t.Fatalf("done adding files: %+v", r)
+	}
+
 	svc := e.run.Server.Uploads()
 	ctx := context.Background()
-	// The claim's file is kept (after the turn, in the background); the
+	// The claim's files are kept (after the turn, in the background); the
 	// sweep, a whole session TTL later, deletes the stray one only.
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		n, err := e.redis.Client(t).ZScore(ctx, "upload:pending", uploadID(url)).Result()
-		if err != nil { // gone from the pending uploads: kept
-			break
+	for _, u := range []string{url, late} {
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			n, err := e.redis.Client(t).ZScore(ctx, "upload:pending", uploadID(u)).Result()
+			if err != nil { // gone from the pending uploads: kept
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the claim's upload %s is still pending a sweep: %v", u, n)
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the claim's upload is still pending a sweep: %v", n)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 	if n, err := svc.Sweep(ctx, time.Now().Add(2*e.cfg.SessionTTL)); err != nil || n != 1 {
 		t.Fatalf("sweep: %d, %v", n, err)
 	}
-	if f, err := svc.Info(ctx, uploadID(url)); err != nil || !f.Done || f.Size != int64(len(pdf)) {
-		t.Fatalf("the claim's file after the sweep: %+v, %v", f, err)
+	for _, u := range []string{url, late} {
+		if f, err := svc.Info(ctx, uploadID(u)); err != nil || !f.Done {
+			t.Fatalf("the claim's file %s after the sweep: %+v, %v", u, f, err)
+		}
 	}
 	if _, err := svc.Info(ctx, uploadID(stray)); !errors.Is(err, upload.ErrUnknown) {
 		t.Fatalf("the unattached file after the sweep: %v", err)
