@@ -607,3 +607,53 @@ func TestFileLinksWorkOnEveryInstance(t *testing.T) {
 		t.Errorf("a changed link: %d", code)
 	}
 }
+
+// TestUploadAuthAsWebSocket: /uploads/ takes the session cookie that
+// /chat gives, as /ws does; and in dev mode ?user=.
+func TestUploadAuthAsWebSocket(t *testing.T) {
+	e := startEnv(t)
+	cl := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := cl.Get(e.run.URL() + "/chat?t=" + e.token("cookie-up"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	cookies := res.Cookies()
+	if len(cookies) != 1 {
+		t.Fatalf("no session cookie: %v", cookies)
+	}
+	post := func(base, query string, ck *http.Cookie) (*http.Response, string) {
+		req, _ := http.NewRequest(http.MethodPost, base+"/uploads/"+query, nil)
+		req.Header.Set("Tus-Resumable", "1.0.0")
+		req.Header.Set("Upload-Length", "2000")
+		req.Header.Set("Upload-Metadata", "filename "+base64.StdEncoding.EncodeToString([]byte("c.pdf")))
+		if ck != nil {
+			req.AddCookie(ck)
+		}
+		res := send(t, req)
+		return res, res.Header.Get("Location")
+	}
+	res, url := post(e.run.URL(), "", cookies[0])
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("POST with the session cookie: %d", res.StatusCode)
+	}
+	// The upload is the cookie's user's: that user's token sees it, another's does not.
+	if _, code := e.tus("cookie-up").head(url); code != http.StatusOK {
+		t.Errorf("HEAD by the cookie's user: %d", code)
+	}
+	if _, code := e.tus("someone-else").head(url); code != http.StatusNotFound {
+		t.Errorf("HEAD by another user: %d", code)
+	}
+
+	// Dev mode: ?user=, and a token is refused as /ws refuses it.
+	cfg := *e.cfg
+	cfg.Addr, cfg.BannerSecret, cfg.WebhookURL, cfg.WebhookSecret = "127.0.0.1:0", "", "", ""
+	dev := &env{t: t, redis: e.redis, cfg: &cfg}
+	dev.start()
+	if res, _ := post(dev.run.URL(), "?user=dev-up", nil); res.StatusCode != http.StatusCreated {
+		t.Fatalf("dev mode POST with ?user=: %d", res.StatusCode)
+	}
+	if res, _ := post(dev.run.URL(), "", nil); res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("dev mode POST with no user: %d", res.StatusCode)
+	}
+}
