@@ -360,6 +360,11 @@ func TestUploadHTMLNamedPDFRefused(t *testing.T) {
 	if code := up.patch(url, 0, page); code != http.StatusUnsupportedMediaType {
 		t.Fatalf("PATCH of an HTML page: %d", code)
 	}
+	// The server's /metrics counts it (the service registers on its registry).
+	if _, body := httpGet(t, e.run.URL()+"/metrics"); !strings.Contains(body, "claimbot_uploads_refused_total") ||
+		!strings.Contains(body, "claimbot_uploads_started_total 1") {
+		t.Errorf("/metrics lacks the uploads' counters")
+	}
 	c := e.dial("html-user")
 	c.toEvidence()
 	r := c.file(url)
