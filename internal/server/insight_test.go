@@ -70,7 +70,7 @@ func TestIntakeCountsAcrossInstancesAndRestart(t *testing.T) {
 	a.start()
 	b = second()
 	file(a, "u-ins-4", "네", "기업", "결제", "유료", "큰회사", "220-81-62517", "100만원")
-	file(b, "u-ins-5", "네", "소상공인", "메신저", "무료 서비스 금전 피해", "행복분식", "220-81-62517", "60만원")
+	file(b, "u-ins-5", "네", "소상공인", "메신저", "무료 서비스 금전 피해", "행복분식", "220-81-62517", "60만원", "나중에 낼게요")
 
 	f, ps := flow.Load("../../flows/damage-1015.yaml")
 	if len(ps.Errors()) > 0 {

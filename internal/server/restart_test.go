@@ -87,11 +87,13 @@ func TestResumeAfterServerKill9(t *testing.T) {
 	}
 	secret := "whsec_" + strings.Repeat("QUJD", 8)
 	addr := "127.0.0.1:" + freePort(t)
+	uploads := t.TempDir()
 	start := func() *exec.Cmd {
 		cmd := exec.Command(bin, "serve")
 		cmd.Dir = "../.."
 		cmd.Env = append(os.Environ(), "CLAIMBOT_ADDR="+addr, "REDIS_URL="+rs.URL, "CLAIMBOT_BANNER_SECRET="+bannerSecret,
-			"CLAIMBOT_WEBHOOK_URL=http://127.0.0.1:9/", "CLAIMBOT_WEBHOOK_SECRET="+secret, "CLAIMBOT_LOG_LEVEL=error")
+			"CLAIMBOT_WEBHOOK_URL=http://127.0.0.1:9/", "CLAIMBOT_WEBHOOK_SECRET="+secret, "CLAIMBOT_LOG_LEVEL=error",
+			"CLAIMBOT_UPLOADS="+uploads, "CLAIMBOT_PUBLIC_URL=http://"+addr)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}

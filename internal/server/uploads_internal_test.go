@@ -1,0 +1,54 @@
+package server
+
+import (
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/claimbot/claimbot/internal/config"
+	"github.com/claimbot/claimbot/internal/engine"
+	"github.com/claimbot/claimbot/internal/redistest"
+)
+
+// A production server started with uploads off (its flows asked for no
+// files) refuses a reload that brings a flow asking for files: it could
+// not keep them. The running flows stay.
+func TestReloadRefusesFilesFlowWithUploadsOff(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "nofiles.yaml"), []byte(`flow: nofiles
+title: 파일 없는 접수
+start: email
+states:
+  email:
+    say: "이메일 주소를 알려 주세요."
+    ask: email
+    label: 이메일
+    next: submit
+  submit:
+    say: "접수되었습니다. 접수번호는 {{.claim_id}} 입니다."
+    submit: true
+`), 0o644)
+	cfg := &config.Config{Flows: dir, Locales: "../../locales", DefaultFlow: "nofiles", BannerSecret: "test-banner-secret-0123456789abcdef",
+		SessionTTL: time.Hour}
+	versions := engine.NewVersions()
+	eng, _, err := LoadEngine(cfg.Flows, cfg.Locales, versions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	s := New(Options{Config: cfg, Logger: log, Redis: redistest.Start(t).Client(t), Engine: eng})
+	src, err := os.ReadFile("../../flows/damage-1015.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "damage-1015.yaml"), src, 0o644)
+	reload(cfg, s, versions, log, "test")
+	if s.Engine().Flow("damage-1015") != nil {
+		t.Fatal("a flow asking for files was loaded with uploads off")
+	}
+	if s.Engine().Flow("nofiles") == nil {
+		t.Fatal("the running flows are gone")
+	}
+}
