@@ -186,8 +186,12 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Running,
 		return nil, fmt.Errorf("serve: %w", err)
 	}
 	om := outbox.NewMetrics(metrics.Registry, rdb)
-	sender := outbox.NewSender(senderRDB, outbox.Config{URL: webhookURL, Secret: secret, Schedule: cfg.RetrySchedule,
-		Retention: cfg.Retention, Logger: log.With("component", "sender"), Metrics: om})
+	ocfg := outbox.Config{URL: webhookURL, Secret: secret, Schedule: cfg.RetrySchedule,
+		Retention: cfg.Retention, Logger: log.With("component", "sender"), Metrics: om}
+	if svc := srv.Uploads(); svc != nil {
+		ocfg.Files = svc // a claim's files are kept before the claim is posted
+	}
+	sender := outbox.NewSender(senderRDB, ocfg)
 
 	handler := srv.Handler()
 	var opsSrv *http.Server
@@ -395,10 +399,11 @@ func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	l.log.Debug(fmt.Sprintf(format, v...))
 }
 
-// claimFilesSweep is the deletion of claims' files at their retention,
-// run on the uploads sweeper's tick. MERGE: the outbox's SweepFiles goes
-// here (it knows which claims' retention has passed); until then nil, and
-// a claim's files stay after its data is gone.
+// claimFilesSweep is the deletion of claims' files at their retention (or
+// when an operator purges the claim), run on the uploads sweeper's tick:
+// the outbox schedules them with the delivery's ack, atomically.
 func claimFilesSweep(rdb redis.UniversalClient, svc *upload.Service) func(ctx context.Context, now time.Time) (int, error) {
-	return nil
+	return func(ctx context.Context, now time.Time) (int, error) {
+		return outbox.SweepFiles(ctx, rdb, now, svc.Delete)
+	}
 }

@@ -109,6 +109,7 @@ func New(o Options) *Server {
 	}
 	s.eng.Store(o.Engine)
 	s.store = store.New(o.Redis, s.engine, store.Options{TTL: s.cfg.SessionTTL, Now: s.now, FiledReplicas: s.cfg.FiledReplicas,
+		Link: s.fileLink,
 		OnUnreplicated: func(acked int, err error) {
 			s.metrics.unreplicated.Inc()
 			s.log.Warn("claim filed before its replicas confirmed it: the receipt was shown; a failover of its master in the next moment could lose it",
@@ -200,7 +201,7 @@ func (s *Server) Handler() http.Handler {
 	if s.cfg.KakaoSkillKey != "" {
 		mux.Handle("POST /kakao/skill", &kakao.Handler{Key: s.cfg.KakaoSkillKey, Store: s.store, Engine: s.engine,
 			Flow: func() string { return s.cfg.DefaultFlow }, Log: s.log, Observe: s.metrics.observeTurn,
-			BannerSecret: s.bannerKey, Now: s.now}) // bannerKey: nil in dev mode, so a files question gives no link
+			BannerSecret: s.bannerKey, Now: s.now, PublicURL: s.cfg.PublicURL}) // bannerKey: nil in dev mode, so a files question gives no link
 	}
 	if s.uploads != nil {
 		// Every method: tus answers OPTIONS, POST, HEAD, PATCH and DELETE.

@@ -99,6 +99,15 @@ func (s *Server) newUploads(ctx context.Context, storage, publicURL string, secr
 // files): those paths are not found and a file frame is refused.
 func (s *Server) SetUploads(svc *upload.Service) { s.uploads = svc }
 
+// fileLink is a claim's file's link in its webhook body: signed, without
+// expiry (it ends when the claim's retention deletes the file).
+func (s *Server) fileLink(id string) string {
+	if s.uploads == nil {
+		return ""
+	}
+	return s.uploads.Link(id, time.Time{})
+}
+
 // Uploads is the upload service, nil when uploads are off.
 func (s *Server) Uploads() *upload.Service { return s.uploads }
 
