@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -55,6 +57,15 @@ type Config struct {
 	// KakaoSkillKey is the X-Claimbot-Skill-Key value the chatbot
 	// builder sends to POST /kakao/skill; empty: that endpoint answers 404.
 	KakaoSkillKey string
+	// Uploads is CLAIMBOT_UPLOADS, where evidence files are kept: a
+	// folder, or s3://bucket[/prefix]. Empty: in dev mode DevUploads; in
+	// production uploads are off, which only a flow set asking no files
+	// may run with (see Evidence).
+	Uploads string
+	// PublicURL is CLAIMBOT_PUBLIC_URL, the base of the links the server
+	// gives out (evidence files in webhooks), without a trailing slash.
+	// Empty: in dev mode http:// + the address listened on.
+	PublicURL string
 }
 
 // MinBannerSecret is the shortest banner secret production accepts, in
@@ -114,6 +125,8 @@ func FromEnv(getenv func(string) string) (*Config, error) {
 		WebhookSecret:   getenv("CLAIMBOT_WEBHOOK_SECRET"),
 		OpsAddr:         getenv("CLAIMBOT_OPS_ADDR"),
 		KakaoSkillKey:   getenv("CLAIMBOT_KAKAO_SKILL_KEY"),
+		Uploads:         getenv("CLAIMBOT_UPLOADS"),
+		PublicURL:       strings.TrimRight(getenv("CLAIMBOT_PUBLIC_URL"), "/"),
 	}
 	var errs []error
 	dur := func(name string, def time.Duration) time.Duration {
@@ -215,6 +228,12 @@ func (c *Config) Check() error {
 	if err := c.Redis().Check(); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
+	if err := checkUploads(c.Uploads); err != nil {
+		return err
+	}
+	if err := checkPublicURL(c.PublicURL); err != nil {
+		return err
+	}
 	if !c.Dev() {
 		var errs []error
 		if n := len(c.BannerSecret); n < MinBannerSecret {
@@ -239,6 +258,84 @@ func (c *Config) Check() error {
 		return fmt.Errorf("config: dev mode (no CLAIMBOT_BANNER_SECRET) listens on loopback only, not %q: set CLAIMBOT_OPS_ADDR=127.0.0.1:9090, or a banner secret for production", c.OpsAddr)
 	}
 	return nil
+}
+
+// DevUploads is where dev mode keeps evidence files when CLAIMBOT_UPLOADS
+// is unset: one folder under the system's temp dir, the same on every
+// start, so a restarted dev server still has the files its sessions
+// name. The start-up output says where it is.
+func DevUploads() string { return filepath.Join(os.TempDir(), "claimbot-uploads") }
+
+// Evidence resolves where evidence files go and the public base of their
+// links, for a server listening on addr whose loaded flows ask for files
+// when needFiles. storage is empty when uploads are off: production with
+// no CLAIMBOT_UPLOADS and no flow asking for files. Production refuses to
+// start, naming the variable, without CLAIMBOT_UPLOADS when a flow asks
+// for files (else it would take files it cannot keep) and without
+// CLAIMBOT_PUBLIC_URL when uploads are on (else the webhook's links would
+// point nowhere the backend can reach).
+func (c *Config) Evidence(needFiles bool, addr string) (storage, publicURL string, err error) {
+	storage, publicURL = c.Uploads, c.PublicURL
+	if c.Dev() {
+		if storage == "" {
+			storage = DevUploads()
+		}
+		if publicURL == "" {
+			publicURL = "http://" + addr
+		}
+		return storage, publicURL, nil
+	}
+	if storage == "" {
+		if needFiles {
+			return "", "", errors.New("config: production mode needs CLAIMBOT_UPLOADS (a folder, or s3://bucket[/prefix]): a loaded flow asks for files")
+		}
+		return "", publicURL, nil
+	}
+	if publicURL == "" {
+		return "", "", errors.New("config: production mode needs CLAIMBOT_PUBLIC_URL (like https://chat.example.com) when uploads are on: the webhook's evidence links start with it")
+	}
+	return storage, publicURL, nil
+}
+
+// checkUploads accepts a folder path or s3://bucket[/prefix].
+func checkUploads(v string) error {
+	if v == "" {
+		return nil
+	}
+	if i := strings.Index(v, "://"); i >= 0 {
+		scheme := v[:i]
+		if !strings.EqualFold(scheme, "s3") {
+			return fmt.Errorf("config: CLAIMBOT_UPLOADS: want a folder path or s3://bucket[/prefix], got a %s:// URL", scheme)
+		}
+		bucket, _, _ := strings.Cut(v[i+3:], "/")
+		if bucket == "" {
+			return fmt.Errorf("config: CLAIMBOT_UPLOADS: want s3://bucket[/prefix], got %q with no bucket", v)
+		}
+	}
+	return nil
+}
+
+// checkPublicURL accepts an absolute http(s) URL with no query, fragment
+// or credentials: links are made by appending paths to it.
+func checkPublicURL(v string) error {
+	if v == "" {
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(v, "?") || strings.HasSuffix(v, "#") {
+		return fmt.Errorf("config: CLAIMBOT_PUBLIC_URL: want the server's public base URL, like https://chat.example.com, got %q", logSafe(v))
+	}
+	return nil
+}
+
+// logSafe shows a malformed URL without what may be a credential in it.
+func logSafe(v string) string {
+	if u, err := url.Parse(v); err == nil && u.User != nil {
+		u.User = url.User("…")
+		return u.String()
+	}
+	return v
 }
 
 // Redis is where Redis is.
