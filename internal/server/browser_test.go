@@ -544,7 +544,7 @@ func TestBrowserReconnects(t *testing.T) {
 		Addr: "127.0.0.1:0", RedisURL: redistest.Start(t).URL, Flows: "../../flows", Locales: "../../locales",
 		DefaultFlow: "damage-1015", BannerSecret: bannerSecret, WebhookURL: recv.URL(), WebhookSecret: secret,
 		SessionTTL: time.Hour, Retention: time.Hour, RetrySchedule: []time.Duration{10 * time.Millisecond},
-		LogLevel: slog.LevelInfo,
+		LogLevel: slog.LevelInfo, Uploads: t.TempDir(), PublicURL: "http://claimbot.test",
 	}}
 	s.start()
 	b := newBrowser(t, "reconnect")

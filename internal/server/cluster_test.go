@@ -43,7 +43,7 @@ func startClusterEnv(t *testing.T, n int) *clusterEnv {
 		cfg := &config.Config{
 			Addr: "127.0.0.1:0", RedisClusterURL: c.URL(), FiledReplicas: 1, Flows: "../../flows", Locales: "../../locales",
 			DefaultFlow: "damage-1015", BannerSecret: bannerSecret, WebhookURL: ce.recv.URL(), WebhookSecret: secret,
-			SessionTTL: time.Hour, Retention: time.Hour,
+			SessionTTL: time.Hour, Retention: time.Hour, Uploads: t.TempDir(), PublicURL: "http://claimbot.test",
 			RetrySchedule: []time.Duration{50 * time.Millisecond, 200 * time.Millisecond, time.Second, 2 * time.Second, 5 * time.Second},
 			LogLevel:      slog.LevelInfo,
 		}

@@ -77,7 +77,7 @@ func startEnv(t *testing.T, opts ...option) *env {
 	e.cfg = &config.Config{
 		Addr: "127.0.0.1:0", RedisURL: e.redis.URL, Flows: "../../flows", Locales: "../../locales",
 		DefaultFlow: "damage-1015", BannerSecret: bannerSecret, WebhookURL: e.recv.URL(), WebhookSecret: secret,
-		SessionTTL: time.Hour, Retention: time.Hour,
+		SessionTTL: time.Hour, Retention: time.Hour, Uploads: t.TempDir(), PublicURL: "http://claimbot.test",
 		RetrySchedule: []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond},
 		LogLevel:      slog.LevelInfo,
 	}
@@ -126,6 +126,17 @@ type reply struct {
 		Value string `json:"value"`
 		Label string `json:"label"`
 	} `json:"choices"`
+	Upload *struct {
+		URL      string   `json:"url"`
+		MaxFiles int      `json:"max_files"`
+		MaxBytes int64    `json:"max_bytes"`
+		Accept   []string `json:"accept"`
+	} `json:"upload"`
+	Files []struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+		Size int64  `json:"size"`
+	} `json:"files"`
 	Invalid bool   `json:"invalid"`
 	Done    bool   `json:"done"`
 	ClaimID string `json:"claim_id"`

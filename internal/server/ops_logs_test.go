@@ -52,6 +52,7 @@ func TestOpsStartLogHidesURLCredentials(t *testing.T) {
 		Addr: "127.0.0.1:0", RedisURL: rs.URL + "/0?client_name=probe-secret-55", Flows: "../../flows", Locales: "../../locales",
 		DefaultFlow: "damage-1015", BannerSecret: bannerSecret, WebhookURL: hook, WebhookSecret: secret,
 		SessionTTL: time.Hour, Retention: time.Hour, RetrySchedule: []time.Duration{10 * time.Millisecond}, LogLevel: slog.LevelDebug,
+		Uploads: t.TempDir(), PublicURL: "http://claimbot.test",
 	}
 	var logs lockedBuffer
 	r, err := server.Start(context.Background(), cfg, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))

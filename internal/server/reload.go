@@ -88,6 +88,11 @@ func reload(cfg *config.Config, srv *Server, versions *engine.Versions, log *slo
 		log.Error("flows: reload refused; the running flows stay", "why", why, "err", err)
 		return
 	}
+	if srv.Uploads() == nil && asksFiles(eng) {
+		log.Error("flows: reload refused; the running flows stay", "why", why,
+			"err", "a flow asks for files but uploads are off: set CLAIMBOT_UPLOADS and CLAIMBOT_PUBLIC_URL, and restart")
+		return
+	}
 	srv.SetEngine(eng)
 	for id, f := range eng.Flows() {
 		log.Info("flows: reloaded", "why", why, "flow", id, "version", f.Version)

@@ -21,6 +21,7 @@ import (
 	"github.com/claimbot/claimbot/internal/flow"
 	"github.com/claimbot/claimbot/internal/outbox"
 	"github.com/claimbot/claimbot/internal/redisconn"
+	"github.com/claimbot/claimbot/internal/upload"
 	"github.com/claimbot/claimbot/internal/webhook"
 )
 
@@ -167,6 +168,23 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Running,
 
 	srv := New(Options{Config: cfg, Logger: log, Redis: rdb, Engine: eng, Metrics: metrics, Routes: routes})
 	srv.SetEngine(eng)
+	// Evidence uploads: in dev mode always (a temp folder unless
+	// CLAIMBOT_UPLOADS says otherwise); in production when configured,
+	// which a flow asking for files requires.
+	storage, publicURL, err := cfg.Evidence(asksFiles(eng), addr)
+	if err == nil && storage != "" {
+		var svc *upload.Service
+		svc, err = srv.newUploads(ctx, storage, publicURL, LinksSecret(secret))
+		srv.SetUploads(svc)
+	}
+	if err != nil {
+		ln.Close()
+		if opsLn != nil {
+			opsLn.Close()
+		}
+		cleanup()
+		return nil, fmt.Errorf("serve: %w", err)
+	}
 	om := outbox.NewMetrics(metrics.Registry, rdb)
 	sender := outbox.NewSender(senderRDB, outbox.Config{URL: webhookURL, Secret: secret, Schedule: cfg.RetrySchedule,
 		Retention: cfg.Retention, Logger: log.With("component", "sender"), Metrics: om})
@@ -192,6 +210,14 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Running,
 			log.Error("sender stopped", "err", err)
 		}
 	}()
+	if svc := srv.Uploads(); svc != nil {
+		sweeper := &Sweeper{Uploads: svc, ClaimFiles: claimFilesSweep(senderRDB, svc), Log: log.With("component", "uploads")}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sweeper.Run(runCtx)
+		}()
+	}
 	fw := newFlowWatch(cfg, log)
 	wg.Add(1)
 	go func() {
@@ -210,6 +236,11 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Running,
 		if dev != nil {
 			log.Info("received claims (dev receiver)", "url", "http://"+addr+"/dev/claims")
 		}
+	}
+	if svc := srv.Uploads(); svc != nil {
+		log.Info("evidence uploads", "kept_in", svc.Where(), "links", logURL(publicURL+filesPath))
+	} else {
+		log.Info("evidence uploads are off: no CLAIMBOT_UPLOADS and no flow asks for files")
 	}
 	log.Info("claimbot listening", "addr", addr, "ops_addr", opsAddr, "flows", len(eng.Flows()), "redis", rs.String(), "webhook", logURL(webhookURL),
 		"max_conns", cfg.ConnLimit())
@@ -362,4 +393,12 @@ type redisLogger struct{ log *slog.Logger }
 
 func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	l.log.Debug(fmt.Sprintf(format, v...))
+}
+
+// claimFilesSweep is the deletion of claims' files at their retention,
+// run on the uploads sweeper's tick. MERGE: the outbox's SweepFiles goes
+// here (it knows which claims' retention has passed); until then nil, and
+// a claim's files stay after its data is gone.
+func claimFilesSweep(rdb redis.UniversalClient, svc *upload.Service) func(ctx context.Context, now time.Time) (int, error) {
+	return nil
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/claimbot/claimbot/internal/privacy"
 	"github.com/claimbot/claimbot/internal/store"
 	"github.com/claimbot/claimbot/internal/token"
+	"github.com/claimbot/claimbot/internal/upload"
 )
 
 //go:embed web
@@ -55,6 +56,7 @@ type Server struct {
 	eng     atomic.Pointer[engine.Engine]
 	metrics *Metrics
 	extra   map[string]http.Handler // more routes (the dev receiver)
+	uploads *upload.Service         // evidence uploads; nil: off (uploads.go)
 
 	upgrader  websocket.Upgrader
 	pages     *template.Template
@@ -198,6 +200,13 @@ func (s *Server) Handler() http.Handler {
 	if s.cfg.KakaoSkillKey != "" {
 		mux.Handle("POST /kakao/skill", &kakao.Handler{Key: s.cfg.KakaoSkillKey, Store: s.store, Engine: s.engine,
 			Flow: func() string { return s.cfg.DefaultFlow }, Log: s.log, Observe: s.metrics.observeTurn})
+	}
+	if s.uploads != nil {
+		// Every method: tus answers OPTIONS, POST, HEAD, PATCH and DELETE.
+		up := s.uploadRoutes(s.uploads.Handler())
+		mux.Handle(uploadsPath, up)
+		mux.Handle(strings.TrimSuffix(uploadsPath, "/"), up)
+		mux.Handle("GET "+filesPath, s.uploads.Files())
 	}
 	for path, h := range s.extra {
 		mux.Handle(path, h)
@@ -647,7 +656,7 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.metrics.observeTurn(id.Flow, res, nil, 0)
-	c.shown = res.Reply.State
+	c.shown, c.limits = res.Reply.State, upload.LimitsOf(res.Reply)
 	c.reply(res.Reply)
 	go c.readPump()
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/claimbot/claimbot/internal/bufpool"
 	"github.com/claimbot/claimbot/internal/engine"
 	"github.com/claimbot/claimbot/internal/store"
+	"github.com/claimbot/claimbot/internal/upload"
 )
 
 const (
@@ -68,6 +69,9 @@ type conn struct {
 	// frame without state answers. conv may be shared with the user's
 	// other sockets, so it cannot keep this.
 	shown string
+	// limits are the file limits of the files question it last showed
+	// (none when it showed none): what a file frame is looked up under.
+	limits upload.Limits
 	// view is what the connection last saw of its conversation, for the
 	// code that must not read conv (shared with the user's other sockets,
 	// whose turns write it): the language of error frames, the state a
@@ -360,6 +364,15 @@ func (c *conn) turn(in engine.Input) bool {
 		// user's, sharing the conversation, was shown since.
 		in.State = c.shown
 	}
+	if err := c.s.resolve(&in, c.user.id, c.limits); err != nil {
+		// The upload could not be looked up: nothing is applied, as when
+		// Redis does not answer a turn.
+		u.unavailableAt = time.Now()
+		c.s.metrics.observeTurn(c.conv.Flow, engine.Result{}, store.ErrUnavailable, time.Since(start))
+		c.logger().Warn("file frame: upload lookup unavailable", "err", err)
+		c.problem("unavailable")
+		return true
+	}
 	res, err := c.conv.Turn(context.Background(), in)
 	c.s.metrics.observeTurn(c.conv.Flow, res, err, time.Since(start))
 	if err != nil {
@@ -374,10 +387,15 @@ func (c *conn) turn(in engine.Input) bool {
 		return true
 	}
 	u.unavailableAt = time.Time{} // Redis answers again
-	c.shown = res.Reply.State
+	c.shown, c.limits = res.Reply.State, upload.LimitsOf(res.Reply)
 	c.see()
 	if res.Claim != nil {
 		c.logger().Info("claim filed", "claim_id", res.Claim.ID, "state", res.Reply.State)
+		c.s.keepFiles(res.Claim.Attachments)
+	}
+	if res.Evidence != nil {
+		c.logger().Info("evidence added", "claim_id", res.Evidence.ClaimID, "files", len(res.Evidence.Attachments))
+		c.s.keepFiles(res.Evidence.Attachments)
 	}
 	if res.Handoff != nil {
 		c.logger().Info("handoff requested", "handoff_id", res.Handoff.ID, "state", res.Handoff.State)
