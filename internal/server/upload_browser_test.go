@@ -51,7 +51,7 @@ type uploadProxy struct {
 type tusRequest struct {
 	Method, Path string
 	Offset       int64 // the request's Upload-Offset; -1 when it has none
-	Status       int
+	Status       int   // 0 while it runs
 }
 
 func startUploadProxy(t *testing.T) *uploadProxy {
@@ -77,14 +77,18 @@ func startUploadProxy(t *testing.T) *uploadProxy {
 		if r.Method == http.MethodPatch && r.Body != nil {
 			r.Body = &slowBody{r: r.Body, p: p}
 		}
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		rp.ServeHTTP(rec, r)
 		off := int64(-1)
 		if v := r.Header.Get("Upload-Offset"); v != "" {
 			off, _ = strconv.ParseInt(v, 10, 64)
 		}
 		p.mu.Lock()
-		p.seen = append(p.seen, tusRequest{Method: r.Method, Path: r.URL.Path, Offset: off, Status: rec.status})
+		i := len(p.seen)
+		p.seen = append(p.seen, tusRequest{Method: r.Method, Path: r.URL.Path, Offset: off})
+		p.mu.Unlock()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		rp.ServeHTTP(rec, r)
+		p.mu.Lock()
+		p.seen[i].Status = rec.status
 		p.mu.Unlock()
 	})}
 	go p.srv.Serve(ln)
@@ -199,6 +203,14 @@ func pdfFile(t *testing.T, dir, name string, n int) (string, string) {
 		fmt.Fprintf(&buf, "%08d %s", i, line)
 	}
 	buf.WriteString("%%EOF\n")
+	if pad := n - buf.Len(); pad > 0 {
+		buf.WriteString(strings.Repeat("%", pad-1) + "\n")
+	}
+	if buf.Len() > n { // exactly n bytes: the last lines cut to fit
+		s := buf.String()[:n-len("\n%%EOF\n")] + "\n%%EOF\n"
+		buf.Reset()
+		buf.WriteString(s)
+	}
 	path := filepath.Join(dir, name)
 	if err := os.WriteFile(path, []byte(buf.String()), 0o644); err != nil {
 		t.Fatal(err)
@@ -338,8 +350,7 @@ func TestBrowserUploadEvidence(t *testing.T) {
 	doc, digest := pdfFile(t, dir, "매출증빙.pdf", size)
 	p.slow.Store(true)
 	b.pick(doc)
-	b.do(chromedp.WaitVisible(chromedp.CSS("#file-list li.uploading progress")))
-	b.waitFor("progress", "document.querySelector('#file-list li.uploading progress').value > 0")
+	b.waitFor("progress", "(document.querySelector('#file-list li.uploading progress') || {}).value > 0")
 	if label := eval[string](b, "document.querySelector('#file-list li.uploading progress').getAttribute('aria-label')"); !strings.Contains(label, "매출증빙.pdf") {
 		t.Errorf("the progress bar's label is %q, want the file's name", label)
 	}
@@ -355,9 +366,9 @@ func TestBrowserUploadEvidence(t *testing.T) {
 		t.Fatalf("before the reload the server got %d of %d bytes, want a part", got, size)
 	}
 	b.shot("uploading")
-	var created string
+	var created string // the upload's URL path, as its first PATCH names it
 	for _, r := range p.requests() {
-		if r.Method == http.MethodPost && r.Status == http.StatusCreated {
+		if r.Method == http.MethodPatch && created == "" {
 			created = r.Path
 		}
 	}
@@ -367,7 +378,7 @@ func TestBrowserUploadEvidence(t *testing.T) {
 	greet := b.waitGreeting()
 	expectReply(t, "after the reload", greet, "evidence")
 	// The page remembers the unfinished upload and asks for the file again.
-	b.do(chromedp.WaitVisible(chromedp.CSS("#file-list li.unfinished")))
+	b.waitFor("the unfinished upload's row", "document.querySelector('#file-list li.unfinished') !== null")
 	if got := eval[string](b, "document.querySelector('#file-list li.unfinished').textContent"); !strings.Contains(got, "매출증빙.pdf") || !strings.Contains(got, "이어서") {
 		t.Errorf("the unfinished upload's row says %q", got)
 	}
@@ -398,6 +409,7 @@ func TestBrowserUploadEvidence(t *testing.T) {
 	if len(got.Files) != 1 || got.Files[0].Name != "매출증빙.pdf" || got.Files[0].Size != size {
 		t.Fatalf("after the upload the reply lists %+v, want 매출증빙.pdf of %d bytes", got.Files, size)
 	}
+	attached := got.Files[0]
 	fileFrames := eval[[]map[string]any](b, "window.claimbot.sent.filter(function (f) { return f.type === 'file'; })")
 	if len(fileFrames) != 1 || fileFrames[0]["state"] != "evidence" || !strings.HasSuffix(fmt.Sprint(fileFrames[0]["upload"]), "/"+got.Files[0].ID) {
 		t.Errorf("file frames sent: %v, want one for upload %s at state evidence", fileFrames, got.Files[0].ID)
@@ -452,14 +464,8 @@ func TestBrowserUploadEvidence(t *testing.T) {
 	acc := e.recv.WaitAccepted(t, 1, 10*time.Second)
 	var body struct {
 		Data struct {
-			ClaimID     string         `json:"claim_id"`
-			Answers     map[string]any `json:"answers"`
-			Attachments []struct {
-				Name   string `json:"name"`
-				Type   string `json:"type"`
-				Size   int64  `json:"size"`
-				SHA256 string `json:"sha256"`
-			} `json:"attachments"`
+			ClaimID string         `json:"claim_id"`
+			Answers map[string]any `json:"answers"`
 		} `json:"data"`
 	}
 	if err := json.Unmarshal(acc[0].Body, &body); err != nil {
@@ -468,8 +474,14 @@ func TestBrowserUploadEvidence(t *testing.T) {
 	if body.Data.ClaimID != done.ClaimID || body.Data.Answers["evidence"] != "attached" || body.Data.Answers["support_tier"] != "evidence_review" {
 		t.Errorf("webhook: claim %q, answers %v; want %q with evidence attached", body.Data.ClaimID, body.Data.Answers, done.ClaimID)
 	}
-	if a := body.Data.Attachments; len(a) != 1 || a[0].Name != "매출증빙.pdf" || a[0].Size != size || a[0].SHA256 != digest || a[0].Type != "application/pdf" {
-		t.Errorf("webhook attachments %+v, want 매출증빙.pdf (%d bytes, sha256 %s)", a, size, digest)
+	// The bytes kept are the file's, though they came in two PATCHes
+	// around a reload.
+	kept, err := e.run.Server.Uploads().Info(context.Background(), attached.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !kept.Done || kept.Size != size || kept.SHA256 != digest || kept.Type != "application/pdf" || kept.Name != "매출증빙.pdf" {
+		t.Errorf("the upload kept: %+v, want 매출증빙.pdf, application/pdf, %d bytes, sha256 %s", kept, size, digest)
 	}
 }
 
