@@ -391,7 +391,10 @@
   }
   function announce(text) { fileLive.textContent = text; }
   // The box shows while it has something to show.
-  function tidy() { fileBox.hidden = !shown || (!fileList.children.length && fileHint.hidden); }
+  function tidy() {
+    fileBox.hidden = !shown || (!fileList.children.length && fileHint.hidden);
+    $("files-title").hidden = !fileList.children.length;
+  }
 
   function endpoint() {
     if (!shown) return null;
