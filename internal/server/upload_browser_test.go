@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -43,6 +44,7 @@ type uploadProxy struct {
 	target  atomic.Pointer[url.URL]
 	slow    atomic.Bool
 	patched atomic.Int64 // PATCH body bytes handed to the server
+	cutAt   atomic.Int64 // >0: drop the phone's connection once that many PATCH bytes went through
 
 	mu   sync.Mutex
 	seen []tusRequest
@@ -75,7 +77,8 @@ func startUploadProxy(t *testing.T) *uploadProxy {
 			return
 		}
 		if r.Method == http.MethodPatch && r.Body != nil {
-			r.Body = &slowBody{r: r.Body, p: p}
+			conn, _ := r.Context().Value(connKey{}).(net.Conn)
+			r.Body = &slowBody{r: r.Body, p: p, conn: conn}
 		}
 		off := int64(-1)
 		if v := r.Header.Get("Upload-Offset"); v != "" {
@@ -91,6 +94,7 @@ func startUploadProxy(t *testing.T) *uploadProxy {
 		p.seen[i].Status = rec.status
 		p.mu.Unlock()
 	})}
+	p.srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, connKey{}, c) }
 	go p.srv.Serve(ln)
 	t.Cleanup(func() { p.srv.Close() })
 	return p
@@ -114,11 +118,15 @@ type statusRecorder struct {
 func (s *statusRecorder) WriteHeader(code int)        { s.status = code; s.ResponseWriter.WriteHeader(code) }
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
+type connKey struct{}
+
 // slowBody hands a PATCH body on in 32 KiB pieces, one every 30 ms while
-// the proxy is slow.
+// the proxy is slow; at cutAt it drops the phone's connection, as a
+// network that goes away does.
 type slowBody struct {
-	r io.ReadCloser
-	p *uploadProxy
+	r    io.ReadCloser
+	p    *uploadProxy
+	conn net.Conn
 }
 
 func (b *slowBody) Read(buf []byte) (int, error) {
@@ -127,6 +135,10 @@ func (b *slowBody) Read(buf []byte) (int, error) {
 			buf = buf[:32<<10]
 		}
 		time.Sleep(30 * time.Millisecond)
+	}
+	if at := b.p.cutAt.Load(); at > 0 && b.p.patched.Load() >= at && b.conn != nil && b.p.cutAt.CompareAndSwap(at, 0) {
+		b.conn.Close()
+		return 0, errors.New("proxy: the network went away")
 	}
 	n, err := b.r.Read(buf)
 	b.p.patched.Add(int64(n))
@@ -294,7 +306,7 @@ func TestBrowserUploadEvidence(t *testing.T) {
 	b.do(chromedp.Navigate(p.url() + "/chat?t=" + mintToken(t, "browser-upload-user", "", time.Hour, time.Now())))
 
 	toEvidence(t, b)
-	b.do(chromedp.WaitVisible(chromedp.ID("attach")))
+	b.waitFor("the 📎 button", "document.getElementById('attach') && document.getElementById('attach').offsetParent !== null")
 	if accept := eval[string](b, "document.getElementById('file-input').accept"); !strings.Contains(accept, "application/pdf") || !strings.Contains(accept, "image/jpeg") {
 		t.Errorf("the 📎 input's accept = %q, want the reply's types", accept)
 	}
@@ -515,12 +527,12 @@ func TestBrowserUploadHintInApp(t *testing.T) {
 		}
 		b.do(chromedp.Navigate(p.url() + "/chat?t=" + mintToken(t, user, tc.lang, time.Hour, time.Now())))
 		expectReply(t, "greeting", b.waitGreeting(), "evidence")
-		b.do(chromedp.WaitVisible(chromedp.ID("file-hint")))
+		b.waitFor("the in-app hint", "document.getElementById('file-hint') && document.getElementById('file-hint').offsetParent !== null")
 		if got := run(b, chromedp.TextContent(chromedp.ID("file-hint"))); !strings.Contains(got, tc.want) {
 			t.Errorf("lang %q: the in-app hint says %q, want %q", tc.lang, got, tc.want)
 		}
 		// The picker is still offered: it may work.
-		b.do(chromedp.WaitVisible(chromedp.ID("attach")))
+		b.waitFor("the 📎 button", "document.getElementById('attach') && document.getElementById('attach').offsetParent !== null")
 		big := filepath.Join(t.TempDir(), "big.pdf")
 		if err := os.WriteFile(big, []byte("%PDF-1.4\n"), 0o644); err != nil {
 			t.Fatal(err)
@@ -539,8 +551,79 @@ func TestBrowserUploadHintInApp(t *testing.T) {
 	b := newBrowser(t, "no-hint")
 	b.do(chromedp.Navigate(p.url() + "/chat?t=" + mintToken(t, "browser-inapp-", "", time.Hour, time.Now())))
 	expectReply(t, "greeting", b.waitGreeting(), "evidence")
-	b.do(chromedp.WaitVisible(chromedp.ID("attach")))
+	b.waitFor("the 📎 button", "document.getElementById('attach') && document.getElementById('attach').offsetParent !== null")
 	if eval[bool](b, "!document.getElementById('file-hint').hidden") {
 		t.Errorf("a plain browser shows the in-app hint")
+	}
+}
+
+// TestBrowserUploadNetworkDrop drops the phone's connection in the middle
+// of an upload: the page goes on from the server's offset by itself (no
+// new upload, no second choice of the file) and attaches the file.
+func TestBrowserUploadNetworkDrop(t *testing.T) {
+	e, p := startUploadEnv(t)
+	const user = "browser-drop-user"
+	c := dialURL(t, "ws://"+e.run.Addr+"/ws?t="+mintToken(t, user, "", time.Hour, time.Now()), nil)
+	for _, v := range []string{"yes", "small_business", "messenger", "free_monetary"} {
+		c.choose(v)
+	}
+	for _, s := range []string{"행복분식", "220-81-62517", "60만원"} {
+		c.text(s)
+	}
+	if c.last.State != "evidence" {
+		t.Fatalf("the session is at %q, want evidence", c.last.State)
+	}
+	c.ws.Close()
+
+	b := newPhone(t, "network-drop", 60*time.Second)
+	b.do(chromedp.Navigate(p.url() + "/chat?t=" + mintToken(t, user, "", time.Hour, time.Now())))
+	expectReply(t, "greeting", b.waitGreeting(), "evidence")
+	const size = 3 << 20
+	doc, digest := pdfFile(t, t.TempDir(), "정산내역.pdf", size)
+	p.slow.Store(true)
+	p.cutAt.Store(1 << 20)
+	b.pick(doc)
+	b.waitFor("the dropped connection", "window.claimbot.uploads.length > 0")
+	deadline := time.Now().Add(20 * time.Second)
+	for p.cutAt.Load() != 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if p.cutAt.Load() != 0 {
+		t.Fatalf("the proxy never dropped the connection (%d bytes went through)", p.patched.Load())
+	}
+	p.slow.Store(false)
+	b.waitFor("the file attached", "document.querySelector('#file-list li.attached') !== null")
+	b.shot("attached")
+
+	// The browser may send the cut PATCH again by itself (the server
+	// answers 409: it has more than that); the PATCH that ends the upload
+	// starts where the server's part ends.
+	var posts int
+	var finishedFrom int64 = -1
+	for _, r := range p.requests() {
+		switch {
+		case r.Method == http.MethodPost:
+			posts++
+		case r.Method == http.MethodPatch && r.Status == http.StatusNoContent:
+			finishedFrom = r.Offset
+		}
+	}
+	if posts != 1 || finishedFrom <= 0 || finishedFrom >= size {
+		t.Errorf("uploads: %d POST, the last PATCH from offset %d; want one upload finished from the server's part: %+v",
+			posts, finishedFrom, p.requests())
+	}
+	got := b.lastFiles()
+	if len(got.Files) != 1 || got.Files[0].Name != "정산내역.pdf" || got.Files[0].Size != size {
+		t.Fatalf("the reply lists %+v, want 정산내역.pdf of %d bytes", got.Files, size)
+	}
+	kept, err := e.run.Server.Uploads().Info(context.Background(), got.Files[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kept.SHA256 != digest || kept.Size != size {
+		t.Errorf("the upload kept: %+v, want sha256 %s", kept, digest)
+	}
+	if n := eval[int](b, "window.claimbot.sent.filter(function (f) { return f.type === 'file'; }).length"); n != 1 {
+		t.Errorf("the page sent %d file frames, want 1", n)
 	}
 }

@@ -522,6 +522,10 @@
       Array.prototype.forEach.call(fileList.querySelectorAll("li.unfinished"), function (li) { li.remove(); });
       all.forEach(function (p) {
         if (!p || !p.uploadUrl || !p.urlStorageKey || p.urlStorageKey.indexOf(ep) < 0) return;
+        // The server deletes unattached uploads with their session
+        // (72 h by default): older entries lead nowhere.
+        var age = Date.now() - Date.parse(p.creationTime || "");
+        if (!(age < 3 * DONE_TTL)) { tus.defaultOptions.urlStorage.removeUpload(p.urlStorageKey).catch(function () {}); return; }
         var busy = uploads.some(function (u) { return u.up && u.up.url === p.uploadUrl; });
         if (busy) return;
         var name = String((p.metadata && p.metadata.filename) || "");
