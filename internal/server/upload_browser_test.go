@@ -555,6 +555,27 @@ func TestBrowserUploadHintInApp(t *testing.T) {
 	if eval[bool](b, "!document.getElementById('file-hint').hidden") {
 		t.Errorf("a plain browser shows the in-app hint")
 	}
+
+	// A webview without file inputs (type=file stays text): no 📎, and
+	// the page says where files can be sent.
+	b = newBrowser(t, "no-picker")
+	if _, err := chromedp.Call(b.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `(function () {
+		var d = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, "type");
+		Object.defineProperty(HTMLInputElement.prototype, "type", { configurable: true, set: d.set,
+			get: function () { var v = d.get.call(this); return v === "file" ? "text" : v; } });
+	})();`}); err != nil {
+		t.Fatalf("browser: %v", err)
+	}
+	b.do(chromedp.Navigate(p.url() + "/chat?t=" + mintToken(t, "browser-inapp-", "", time.Hour, time.Now())))
+	expectReply(t, "greeting", b.waitGreeting(), "evidence")
+	b.waitFor("the no-picker hint", "document.getElementById('file-hint').offsetParent !== null")
+	if got := run(b, chromedp.TextContent(chromedp.ID("file-hint"))); !strings.Contains(got, "파일을 고를 수 없어요") || !strings.Contains(got, "휴대폰의 브라우저") {
+		t.Errorf("without a file picker the page says %q", got)
+	}
+	if eval[bool](b, "document.getElementById('attach').offsetParent !== null") {
+		t.Errorf("without a file picker the page still shows 📎")
+	}
+	b.shot("no-picker")
 }
 
 // TestBrowserUploadNetworkDrop drops the phone's connection in the middle

@@ -366,7 +366,7 @@
   var shown = null;    // the files question on screen: {state, upload, ids, removes}
   var uploads = [];    // this page's uploads: {name, size, st, up, row, bar, info, pct, id, phase}
   var flying = {};     // upload id -> true while its file frame awaits its answer
-  cb.uploads = [];     // what the uploads did, for tests: {event, name, resumed, offset}
+  cb.uploads = [];     // what the uploads did, for tests: {event, name, resumed | id | status}
 
   $("attach-text").textContent = t.attach;
   $("camera-text").textContent = t.camera;
