@@ -22,7 +22,7 @@ import (
 var contractVars = map[string]bool{"CLAIMBOT_ADDR": true, "REDIS_URL": true, "CLAIMBOT_FLOWS": true, "CLAIMBOT_LOCALES": true,
 	"CLAIMBOT_DEFAULT_FLOW": true, "CLAIMBOT_BANNER_SECRET": true, "CLAIMBOT_ALLOWED_ORIGINS": true, "CLAIMBOT_WEBHOOK_URL": true,
 	"CLAIMBOT_WEBHOOK_SECRET": true, "CLAIMBOT_SESSION_TTL": true, "CLAIMBOT_RETENTION": true, "CLAIMBOT_RETRY_SCHEDULE": true,
-	"CLAIMBOT_RATE_LIMIT": true, "CLAIMBOT_LOG_LEVEL": true}
+	"CLAIMBOT_RATE_LIMIT": true, "CLAIMBOT_LOG_LEVEL": true, "CLAIMBOT_UPLOADS": true, "CLAIMBOT_PUBLIC_URL": true}
 
 func TestDockerfile(t *testing.T) {
 	src, err := os.ReadFile("../Dockerfile")
@@ -91,7 +91,7 @@ func TestCompose(t *testing.T) {
 			t.Errorf("compose sets %s, which the server does not read", k)
 		}
 	}
-	for _, k := range []string{"REDIS_URL", "CLAIMBOT_BANNER_SECRET", "CLAIMBOT_WEBHOOK_URL", "CLAIMBOT_WEBHOOK_SECRET"} {
+	for _, k := range []string{"REDIS_URL", "CLAIMBOT_BANNER_SECRET", "CLAIMBOT_WEBHOOK_URL", "CLAIMBOT_WEBHOOK_SECRET", "CLAIMBOT_UPLOADS", "CLAIMBOT_PUBLIC_URL"} {
 		if bot.Environment[k] == "" {
 			t.Errorf("compose does not set %s, which production mode needs", k)
 		}

@@ -22,12 +22,15 @@ func serve(args []string) error {
 	flows := fs.String("flows", "", "folder of flow files (CLAIMBOT_FLOWS)")
 	locales := fs.String("locales", "", "folder of message files (CLAIMBOT_LOCALES)")
 	redisURL := fs.String("redis", "", "Redis URL (REDIS_URL)")
+	uploads := fs.String("uploads", "", "where evidence files are kept: a folder or s3://bucket[/prefix]; dev mode: a folder under the temp dir (CLAIMBOT_UPLOADS)")
+	publicURL := fs.String("public-url", "", "the server's public base URL, for evidence links; dev mode: http:// + the listen address (CLAIMBOT_PUBLIC_URL)")
 	prof := addProfileFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	getenv := func(k string) string {
-		over := map[string]string{"CLAIMBOT_ADDR": *addr, "CLAIMBOT_OPS_ADDR": *opsAddr, "CLAIMBOT_FLOWS": *flows, "CLAIMBOT_LOCALES": *locales, "REDIS_URL": *redisURL}
+		over := map[string]string{"CLAIMBOT_ADDR": *addr, "CLAIMBOT_OPS_ADDR": *opsAddr, "CLAIMBOT_FLOWS": *flows, "CLAIMBOT_LOCALES": *locales, "REDIS_URL": *redisURL,
+			"CLAIMBOT_UPLOADS": *uploads, "CLAIMBOT_PUBLIC_URL": *publicURL}
 		if v := over[k]; v != "" {
 			return v
 		}

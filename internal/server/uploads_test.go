@@ -7,14 +7,21 @@ import (
 	"encoding/base64"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 	"unicode"
 
+	"github.com/claimbot/claimbot/internal/config"
+	"github.com/claimbot/claimbot/internal/redistest"
+	"github.com/claimbot/claimbot/internal/server"
 	"github.com/claimbot/claimbot/internal/upload"
+	"github.com/claimbot/claimbot/internal/webhook"
 )
 
 // tus is a client of /uploads/ authenticated with ?t=<token>, as a load
@@ -402,3 +409,134 @@ func TestFileFrameRedisUnavailable(t *testing.T) {
 // unavailableGapForTest outlasts the server's unavailableGap, in which
 // frames get "unavailable" without trying Redis.
 const unavailableGapForTest = 600 * time.Millisecond
+
+// TestStartNeedsUploads: production refuses to start, naming the
+// variable, without CLAIMBOT_UPLOADS when a flow asks for files, and
+// without CLAIMBOT_PUBLIC_URL when uploads are on; dev mode says where its
+// files go.
+func TestStartNeedsUploads(t *testing.T) {
+	e := &env{t: t, redis: redistest.Start(t)}
+	secret, _ := webhook.NewSecret()
+	base := func() *config.Config {
+		return &config.Config{Addr: "127.0.0.1:0", RedisURL: e.redis.URL, Flows: "../../flows", Locales: "../../locales",
+			DefaultFlow: "damage-1015", BannerSecret: bannerSecret, WebhookURL: "http://127.0.0.1:1/", WebhookSecret: secret,
+			SessionTTL: time.Hour, Retention: time.Hour, RetrySchedule: []time.Duration{time.Second}, LogLevel: slog.LevelInfo}
+	}
+	cfg := base()
+	if r, err := server.Start(context.Background(), cfg, testLogger(t)); err == nil || !strings.Contains(err.Error(), "CLAIMBOT_UPLOADS") {
+		if err == nil {
+			r.Stop()
+		}
+		t.Fatalf("production, a files flow, no CLAIMBOT_UPLOADS: %v", err)
+	}
+	cfg = base()
+	cfg.Uploads = t.TempDir()
+	if r, err := server.Start(context.Background(), cfg, testLogger(t)); err == nil || !strings.Contains(err.Error(), "CLAIMBOT_PUBLIC_URL") {
+		if err == nil {
+			r.Stop()
+		}
+		t.Fatalf("production, uploads on, no CLAIMBOT_PUBLIC_URL: %v", err)
+	}
+
+	// Dev mode: the start-up output names the folder.
+	cfg = base()
+	cfg.BannerSecret, cfg.WebhookURL, cfg.WebhookSecret = "", "", ""
+	var logs bytes.Buffer
+	r, err := server.Start(context.Background(), cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Stop()
+	if !strings.Contains(logs.String(), config.DevUploads()) {
+		t.Fatalf("dev mode's start-up does not say where files go:\n%s", logs.String())
+	}
+}
+
+// TestUploadsOff: production with no flow asking for files and no
+// CLAIMBOT_UPLOADS starts with uploads off: /uploads/ is not found and a
+// file frame gets a Korean refusal, not a crash.
+func TestUploadsOff(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "nofiles.yaml"), []byte(`flow: nofiles
+title: 파일 없는 접수
+start: email
+states:
+  email:
+    say: "이메일 주소를 알려 주세요."
+    ask: email
+    label: 이메일
+    next: submit
+  submit:
+    say: "접수되었습니다. 접수번호는 {{.claim_id}} 입니다."
+    submit: true
+`), 0o644)
+	e := startEnv(t, withFlows(dir), func(c *config.Config) { c.DefaultFlow, c.Uploads, c.PublicURL = "nofiles", "", "" })
+	if e.run.Server.Uploads() != nil {
+		t.Fatal("uploads are on")
+	}
+	req := e.tus("off-user").req(http.MethodPost, e.run.URL()+"/uploads/", nil)
+	req.Header.Set("Upload-Length", "10")
+	if code := send(t, req).StatusCode; code != http.StatusNotFound {
+		t.Fatalf("POST /uploads/ with uploads off: %d", code)
+	}
+	c := e.dial("off-user")
+	r := c.file("/uploads/0123456789abcdef")
+	if r.Type != "reply" || !r.Invalid || r.State != "email" || !hangul(strings.Join(r.Messages, "")) {
+		t.Fatalf("a file frame with uploads off: %+v", r)
+	}
+	if r := c.text("me@example.com"); !r.Done {
+		t.Fatalf("the flow goes on: %+v", r)
+	}
+}
+
+// TestSweeper: the ticker deletes uploads attached to nothing once a
+// session TTL has passed since their creation, and runs the claims'
+// files hook on the same tick.
+func TestSweeper(t *testing.T) {
+	e := startEnv(t, func(c *config.Config) { c.SessionTTL = time.Second })
+	up := e.tus("sweep-user")
+	url := up.upload("a.pdf", "application/pdf", pdfBytes(2000))
+	svc := e.run.Server.Uploads()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	hook := make(chan time.Time, 100)
+	sw := &server.Sweeper{Uploads: svc, Log: testLogger(t), Every: 100 * time.Millisecond,
+		ClaimFiles: func(ctx context.Context, now time.Time) (int, error) { hook <- now; return 0, nil }}
+	done := make(chan struct{})
+	go func() { sw.Run(ctx); close(done) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := svc.Info(context.Background(), uploadID(url))
+		if errors.Is(err, upload.ErrUnknown) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the unattached upload outlived its session TTL: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, code := up.head(url); code != http.StatusNotFound {
+		t.Errorf("HEAD of the swept upload: %d", code)
+	}
+	select {
+	case <-hook:
+	default:
+		t.Error("the claims' files hook did not run")
+	}
+	cancel()
+	<-done
+}
+
+// TestUploadsTakeNoWebSocketLimits: a user's uploads draw nothing from
+// the frame rate limit nor take a socket's place.
+func TestUploadsTakeNoWebSocketLimits(t *testing.T) {
+	e := startEnv(t, withRateLimit(0.5), func(c *config.Config) { c.SocketsPerUser = 1 })
+	c := e.dial("limit-user")
+	up := e.tus("limit-user")
+	for i := 0; i < 5; i++ {
+		up.upload("a.pdf", "application/pdf", pdfBytes(2000))
+	}
+	if r := c.choose("yes"); r.Type != "reply" || r.Invalid {
+		t.Fatalf("a frame after five uploads: %+v", r)
+	}
+}
