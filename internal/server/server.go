@@ -185,7 +185,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	// Only what the pages load: no listing, no mock messenger, no chat.html
 	// without the headers /chat gives it.
-	for _, name := range []string{"chat.css", "chat.js"} {
+	for _, name := range []string{"chat.css", "chat.js", "tus.min.js"} {
 		mux.Handle("GET /static/"+name, staticFile(name))
 	}
 	mux.HandleFunc("GET /chat", s.chat)
