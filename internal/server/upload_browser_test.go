@@ -231,10 +231,10 @@ func pdfFile(t *testing.T, dir, name string, n int) (string, string) {
 	return path, hex.EncodeToString(sum[:])
 }
 
-// toEvidence walks the page from the consent to damage-1015's evidence
+// pageToEvidence walks the page from the consent to damage-1015's evidence
 // question: a small business with a free service's monetary loss of
 // 600,000 KRW (over 500,000: evidence_review).
-func toEvidence(t *testing.T, b *browser) reply {
+func pageToEvidence(t *testing.T, b *browser) reply {
 	t.Helper()
 	expectReply(t, "greeting", b.waitGreeting(), "privacy_consent")
 	expectReply(t, "consent", b.choose("yes"), "reporter_type")
@@ -305,7 +305,7 @@ func TestBrowserUploadEvidence(t *testing.T) {
 	dir := t.TempDir()
 	b.do(chromedp.Navigate(p.url() + "/chat?t=" + mintToken(t, "browser-upload-user", "", time.Hour, time.Now())))
 
-	toEvidence(t, b)
+	pageToEvidence(t, b)
 	b.waitFor("the 📎 button", "document.getElementById('attach') && document.getElementById('attach').offsetParent !== null")
 	if accept := eval[string](b, "document.getElementById('file-input').accept"); !strings.Contains(accept, "application/pdf") || !strings.Contains(accept, "image/jpeg") {
 		t.Errorf("the 📎 input's accept = %q, want the reply's types", accept)
