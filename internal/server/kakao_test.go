@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"strings"
@@ -23,7 +24,23 @@ import (
 
 const skillKey = "skill-key-for-tests-0123456789"
 
-func withKakaoKey(k string) option { return func(c *config.Config) { c.KakaoSkillKey = k } }
+// withKakaoKey turns the skill endpoint on; the server listens on a port
+// picked here, and CLAIMBOT_PUBLIC_URL names it, so the files question's
+// link opens this server.
+func withKakaoKey(k string) option {
+	return func(c *config.Config) {
+		c.KakaoSkillKey = k
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			panic(err)
+		}
+		c.Addr = ln.Addr().String()
+		ln.Close()
+		if c.PublicURL != "" {
+			c.PublicURL = "http://" + c.Addr
+		}
+	}
+}
 
 // skillBody is a skill request as the builder sends it from a channel
 // chat (user type botUserKey, surface Kakaotalk.plusfriend); extra is the
@@ -356,11 +373,13 @@ func TestKakaoSkillFilesLink(t *testing.T) {
 	r := toEvidence(t, url, user)
 	link := r.Data.Link
 	last := r.Template.Outputs[len(r.Template.Outputs)-1].SimpleText.Text
-	if !strings.HasPrefix(link, url+"/chat?t=") || !strings.HasSuffix(last, "\n"+link) {
+	// The link starts with CLAIMBOT_PUBLIC_URL; the test opens it here.
+	pub := e.cfg.PublicURL
+	if !strings.HasPrefix(link, pub+"/chat?t=") || !strings.HasSuffix(last, "\n"+link) {
 		t.Fatalf("link %q, last bubble %q", link, last)
 	}
 	tap(t, r, "later")
-	raw := strings.TrimPrefix(link, url+"/chat?t=")
+	raw := strings.TrimPrefix(link, pub+"/chat?t=")
 	c, err := token.Verify([]byte(bannerSecret), raw, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -378,7 +397,7 @@ func TestKakaoSkillFilesLink(t *testing.T) {
 	// token leaves the address bar.
 	jar, _ := cookiejar.New(nil)
 	hc := &http.Client{Jar: jar}
-	resp, err := hc.Get(link)
+	resp, err := hc.Get(url + strings.TrimPrefix(link, pub))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -497,7 +516,7 @@ func TestKakaoSkillAddingFilesLink(t *testing.T) {
 		t.Fatalf("submit: %+v %s", r.Data, skillText(r))
 	}
 	r = send(tap(t, r, "attach"))
-	if r.Data == nil || r.Data.Input != "files" || !strings.HasPrefix(r.Data.Link, url+"/chat?t=") ||
+	if r.Data == nil || r.Data.Input != "files" || !strings.HasPrefix(r.Data.Link, e.cfg.PublicURL+"/chat?t=") ||
 		!strings.Contains(skillText(r), r.Data.Link) || !strings.Contains(skillText(r), r.Data.ClaimID) {
 		t.Fatalf("adding files: %+v %s", r.Data, skillText(r))
 	}
@@ -508,7 +527,7 @@ func TestKakaoSkillAddingFilesLink(t *testing.T) {
 		}
 	}
 	jar, _ := cookiejar.New(nil)
-	resp, err := (&http.Client{Jar: jar}).Get(r.Data.Link)
+	resp, err := (&http.Client{Jar: jar}).Get(url + strings.TrimPrefix(r.Data.Link, e.cfg.PublicURL))
 	if err != nil {
 		t.Fatal(err)
 	}
