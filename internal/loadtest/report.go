@@ -117,10 +117,22 @@ func (r *Report) WriteText(w io.Writer) {
 		}
 		line("bare", "%.0f turns/s, p50 %.3f ms, p99 %.3f ms", rr.Bare.TurnsPerSec, rr.Bare.P50, rr.Bare.P99)
 		line("real", "%.0f turns/s, p50 %.3f ms, p99 %.3f ms", rr.Real.TurnsPerSec, rr.Real.P50, rr.Real.P99)
-		line("ratio", "real/bare turns/s %.3f (the bare loop is %.1f× as fast); p50 latency real/bare %.1f×",
-			rr.ThroughputRatio, 1/rr.ThroughputRatio, rr.LatencyRatio)
+		if rr.Rate > 0 {
+			line("ratio", "real/bare p99 %.2f× (p50 %.2f×) at %g turns/s offered; turns/s real/bare %.3f",
+				rr.P99Ratio, rr.LatencyRatio, rr.Rate, rr.ThroughputRatio)
+		} else {
+			line("ratio", "real/bare turns/s %.3f (the bare loop is %.1f× as fast); p50 latency real/bare %.1f×; p99 %.1f×",
+				rr.ThroughputRatio, 1/rr.ThroughputRatio, rr.LatencyRatio, rr.P99Ratio)
+		}
 		if b, c := rr.Bare.CPU, rr.Real.CPU; b != nil && c != nil && b.Total > 0 {
-			line("cpu per turn", "bare %s; real %s: real/bare %.2f×", b, c, c.Total/b.Total)
+			line("cpu per turn", "bare %s; real %s", b, c)
+			if rr.CPURatio > 0 {
+				what := "all processes, load tester included"
+				if c.Server != nil {
+					what = "serving side: server process + redis"
+				}
+				line("cpu ratio", "real/bare %.2f× (%s: %.0f against %.0f µs a turn)", rr.CPURatio, what, c.Serving(), b.Serving())
+			}
 		}
 	}
 	if b := r.Backlog; b != nil {
