@@ -98,8 +98,12 @@ func (r *Report) WriteText(w io.Writer) {
 	if i := r.Idle; i != nil {
 		line("connections", "%d of %d opened in %.2f s, held %.1f s (server counts %.0f open; RLIMIT_NOFILE %d)",
 			i.Opened, i.Connections, i.OpenSeconds, i.HeldSeconds, i.ServerConnections, i.NoFile)
-		line("server RSS", "%s before, %s after: %s per connection",
-			mib(float64(i.RSSBefore)), mib(float64(i.RSSAfter)), kib(i.PerConnection))
+		up := ""
+		if i.ServerUpSeconds > 0 {
+			up = fmt.Sprintf(" (the server had run %s when they opened)", time.Duration(i.ServerUpSeconds*float64(time.Second)).Round(100*time.Millisecond))
+		}
+		line("server RSS", "%s before, %s after: %s per connection%s",
+			mib(float64(i.RSSBefore)), mib(float64(i.RSSAfter)), kib(i.PerConnection), up)
 		if len(i.Problems) > 0 {
 			line("errors", "%s", counts(i.Problems))
 		}

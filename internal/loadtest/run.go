@@ -85,16 +85,21 @@ func claimsOf(ctx context.Context, t Target, filed int64, before map[string]floa
 
 // Idle is the outcome of an idle run.
 type Idle struct {
-	Connections       int              `json:"connections"`
-	Opened            int              `json:"opened"`
-	OpenSeconds       float64          `json:"open_s"`
-	HeldSeconds       float64          `json:"held_s"`
-	RSSBefore         int64            `json:"rss_before_bytes"`
-	RSSAfter          int64            `json:"rss_after_bytes"`
-	PerConnection     float64          `json:"per_connection_bytes"`
-	ServerConnections float64          `json:"server_connections"`
-	NoFile            uint64           `json:"rlimit_nofile"`
-	Problems          map[string]int64 `json:"problems,omitempty"`
+	Connections       int     `json:"connections"`
+	Opened            int     `json:"opened"`
+	OpenSeconds       float64 `json:"open_s"`
+	HeldSeconds       float64 `json:"held_s"`
+	RSSBefore         int64   `json:"rss_before_bytes"`
+	RSSAfter          int64   `json:"rss_after_bytes"`
+	PerConnection     float64 `json:"per_connection_bytes"`
+	ServerConnections float64 `json:"server_connections"`
+	// ServerUpSeconds is how long the server had run when the connections
+	// started opening (process_start_time_seconds); 0 where unknown. A
+	// server that has run load before has a grown heap, and shows less
+	// memory per connection than it takes.
+	ServerUpSeconds float64          `json:"server_up_s,omitempty"`
+	NoFile          uint64           `json:"rlimit_nofile"`
+	Problems        map[string]int64 `json:"problems,omitempty"`
 }
 
 // idleDialers is how many connections are opened at once.
@@ -113,6 +118,7 @@ func RunIdle(ctx context.Context, t Target, n int, hold time.Duration, prog *Pro
 	if nofile > 0 && uint64(n)+64 > nofile {
 		r.Notes = append(r.Notes, fmt.Sprintf("RLIMIT_NOFILE is %d: fewer than %d connections may open", nofile, n))
 	}
+	beforeAt := time.Now()
 	before, err := scrape(ctx, t.MetricsURL)
 	if err != nil {
 		return nil, fmt.Errorf("idle: %w", err)
@@ -185,6 +191,9 @@ feed:
 	i := &Idle{Connections: n, Opened: len(open), OpenSeconds: opened.Seconds(), HeldSeconds: hold.Seconds(),
 		RSSBefore: int64(before[metricRSS]), RSSAfter: int64(after[metricRSS]), ServerConnections: after[metricConns],
 		NoFile: nofile}
+	if st, ok := before[metricStart]; ok && st > 0 {
+		i.ServerUpSeconds = max(0, float64(beforeAt.UnixNano())/1e9-st)
+	}
 	if _, ok := after[metricRSS]; !ok {
 		return nil, fmt.Errorf("idle: %s has no %s", t.MetricsURL, metricRSS)
 	}
