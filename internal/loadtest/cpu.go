@@ -75,6 +75,23 @@ func (c *cpuClock) read(ctx context.Context, t Target) cpuReading {
 	return r
 }
 
+// used is the processor seconds the run's processes used between two
+// readings; below zero when a serving process's or Redis's time is
+// unknown (then what the others used is unknown too).
+func (a cpuReading) used(b cpuReading) float64 {
+	if a.self <= 0 || a.serverOK != b.serverOK || a.redisOK != b.redisOK {
+		return -1
+	}
+	u := b.self - a.self
+	if a.serverOK {
+		u += b.server - a.server
+	}
+	if a.redisOK {
+		u += b.redis - a.redis
+	}
+	return u
+}
+
 // perTurn is the time between two readings per turn.
 func (a cpuReading) perTurn(b cpuReading, turns int64) *CPU {
 	if turns <= 0 || a.self <= 0 {

@@ -109,15 +109,17 @@ func (r *Report) WriteText(w io.Writer) {
 		}
 	}
 	if rr := r.Rounds; rr != nil {
-		fmt.Fprintf(w, "%-14s %-5s %10s %10s %9s %9s %9s %7s %7s\n", "rounds", "kind", "turns/s", "conv/s", "p50 ms", "p99 ms", "max ms", "errors", "steal")
+		fmt.Fprintf(w, "%-14s %-5s %10s %10s %9s %9s %9s %7s %7s %7s\n", "rounds", "kind", "turns/s", "conv/s", "p50 ms", "p99 ms", "max ms", "errors", "steal", "others")
 		for _, rd := range rr.Rounds {
 			l := rd.Load
-			steal := "?"
-			if rd.Steal != nil {
-				steal = fmt.Sprintf("%.1f%%", 100**rd.Steal)
+			share := func(v *float64) string {
+				if v == nil {
+					return "?"
+				}
+				return fmt.Sprintf("%.1f%%", 100**v)
 			}
-			fmt.Fprintf(w, "%-14d %-5s %10.0f %10.1f %9.3f %9.3f %9.2f %7d %7s\n", rd.N, rd.Kind, l.TurnsPerSec, l.ConvsPerSec,
-				l.Latency.P50, l.Latency.P99, l.Latency.Max, l.Errors(), steal)
+			fmt.Fprintf(w, "%-14d %-5s %10.0f %10.1f %9.3f %9.3f %9.2f %7d %7s %7s\n", rd.N, rd.Kind, l.TurnsPerSec, l.ConvsPerSec,
+				l.Latency.P50, l.Latency.P99, l.Latency.Max, l.Errors(), share(rd.Steal), share(rd.Others))
 		}
 		line("bare", "%.0f turns/s, p50 %.3f ms, p99 %.3f ms", rr.Bare.TurnsPerSec, rr.Bare.P50, rr.Bare.P99)
 		line("real", "%.0f turns/s, p50 %.3f ms, p99 %.3f ms", rr.Real.TurnsPerSec, rr.Real.P50, rr.Real.P99)
@@ -137,6 +139,9 @@ func (r *Report) WriteText(w io.Writer) {
 				}
 				line("cpu ratio", "real/bare %.2f× (%s: %.0f against %.0f µs a turn)", rr.CPURatio, what, c.Serving(), b.Serving())
 			}
+		}
+		if len(rr.Rounds) > 0 && rr.Rounds[0].Others != nil {
+			line("others", "the share of the processors that processes outside this run used during each round (other work on this machine; steal does not show it)")
 		}
 	}
 	if b := r.Backlog; b != nil {

@@ -235,6 +235,11 @@ type Round struct {
 	// Steal is the share of the processors' time the hypervisor took
 	// during the round; nil where unknown.
 	Steal *float64 `json:"steal_share,omitempty"`
+	// Others is the share of the processors' time that processes outside
+	// the run (not the load tester, the serving process or Redis) used
+	// during the round: other work on a shared machine, which steal does
+	// not show. Nil where unknown.
+	Others *float64 `json:"others_share,omitempty"`
 }
 
 // RoundsSum sums the rounds of one kind: turns over seconds; the mean of
@@ -283,15 +288,16 @@ func RunRounds(ctx context.Context, real, bare Target, k int, o Options) (*Repor
 			if err != nil {
 				return nil, err
 			}
-			stolen := steal.share()
+			after := clock.read(ctx, t)
+			stolen, others := steal.shares(before.used(after))
 			if !t.Bare {
 				// The round's claims are delivered before the next round
 				// starts: their deliveries are the round's work, not the
 				// next one's.
 				claimsOf(ctx, t, l.Conversations.WithClaim, counters, cerr)
 			}
-			rd := Round{N: i, Kind: kind, Load: l, Steal: stolen}
-			rd.CPU = before.perTurn(clock.read(ctx, t), l.Turns)
+			rd := Round{N: i, Kind: kind, Load: l, Steal: stolen, Others: others}
+			rd.CPU = before.perTurn(after, l.Turns)
 			rr.Rounds = append(rr.Rounds, rd)
 			if ctx.Err() != nil {
 				break

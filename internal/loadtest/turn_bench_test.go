@@ -1,0 +1,89 @@
+package loadtest
+
+import (
+	"context"
+	"math/rand/v2"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/claimbot/claimbot/internal/engine"
+	"github.com/claimbot/claimbot/internal/redisconn"
+	"github.com/claimbot/claimbot/internal/redistest"
+	"github.com/claimbot/claimbot/internal/store"
+)
+
+// BenchmarkTurnThroughStore is one chat turn end to end on the server's
+// side but the socket: the client frame made an input, the store's turn
+// (the engine's step, the session's encoding, the compare-and-set script
+// on a real redis-server, a filed claim's outbox entry) with the client
+// the server uses for turns. The simulated people answer the default flow
+// as in the load test; their answers and the conversations' openings are
+// outside the count. allocs/op is the budget BENCHMARKS.md keeps.
+func BenchmarkTurnThroughStore(b *testing.B) {
+	needRedisServer(b)
+	ctx := context.Background()
+	rd := redistest.StartReal(b)
+	rdb, err := redisconn.Open(redisconn.Settings{URL: rd.URL}, redisconn.Turns, 64)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rdb.Close()
+	eng, ps, err := engine.Load("../../flows", "../../locales", nil)
+	if err != nil {
+		b.Fatal(err, ps.Errors())
+	}
+	st := store.New(rdb, func() *engine.Engine { return eng }, store.Options{TTL: time.Hour, Timeout: 5 * time.Second})
+	if err := st.SaveFlows(ctx, eng.Flows()); err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var (
+		conv    *store.Conv
+		p       *Persona
+		reply   Reply
+		users   int
+		claims  int
+		pending Frame
+	)
+	// next readies the next answer, opening a new conversation when the
+	// last one ended. Not counted.
+	next := func() {
+		for {
+			if conv != nil {
+				if f, ok := p.Next(&reply); ok {
+					pending = f
+					return
+				}
+			}
+			users++
+			c, res, err := st.Open(ctx, "bench-"+strconv.Itoa(users), "damage-1015", "ko")
+			if err != nil {
+				b.Fatal(err)
+			}
+			conv, p, reply = c, NewPersona(rng, 0.3), Reply{Reply: res.Reply}
+		}
+	}
+	b.ReportAllocs()
+	b.StopTimer()
+	next()
+	for i := 0; i < b.N; i++ {
+		b.StartTimer()
+		in, err := pending.Input()
+		if err != nil {
+			b.Fatal(err)
+		}
+		in.State = reply.State
+		res, err := conv.Turn(ctx, in)
+		b.StopTimer()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.Claim != nil {
+			claims++
+		}
+		reply = Reply{Reply: res.Reply}
+		next()
+	}
+	b.ReportMetric(float64(claims)/float64(b.N), "claims/op")
+}
