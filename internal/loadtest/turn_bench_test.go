@@ -99,3 +99,27 @@ func BenchmarkTurnThroughStore(b *testing.B) {
 	}
 	b.ReportMetric(float64(claims)/float64(b.N), "claims/op")
 }
+
+// Budget of a turn through the store (BenchmarkTurnThroughStore), kept in
+// BENCHMARKS.md: a change that allocates more per turn raises it there,
+// with the reason, or allocates less.
+const (
+	turnAllocsBudget = 96
+	turnBytesBudget  = 6800
+)
+
+// The allocations of a turn stay within the budget BENCHMARKS.md keeps.
+func TestTurnAllocationsWithinBudget(t *testing.T) {
+	needRedisServer(t)
+	if testing.Short() {
+		t.Skip("a benchmark of about a second")
+	}
+	r := testing.Benchmark(BenchmarkTurnThroughStore)
+	if r.N == 0 {
+		t.Fatal("the benchmark did not run")
+	}
+	t.Logf("%d turns: %d allocs, %d B a turn", r.N, r.AllocsPerOp(), r.AllocedBytesPerOp())
+	if a, b := r.AllocsPerOp(), r.AllocedBytesPerOp(); a > turnAllocsBudget || b > turnBytesBudget {
+		t.Errorf("a turn allocates %d times, %d B: the budget is %d and %d B (BENCHMARKS.md)", a, b, turnAllocsBudget, turnBytesBudget)
+	}
+}
