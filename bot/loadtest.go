@@ -221,8 +221,9 @@ func loadtestCmd(args []string) error {
 			rep.Notes = append(rep.Notes, "redis "+loadtestRedact(stack.RedisURL)+": "+f+" before the run")
 		}
 		if stack.Receiver != nil {
-			rep.Notes = append(rep.Notes, fmt.Sprintf("receiver in the load tool's process: %d deliveries accepted, %d with a bad signature",
-				stack.Receiver.Accepted(), stack.Receiver.Bad()))
+			distinct, repeated := stack.Receiver.Claims()
+			rep.Notes = append(rep.Notes, fmt.Sprintf("receiver in the load tool's process: %d deliveries accepted (%d distinct claims, %d repeated), %d with a bad signature",
+				stack.Receiver.Accepted(), distinct, repeated, stack.Receiver.Bad()))
 		}
 	}
 	if err != nil {

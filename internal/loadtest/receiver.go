@@ -1,10 +1,12 @@
 package loadtest
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -24,6 +26,9 @@ type Receiver struct {
 	srv      *http.Server
 	accepted atomic.Int64
 	bad      atomic.Int64
+
+	mu     sync.Mutex
+	claims map[string]int // claim id → deliveries of claim.submitted accepted
 }
 
 // StartReceiver starts a receiver on a free loopback port with a new
@@ -41,7 +46,7 @@ func StartReceiver() (*Receiver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("receiver: %w", err)
 	}
-	r := &Receiver{URL: "http://" + ln.Addr().String() + "/claims", SecretText: text, secret: secret}
+	r := &Receiver{URL: "http://" + ln.Addr().String() + "/claims", SecretText: text, secret: secret, claims: map[string]int{}}
 	r.srv = &http.Server{Handler: r, ReadHeaderTimeout: 5 * time.Second}
 	go r.srv.Serve(ln)
 	return r, nil
@@ -60,7 +65,31 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	r.accepted.Add(1)
+	var ev struct {
+		Type string `json:"type"`
+		Data struct {
+			ClaimID string `json:"claim_id"`
+		} `json:"data"`
+	}
+	if json.Unmarshal(body, &ev) == nil && ev.Type == "claim.submitted" && ev.Data.ClaimID != "" {
+		r.mu.Lock()
+		r.claims[ev.Data.ClaimID]++
+		r.mu.Unlock()
+	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// Claims is how many distinct claims were delivered (claim.submitted), and
+// how many deliveries repeated one already accepted (a retry after a
+// lost answer: at-least-once delivery).
+func (r *Receiver) Claims() (distinct, repeated int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, n := range r.claims {
+		distinct++
+		repeated += n - 1
+	}
+	return distinct, repeated
 }
 
 // Accepted is how many deliveries had a good signature; Bad how many had

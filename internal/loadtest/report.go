@@ -140,6 +140,22 @@ func (r *Report) WriteText(w io.Writer) {
 				line("cpu ratio", "real/bare %.2f× (%s: %.0f against %.0f µs a turn)", rr.CPURatio, what, c.Serving(), b.Serving())
 			}
 		}
+		var receipts int64
+		var filed, delivered float64
+		known := true
+		for _, rd := range rr.Rounds {
+			if c := rd.Claims; c != nil {
+				receipts += c.Filed
+				if c.ServerFiled == nil {
+					known = false
+					continue
+				}
+				filed, delivered = filed+*c.ServerFiled, delivered+*c.ServerDelivered
+			}
+		}
+		if known && receipts > 0 {
+			line("claims", "real rounds: %d receipts received; server: filed %.0f, delivered %.0f (each round waits for its deliveries, up to %s)", receipts, filed, delivered, claimsWait)
+		}
 		if len(rr.Rounds) > 0 && rr.Rounds[0].Others != nil {
 			line("others", "the share of the processors that processes outside this run used during each round (other work on this machine; steal does not show it)")
 		}

@@ -240,6 +240,9 @@ type Round struct {
 	// during the round: other work on a shared machine, which steal does
 	// not show. Nil where unknown.
 	Others *float64 `json:"others_share,omitempty"`
+	// Claims are a real round's receipts and the server's counters of
+	// claims filed and delivered (the round waits for its deliveries).
+	Claims *Claims `json:"claims,omitempty"`
 }
 
 // RoundsSum sums the rounds of one kind: turns over seconds; the mean of
@@ -290,13 +293,14 @@ func RunRounds(ctx context.Context, real, bare Target, k int, o Options) (*Repor
 			}
 			after := clock.read(ctx, t)
 			stolen, others := steal.shares(before.used(after))
+			var claims *Claims
 			if !t.Bare {
 				// The round's claims are delivered before the next round
 				// starts: their deliveries are the round's work, not the
 				// next one's.
-				claimsOf(ctx, t, l.Conversations.WithClaim, counters, cerr)
+				claims = claimsOf(ctx, t, l.Conversations.WithClaim, counters, cerr)
 			}
-			rd := Round{N: i, Kind: kind, Load: l, Steal: stolen, Others: others}
+			rd := Round{N: i, Kind: kind, Load: l, Steal: stolen, Others: others, Claims: claims}
 			rd.CPU = before.perTurn(after, l.Turns)
 			rr.Rounds = append(rr.Rounds, rd)
 			if ctx.Err() != nil {
