@@ -149,7 +149,11 @@ func loadtestCmd(args []string) error {
 			return fmt.Errorf("loadtest: %w", err)
 		}
 		defer stack.Close()
-		opts.RedisURL = stack.RedisURL
+		if spawn || *redisURL != "" {
+			// Not the Redis the bare loop got for itself when the server at
+			// --url runs on another: its time would be the bare loop's alone.
+			opts.RedisURL = stack.RedisURL
+		}
 		if *rounds > 0 {
 			bareT = stack.BareTarget()
 		}

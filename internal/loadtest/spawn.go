@@ -114,6 +114,9 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 			}
 		}
 		if o.RedisConf != "" {
+			if _, err := os.Stat(o.RedisConf); err != nil {
+				return nil, fmt.Errorf("stack: redis-server's config: %w (the shipped redis.conf is at the repository's top: run from there, or pass --redis-conf)", err)
+			}
 			if o.RedisConf, err = filepath.Abs(o.RedisConf); err != nil {
 				return nil, err
 			}

@@ -243,3 +243,12 @@ func TestParseProcStat(t *testing.T) {
 		t.Errorf("procCPU of this process = %v, %v", v, ok)
 	}
 }
+
+// A missing redis.conf is a clear error, not a redis-server that died at
+// start with its log.
+func TestStackRefusesAMissingRedisConf(t *testing.T) {
+	_, err := StartStack(context.Background(), StackOptions{RedisConf: "no-such-redis.conf", Server: true, Flows: "../../flows", Locales: "../../locales"})
+	if err == nil || !strings.Contains(err.Error(), "--redis-conf") {
+		t.Fatalf("err = %v", err)
+	}
+}
