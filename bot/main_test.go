@@ -177,6 +177,8 @@ func TestLoadtestRefusesMismatchedFlags(t *testing.T) {
 		{[]string{"--rounds", "1", "--probe", "1s"}, "--probe goes with the closed or open loop"},
 		{[]string{"--idle", "5", "--probe", "1s"}, "--probe goes with the closed or open loop"},
 		{[]string{"--probe", "2m"}, "--probe is at most 1m"},
+		{[]string{"--in-process"}, "go with --rounds or --idle, without --url"},
+		{[]string{"--rounds", "1", "--url", "ws://127.0.0.1:1/ws", "--server-bin", "x"}, "go with --rounds or --idle, without --url"},
 	} {
 		_, errOut, code := claimbot(t, []string{"REDIS_URL="}, append([]string{"loadtest", "--quiet"}, tc.args...)...)
 		if code == 0 || !strings.Contains(errOut, tc.want) {

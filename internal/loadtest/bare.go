@@ -66,7 +66,24 @@ type Bare struct {
 
 // StartBare starts the bare loop on Redis at redisURL (empty: an embedded
 // miniredis, which is not comparable with a real Redis).
-func StartBare(redisURL string) (*Bare, error) {
+func StartBare(redisURL string) (*Bare, error) { return startBareOn(redisURL, "127.0.0.1:0") }
+
+// ServeBare serves the bare loop on addr and Redis at redisURL until ctx
+// ends: the bare loop in a process of its own (`claimbot loadtest
+// --bare-serve ADDR --redis URL`), started by a Stack.
+func ServeBare(ctx context.Context, addr, redisURL string) error {
+	if redisURL == "" {
+		return errors.New("bare: --bare-serve needs --redis")
+	}
+	b, err := startBareOn(redisURL, addr)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return b.Close()
+}
+
+func startBareOn(redisURL, addr string) (*Bare, error) {
 	b := &Bare{RedisURL: redisURL, prefix: "claimbot:loadtest:bare:" + randomHex(3) + ":",
 		filler: strings.Repeat("x", bareValueSize)}
 	if redisURL == "" {
@@ -92,7 +109,7 @@ func StartBare(redisURL string) (*Bare, error) {
 	}
 	b.frames = bareFrames()
 	b.up = websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 1024, CheckOrigin: func(*http.Request) bool { return true }}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		b.Close()
 		return nil, fmt.Errorf("bare: listen: %w", err)

@@ -16,7 +16,9 @@
 //     connection;
 //   - bare: the same client against a server that does the least a turn
 //     can cost (one read, one Redis compare-and-set, one write), and
-//     rounds alternating it with the real server, for their ratio;
+//     rounds alternating it with the real server, closed or open loops,
+//     for their ratios; a Stack runs both, and Redis, as processes of
+//     their own, with the webhook receiver in the load tool;
 //   - backlog: an outbox pre-filled with N claims, drained by a sender to a
 //     receiver that answers 204 at once.
 //

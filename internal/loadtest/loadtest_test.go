@@ -260,7 +260,8 @@ func TestPauses(t *testing.T) {
 
 func TestParseCPUTimes(t *testing.T) {
 	a, ok := parseCPUTimes("cpu  100 5 50 800 10 0 5 30 0 0")
-	if !ok || a.total != 1000 || a.steal != 30 {
+	// busy: user, nice, system, irq, softirq (not idle, iowait, steal).
+	if !ok || a.total != 1000 || a.steal != 30 || a.busy != 160 {
 		t.Fatalf("parse: %+v %v", a, ok)
 	}
 	for _, bad := range []string{"", "cpu0 1 2 3 4 5 6 7 8", "cpu 1 2 3", "cpu 1 2 3 4 5 6 7 x"} {

@@ -18,6 +18,7 @@ const (
 	metricDelivered = "claimbot_claims_delivered_total"
 	metricConns     = "claimbot_connections"
 	metricCPU       = "process_cpu_seconds_total"
+	metricStart     = "process_start_time_seconds"
 )
 
 // scrape reads a Prometheus text exposition and returns each metric's

@@ -65,7 +65,7 @@ func pauses(d time.Duration, clock func() time.Time) *Noise {
 
 // cpuTimes is the machine's processor time in clock ticks, from the first
 // line of /proc/stat: all of it and the hypervisor's steal.
-type cpuTimes struct{ total, steal uint64 }
+type cpuTimes struct{ total, steal, busy uint64 }
 
 func readCPUTimes() (cpuTimes, bool) {
 	f, err := os.Open("/proc/stat")
@@ -94,8 +94,11 @@ func parseCPUTimes(line string) (cpuTimes, bool) {
 			return cpuTimes{}, false
 		}
 		t.total += v
-		if i == 7 {
+		switch i {
+		case 7:
 			t.steal = v
+		case 0, 1, 2, 5, 6: // user, nice, system, irq, softirq
+			t.busy += v
 		}
 	}
 	return t, true
@@ -114,12 +117,29 @@ func startSteal() stealClock {
 
 // share is the steal share since start; nil where unknown.
 func (c stealClock) share() *float64 {
+	s, _ := c.shares(-1)
+	return s
+}
+
+// shares is the steal share since start, and the share of the machine's
+// processor time that processes other than the run's used: the machine's
+// busy time (user, nice, system, interrupts) less ours, the run's
+// processes' processor seconds since start (below zero: unknown). Steal
+// is the hypervisor's, for other machines; the others' share is this
+// machine's own other work (other load tests, builds), which steal does
+// not show.
+func (c stealClock) shares(ours float64) (steal, others *float64) {
 	end, ok := readCPUTimes()
 	if !c.ok || !ok || end.total <= c.start.total || end.steal < c.start.steal {
-		return nil
+		return nil, nil
 	}
-	s := float64(end.steal-c.start.steal) / float64(end.total-c.start.total)
-	return &s
+	total := float64(end.total - c.start.total)
+	s := float64(end.steal-c.start.steal) / total
+	if ours >= 0 && end.busy >= c.start.busy {
+		o := max(0, (float64(end.busy-c.start.busy)/clockTicks-ours)/(total/clockTicks))
+		others = &o
+	}
+	return &s, others
 }
 
 // String is the report's line.

@@ -98,29 +98,66 @@ func (r *Report) WriteText(w io.Writer) {
 	if i := r.Idle; i != nil {
 		line("connections", "%d of %d opened in %.2f s, held %.1f s (server counts %.0f open; RLIMIT_NOFILE %d)",
 			i.Opened, i.Connections, i.OpenSeconds, i.HeldSeconds, i.ServerConnections, i.NoFile)
-		line("server RSS", "%s before, %s after: %s per connection",
-			mib(float64(i.RSSBefore)), mib(float64(i.RSSAfter)), kib(i.PerConnection))
+		up := ""
+		if i.ServerUpSeconds > 0 {
+			up = fmt.Sprintf(" (the server had run %s when they opened)", time.Duration(i.ServerUpSeconds*float64(time.Second)).Round(100*time.Millisecond))
+		}
+		line("server RSS", "%s before, %s after: %s per connection%s",
+			mib(float64(i.RSSBefore)), mib(float64(i.RSSAfter)), kib(i.PerConnection), up)
 		if len(i.Problems) > 0 {
 			line("errors", "%s", counts(i.Problems))
 		}
 	}
 	if rr := r.Rounds; rr != nil {
-		fmt.Fprintf(w, "%-14s %-5s %10s %10s %9s %9s %9s %7s %7s\n", "rounds", "kind", "turns/s", "conv/s", "p50 ms", "p99 ms", "max ms", "errors", "steal")
+		fmt.Fprintf(w, "%-14s %-5s %10s %10s %9s %9s %9s %7s %7s %7s\n", "rounds", "kind", "turns/s", "conv/s", "p50 ms", "p99 ms", "max ms", "errors", "steal", "others")
 		for _, rd := range rr.Rounds {
 			l := rd.Load
-			steal := "?"
-			if rd.Steal != nil {
-				steal = fmt.Sprintf("%.1f%%", 100**rd.Steal)
+			share := func(v *float64) string {
+				if v == nil {
+					return "?"
+				}
+				return fmt.Sprintf("%.1f%%", 100**v)
 			}
-			fmt.Fprintf(w, "%-14d %-5s %10.0f %10.1f %9.3f %9.3f %9.2f %7d %7s\n", rd.N, rd.Kind, l.TurnsPerSec, l.ConvsPerSec,
-				l.Latency.P50, l.Latency.P99, l.Latency.Max, l.Errors(), steal)
+			fmt.Fprintf(w, "%-14d %-5s %10.0f %10.1f %9.3f %9.3f %9.2f %7d %7s %7s\n", rd.N, rd.Kind, l.TurnsPerSec, l.ConvsPerSec,
+				l.Latency.P50, l.Latency.P99, l.Latency.Max, l.Errors(), share(rd.Steal), share(rd.Others))
 		}
 		line("bare", "%.0f turns/s, p50 %.3f ms, p99 %.3f ms", rr.Bare.TurnsPerSec, rr.Bare.P50, rr.Bare.P99)
 		line("real", "%.0f turns/s, p50 %.3f ms, p99 %.3f ms", rr.Real.TurnsPerSec, rr.Real.P50, rr.Real.P99)
-		line("ratio", "real/bare turns/s %.3f (the bare loop is %.1f× as fast); p50 latency real/bare %.1f×",
-			rr.ThroughputRatio, 1/rr.ThroughputRatio, rr.LatencyRatio)
+		if rr.Rate > 0 {
+			line("ratio", "real/bare p99 %.2f× (p50 %.2f×) at %g turns/s offered; turns/s real/bare %.3f",
+				rr.P99Ratio, rr.LatencyRatio, rr.Rate, rr.ThroughputRatio)
+		} else {
+			line("ratio", "real/bare turns/s %.3f (the bare loop is %.1f× as fast); p50 latency real/bare %.1f×; p99 %.1f×",
+				rr.ThroughputRatio, 1/rr.ThroughputRatio, rr.LatencyRatio, rr.P99Ratio)
+		}
 		if b, c := rr.Bare.CPU, rr.Real.CPU; b != nil && c != nil && b.Total > 0 {
-			line("cpu per turn", "bare %s; real %s: real/bare %.2f×", b, c, c.Total/b.Total)
+			line("cpu per turn", "bare %s; real %s", b, c)
+			if rr.CPURatio > 0 {
+				what := "all processes, load tester included"
+				if c.Server != nil {
+					what = "serving side: server process + redis"
+				}
+				line("cpu ratio", "real/bare %.2f× (%s: %.0f against %.0f µs a turn)", rr.CPURatio, what, c.Serving(), b.Serving())
+			}
+		}
+		var receipts int64
+		var filed, delivered float64
+		known := true
+		for _, rd := range rr.Rounds {
+			if c := rd.Claims; c != nil {
+				receipts += c.Filed
+				if c.ServerFiled == nil {
+					known = false
+					continue
+				}
+				filed, delivered = filed+*c.ServerFiled, delivered+*c.ServerDelivered
+			}
+		}
+		if known && receipts > 0 {
+			line("claims", "real rounds: %d receipts received; server: filed %.0f, delivered %.0f (each round waits for its deliveries, up to %s)", receipts, filed, delivered, claimsWait)
+		}
+		if len(rr.Rounds) > 0 && rr.Rounds[0].Others != nil {
+			line("others", "the share of the processors that processes outside this run used during each round (other work on this machine; steal does not show it)")
 		}
 	}
 	if b := r.Backlog; b != nil {

@@ -85,16 +85,21 @@ func claimsOf(ctx context.Context, t Target, filed int64, before map[string]floa
 
 // Idle is the outcome of an idle run.
 type Idle struct {
-	Connections       int              `json:"connections"`
-	Opened            int              `json:"opened"`
-	OpenSeconds       float64          `json:"open_s"`
-	HeldSeconds       float64          `json:"held_s"`
-	RSSBefore         int64            `json:"rss_before_bytes"`
-	RSSAfter          int64            `json:"rss_after_bytes"`
-	PerConnection     float64          `json:"per_connection_bytes"`
-	ServerConnections float64          `json:"server_connections"`
-	NoFile            uint64           `json:"rlimit_nofile"`
-	Problems          map[string]int64 `json:"problems,omitempty"`
+	Connections       int     `json:"connections"`
+	Opened            int     `json:"opened"`
+	OpenSeconds       float64 `json:"open_s"`
+	HeldSeconds       float64 `json:"held_s"`
+	RSSBefore         int64   `json:"rss_before_bytes"`
+	RSSAfter          int64   `json:"rss_after_bytes"`
+	PerConnection     float64 `json:"per_connection_bytes"`
+	ServerConnections float64 `json:"server_connections"`
+	// ServerUpSeconds is how long the server had run when the connections
+	// started opening (process_start_time_seconds); 0 where unknown. A
+	// server that has run load before has a grown heap, and shows less
+	// memory per connection than it takes.
+	ServerUpSeconds float64          `json:"server_up_s,omitempty"`
+	NoFile          uint64           `json:"rlimit_nofile"`
+	Problems        map[string]int64 `json:"problems,omitempty"`
 }
 
 // idleDialers is how many connections are opened at once.
@@ -113,6 +118,7 @@ func RunIdle(ctx context.Context, t Target, n int, hold time.Duration, prog *Pro
 	if nofile > 0 && uint64(n)+64 > nofile {
 		r.Notes = append(r.Notes, fmt.Sprintf("RLIMIT_NOFILE is %d: fewer than %d connections may open", nofile, n))
 	}
+	beforeAt := time.Now()
 	before, err := scrape(ctx, t.MetricsURL)
 	if err != nil {
 		return nil, fmt.Errorf("idle: %w", err)
@@ -185,6 +191,9 @@ feed:
 	i := &Idle{Connections: n, Opened: len(open), OpenSeconds: opened.Seconds(), HeldSeconds: hold.Seconds(),
 		RSSBefore: int64(before[metricRSS]), RSSAfter: int64(after[metricRSS]), ServerConnections: after[metricConns],
 		NoFile: nofile}
+	if st, ok := before[metricStart]; ok && st > 0 {
+		i.ServerUpSeconds = max(0, float64(beforeAt.UnixNano())/1e9-st)
+	}
 	if _, ok := after[metricRSS]; !ok {
 		return nil, fmt.Errorf("idle: %s has no %s", t.MetricsURL, metricRSS)
 	}
@@ -204,10 +213,17 @@ feed:
 // Rounds compares the real server with the bare loop.
 type Rounds struct {
 	Rounds          []Round   `json:"rounds"`
+	Rate            float64   `json:"rate,omitempty"` // open-loop rounds: turns per second offered
 	Bare            RoundsSum `json:"bare"`
 	Real            RoundsSum `json:"real"`
 	ThroughputRatio float64   `json:"throughput_ratio"` // real turns/s ÷ bare turns/s
 	LatencyRatio    float64   `json:"latency_ratio"`    // real p50 ÷ bare p50
+	P99Ratio        float64   `json:"p99_ratio"`        // real p99 ÷ bare p99
+	// CPURatio is the serving side's processor time per turn, real ÷ bare:
+	// the server's process and Redis against the bare loop's process and
+	// Redis when both serve from processes of their own, else everything
+	// (the load tester included). 0 where unknown.
+	CPURatio float64 `json:"cpu_ratio,omitempty"`
 }
 
 // Round is one bare or real round.
@@ -219,6 +235,14 @@ type Round struct {
 	// Steal is the share of the processors' time the hypervisor took
 	// during the round; nil where unknown.
 	Steal *float64 `json:"steal_share,omitempty"`
+	// Others is the share of the processors' time that processes outside
+	// the run (not the load tester, the serving process or Redis) used
+	// during the round: other work on a shared machine, which steal does
+	// not show. Nil where unknown.
+	Others *float64 `json:"others_share,omitempty"`
+	// Claims are a real round's receipts and the server's counters of
+	// claims filed and delivered (the round waits for its deliveries).
+	Claims *Claims `json:"claims,omitempty"`
 }
 
 // RoundsSum sums the rounds of one kind: turns over seconds; the mean of
@@ -230,16 +254,21 @@ type RoundsSum struct {
 	CPU         *CPU    `json:"cpu_per_turn,omitempty"` // over all its rounds' turns
 }
 
-// RunRounds alternates k bare and k real closed-loop rounds of o (the same
-// client code, the same conversations at once, the same duration) and
-// reports each, and the ratio of the real server to the bare loop.
+// RunRounds alternates k bare and k real rounds of o (the same client
+// code, the same conversations at once, the same duration) and reports
+// each, and the ratio of the real server to the bare loop. The rounds are
+// closed loops, or open loops at o.Rate turns per second offered when
+// o.Rate > 0 (latency from each turn's scheduled send).
 func RunRounds(ctx context.Context, real, bare Target, k int, o Options) (*Report, error) {
 	o.defaults()
-	o.Rate = 0
 	o.Total = 0
-	r := newReport("rounds", fmt.Sprintf("rounds: %d × (bare, real), closed loop, %d conversations at once, %s each",
-		k, o.Conversations, o.Duration), fmt.Sprintf("real %s; bare %s", real.name(), bare.name()))
-	rr := &Rounds{}
+	loop := fmt.Sprintf("closed loop, %d conversations at once", o.Conversations)
+	if o.Rate > 0 {
+		loop = fmt.Sprintf("open loop, %g turns/s offered over %d connections, latency from the scheduled send", o.Rate, o.Conversations)
+	}
+	r := newReport("rounds", fmt.Sprintf("rounds: %d × (bare, real), %s, %s each", k, loop, o.Duration),
+		fmt.Sprintf("real %s; bare %s", real.name(), bare.name()))
+	rr := &Rounds{Rate: o.Rate}
 	label := o.Label
 	clock := newCPUClock(o.RedisURL)
 	defer clock.close()
@@ -262,28 +291,52 @@ func RunRounds(ctx context.Context, real, bare Target, k int, o Options) (*Repor
 			if err != nil {
 				return nil, err
 			}
-			stolen := steal.share()
+			after := clock.read(ctx, t)
+			stolen, others := steal.shares(before.used(after))
+			var claims *Claims
 			if !t.Bare {
 				// The round's claims are delivered before the next round
 				// starts: their deliveries are the round's work, not the
 				// next one's.
-				claimsOf(ctx, t, l.Conversations.WithClaim, counters, cerr)
+				claims = claimsOf(ctx, t, l.Conversations.WithClaim, counters, cerr)
 			}
-			rd := Round{N: i, Kind: kind, Load: l, Steal: stolen}
-			rd.CPU = before.perTurn(clock.read(ctx, t), l.Turns)
+			rd := Round{N: i, Kind: kind, Load: l, Steal: stolen, Others: others, Claims: claims}
+			rd.CPU = before.perTurn(after, l.Turns)
 			rr.Rounds = append(rr.Rounds, rd)
+			if ctx.Err() != nil {
+				break
+			}
+		}
+		if ctx.Err() != nil {
+			r.Notes = append(r.Notes, "interrupted: the figures cover the rounds until then")
+			break
 		}
 	}
 	rr.Bare, rr.Real = sumRounds(rr.Rounds, "bare"), sumRounds(rr.Rounds, "real")
-	if rr.Bare.TurnsPerSec > 0 {
-		rr.ThroughputRatio = rr.Real.TurnsPerSec / rr.Bare.TurnsPerSec
-	}
-	if rr.Bare.P50 > 0 {
-		rr.LatencyRatio = rr.Real.P50 / rr.Bare.P50
-	}
+	rr.ratios()
 	r.Rounds = rr
-	r.Notes = append(r.Notes, "the ratio is fair when the real server uses the same Redis as the bare loop (--redis for both); Redis's processor time is read from --redis only")
+	if real.PID > 0 && bare.PID > 0 {
+		r.Notes = append(r.Notes, "processor time per turn: each serving process from /proc/<pid>/stat, Redis's from its own when it runs here; the serving side is the server (or the bare loop) and Redis")
+	} else {
+		r.Notes = append(r.Notes, "the ratio is fair when the real server uses the same Redis as the bare loop (--redis for both); Redis's processor time is read from --redis only")
+	}
 	return r, nil
+}
+
+// ratios sets the real server's ratios to the bare loop.
+func (rr *Rounds) ratios() {
+	div := func(a, b float64) float64 {
+		if b > 0 {
+			return a / b
+		}
+		return 0
+	}
+	rr.ThroughputRatio = div(rr.Real.TurnsPerSec, rr.Bare.TurnsPerSec)
+	rr.LatencyRatio = div(rr.Real.P50, rr.Bare.P50)
+	rr.P99Ratio = div(rr.Real.P99, rr.Bare.P99)
+	if b, c := rr.Bare.CPU, rr.Real.CPU; b != nil && c != nil && (b.Server == nil) == (c.Server == nil) {
+		rr.CPURatio = div(c.Serving(), b.Serving())
+	}
 }
 
 func sumRounds(rs []Round, kind string) RoundsSum {

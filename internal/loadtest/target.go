@@ -27,6 +27,9 @@ type Target struct {
 	Name        string // how the report names it (default URL)
 	Bare        bool   // the bare loop: its receipts are canned, nothing is filed
 	InProcess   bool   // served by this process: its processor time is the load tester's
+	// PID is the serving process on this machine: its processor time is
+	// read from /proc/<pid>/stat (0: from /metrics, if any).
+	PID int
 }
 
 // ParseURL reads a --url: ws://host:port/ws (http:// becomes ws://, an
