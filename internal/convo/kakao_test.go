@@ -32,6 +32,7 @@ func TestKakao(t *testing.T) {
 		DefaultFlow: "damage-1015", BannerSecret: "test-banner-secret-0123456789abcdef",
 		SessionTTL: time.Hour, Retention: time.Hour, RetrySchedule: []time.Duration{time.Hour},
 		WebhookURL: "http://127.0.0.1:1/", WebhookSecret: secret, KakaoSkillKey: key,
+		Uploads: t.TempDir(), PublicURL: "http://claimbot.test",
 	}
 	srv, err := server.Start(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {

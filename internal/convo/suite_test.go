@@ -122,6 +122,7 @@ func TestRemote(t *testing.T) {
 			SessionTTL: time.Hour, Retention: time.Hour,
 			RetrySchedule: []time.Duration{10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond},
 			WebhookURL:    "http://" + webhookAddr + "/", WebhookSecret: secret,
+			Uploads: t.TempDir(), PublicURL: "http://claimbot.test",
 		}
 		srv, err := server.Start(context.Background(), cfg, slog.New(slog.DiscardHandler))
 		if err != nil {

@@ -95,7 +95,8 @@ func TestTokenSecret(t *testing.T) {
 	rd := redistest.Start(t)
 	cfg := &config.Config{Addr: "127.0.0.1:0", RedisURL: rd.URL, Flows: "../../flows", Locales: "../../locales",
 		DefaultFlow: "damage-1015", BannerSecret: banner, WebhookURL: recv.URL(), WebhookSecret: secret,
-		SessionTTL: time.Hour, Retention: time.Hour, RetrySchedule: []time.Duration{10 * time.Millisecond}, LogLevel: slog.LevelError}
+		SessionTTL: time.Hour, Retention: time.Hour, RetrySchedule: []time.Duration{10 * time.Millisecond}, LogLevel: slog.LevelError,
+		Uploads: t.TempDir(), PublicURL: "http://claimbot.test"}
 	run, err := server.Start(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

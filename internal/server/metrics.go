@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -117,5 +118,29 @@ func (m *Metrics) observeTurn(flow string, res engine.Result, err error, d time.
 	}
 	if h := res.Handoff; h != nil {
 		m.handoffs.WithLabelValues(flow, h.State).Inc()
+	}
+}
+
+// known puts every label set the loaded flows can give the claims-by-type
+// and handoffs counters at zero, so a dashboard's rate() and a first
+// claim's increase() have a series to start from (and the series exist
+// before the first claim, as the contract's report keys do).
+func (m *Metrics) known(e *engine.Engine) {
+	if e == nil {
+		return
+	}
+	for id, f := range e.Flows() {
+		rts := slices.Concat(insight.Values(f, "reporter_type"), []string{"other", "none"})
+		dts := slices.Concat(insight.Values(f, "damage_type"), []string{"other", "none"})
+		for _, rt := range rts {
+			for _, dt := range dts {
+				m.filedByType.WithLabelValues(id, rt, dt)
+			}
+		}
+		for _, sid := range f.Order {
+			if st := f.States[sid]; st.Waits() {
+				m.handoffs.WithLabelValues(id, sid)
+			}
+		}
 	}
 }

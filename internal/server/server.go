@@ -108,6 +108,7 @@ func New(o Options) *Server {
 		s.metrics = NewMetrics(nil)
 	}
 	s.eng.Store(o.Engine)
+	s.metrics.known(o.Engine)
 	s.store = store.New(o.Redis, s.engine, store.Options{TTL: s.cfg.SessionTTL, Now: s.now, FiledReplicas: s.cfg.FiledReplicas,
 		Link: s.fileLink,
 		OnUnreplicated: func(acked int, err error) {
@@ -143,6 +144,7 @@ func (s *Server) Engine() *engine.Engine { return s.engine() }
 // in progress carry on: each stays on its flow version (see engine.Versions).
 func (s *Server) SetEngine(e *engine.Engine) {
 	s.eng.Store(e)
+	s.metrics.known(e)
 	if err := s.saveFlows(e); err != nil {
 		// Other instances, and this one once the version is no longer
 		// among those it keeps in memory, load a conversation's version
