@@ -54,6 +54,7 @@ const (
 	ProblemType       = "type"       // its bytes are not of an accepted type
 	ProblemSize       = "size"       // larger than the question accepts
 	ProblemCount      = "count"      // one file too many
+	ProblemSent       = "sent"       // already sent with a claim: upload it again
 	ProblemNoFiles    = "no_files"   // a channel that cannot send files
 )
 

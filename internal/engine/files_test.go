@@ -90,6 +90,8 @@ func TestFilesQuestionRefusals(t *testing.T) {
 		{"unfinished", func() *chat { return c.attachProblem("p", engine.ProblemUnfinished, pdf("p", "반쯤.pdf")) }, "반쯤.pdf"},
 		{"unknown", func() *chat { return c.attachProblem("nope", engine.ProblemUnknown, nil) }, "찾을 수 없어요"},
 		{"another user's", func() *chat { return c.attachProblem("x", engine.ProblemNotYours, nil) }, "다른 사용자"},
+		{"sent with another claim", func() *chat { return c.attachProblem("s", engine.ProblemSent, pdf("s", "지난.pdf")) }, "이미 다른 접수"},
+		{"no uploads here", func() *chat { return c.attachProblem("n", engine.ProblemNoFiles, nil) }, "받을 수 없어요"},
 		{"typed text", func() *chat { return c.text("파일 보냈어요") }, "📎"},
 	} {
 		tt.do().wantInvalid("evidence").says(tt.says)
