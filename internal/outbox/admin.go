@@ -2,9 +2,11 @@ package outbox
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -222,11 +224,68 @@ func RetryAllDead(ctx context.Context, rdb redis.UniversalClient) (int, error) {
 // Purge removes a claim from the outbox and the dead letters for good,
 // and schedules its files for deletion now (SweepFiles deletes them). A
 // claim that moved while Purge looked for it is looked for again.
+//
+// Files a returning user added to the claim travel in claim.evidence_added
+// entries of their own ids: those still pending or dead are purged with the
+// claim (a deletion request covers them too), even when the claim itself
+// was delivered already.
 func Purge(ctx context.Context, rdb redis.UniversalClient, claimID string) error {
 	n, ok := shard.OfClaim(claimID)
 	if !ok {
 		return fmt.Errorf("outbox: purge %q: not a claim id", claimID)
 	}
+	added, err := evidenceOf(ctx, rdb, n, claimID)
+	if err != nil {
+		return fmt.Errorf("outbox: purge %s: %w", claimID, err)
+	}
+	purged := 0
+	for _, id := range added {
+		switch err := purgeOne(ctx, rdb, n, id); {
+		case err == nil:
+			purged++
+		case !errors.Is(err, ErrNotFound):
+			return err
+		}
+	}
+	err = purgeOne(ctx, rdb, n, claimID)
+	if errors.Is(err, ErrNotFound) && purged > 0 {
+		return nil
+	}
+	return err
+}
+
+// evidenceOf returns the ids of the claim.evidence_added entries for a
+// claim, pending or dead, in its shard (a user's entries share a shard).
+func evidenceOf(ctx context.Context, rdb redis.UniversalClient, n int, claimID string) ([]string, error) {
+	var ids []string
+	for _, key := range []string{shard.Outbox(n), shard.Dead(n)} {
+		err := scanStream(ctx, rdb, key, func(m redis.XMessage) error {
+			body := str(m.Values[shard.FieldBody])
+			if !strings.Contains(body, `"claim.evidence_added"`) || !strings.Contains(body, claimID) {
+				return nil
+			}
+			var ev struct {
+				Type string `json:"type"`
+				Data struct {
+					ClaimID string `json:"claim_id"`
+				} `json:"data"`
+			}
+			if json.Unmarshal([]byte(body), &ev) == nil && ev.Type == "claim.evidence_added" && ev.Data.ClaimID == claimID {
+				if id := str(m.Values[shard.FieldClaim]); !slices.Contains(ids, id) {
+					ids = append(ids, id)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
+}
+
+// purgeOne is Purge of one outbox entry, by its claim (or event) id.
+func purgeOne(ctx context.Context, rdb redis.UniversalClient, n int, claimID string) error {
 	for range lookups {
 		pendingID, body, err := findBody(ctx, rdb, shard.Outbox(n), claimID)
 		if err != nil {

@@ -301,3 +301,51 @@ func TestSweepFiles(t *testing.T) {
 		t.Errorf("shard 3 left %v, want only up_later", due)
 	}
 }
+
+// Purging a claim purges the claim.evidence_added entries for it that are
+// still pending or dead (their own ids), and schedules their files, even
+// when the claim itself was delivered already; another claim's evidence
+// stays.
+func TestPurgeTakesTheClaimsEvidence(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, redistest.Start(t))
+	claim, other := newClaimID(6), newClaimID(6)
+	evidence := func(eventID, claimID string, files ...string) {
+		t.Helper()
+		var atts []webhook.Attachment
+		for _, id := range files {
+			atts = append(atts, webhook.Attachment{ID: id, Name: id + ".pdf", Type: "application/pdf", Size: 10,
+				SHA256: strings.Repeat("0", 64), URL: "https://bot.example/files/" + id + "?sig=x"})
+		}
+		b, err := json.Marshal(webhook.NewEvidenceEvent(webhook.Evidence{ClaimID: claimID, UserID: "u", Attachments: atts}, time.Now()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := webhook.ValidateBody(b); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Enqueue(ctx, e.rdb, eventID, b, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mine, theirs := newClaimID(6), newClaimID(6)
+	evidence(mine, claim, "up_e1")
+	evidence(theirs, other, "up_o1")
+	// The claim itself is not in the outbox (delivered): its evidence is.
+	if err := Purge(ctx, e.rdb, claim); err != nil {
+		t.Fatalf("Purge: %v", err)
+	}
+	pending, _, err := List(ctx, e.rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pending) != 1 || pending[0].ClaimID != theirs {
+		t.Errorf("left in the outbox: %+v, want only the other claim's evidence", pending)
+	}
+	if due := filesDue(t, e.rdb, 6); len(due) != 1 || due["up_e1"].IsZero() {
+		t.Errorf("scheduled %v, want the purged evidence's file", due)
+	}
+	if err := Purge(ctx, e.rdb, newClaimID(6)); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a purge that finds nothing: %v", err)
+	}
+}
