@@ -211,6 +211,14 @@ type devClaimView struct {
 	User      string
 	Attempts  int
 	Answers   []devAnswer
+	Evidence  bool // a claim.evidence_added: files added to a filed claim
+	Files     []devFile
+}
+
+// devFile is an attachment as the dev page lists it, with its signed link
+// (the dev receiver plays the backend, which the links are for).
+type devFile struct {
+	Name, Type, Size, URL string
 }
 
 type devAnswer struct {
@@ -251,6 +259,10 @@ func viewOf(c *devClaim, pseud *privacy.Pseudonymizer) devClaimView {
 		Locale:    data.Locale,
 		User:      pseud.UserID(data.UserID),
 		Attempts:  c.attempts,
+	}
+	v.Evidence = c.event.Type == EventEvidenceAdded
+	for _, a := range data.Attachments {
+		v.Files = append(v.Files, devFile{Name: a.Name, Type: a.Type, Size: fmt.Sprintf("%.1f KB", float64(a.Size)/1000), URL: a.URL})
 	}
 	for k, val := range privacy.MaskAnswers(data.Answers) {
 		v.Answers = append(v.Answers, devAnswer{Key: k, Value: fmt.Sprint(val)})

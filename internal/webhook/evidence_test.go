@@ -2,7 +2,9 @@ package webhook
 
 import (
 	"encoding/json"
+	"html"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -144,5 +146,14 @@ func TestDevReceiverTakesEvidence(t *testing.T) {
 	if len(got) != 1 || got[0].Type != EventEvidenceAdded || got[0].Data.ClaimID != "7K3M-Q9XD" ||
 		len(got[0].Data.Attachments) != 1 || got[0].Data.Attachments[0] != testAttachment {
 		t.Fatalf("stored %+v", got)
+	}
+	// The dev page lists the files with their links, marked as added.
+	page := httptest.NewRecorder()
+	d.ServeHTTP(page, httptest.NewRequest(http.MethodGet, "/", nil))
+	body := page.Body.String()
+	for _, want := range []string{"서류 추가", ">" + testAttachment.Name + "</a>", html.EscapeString(testAttachment.URL)} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the dev page lacks %q:\n%s", want, body)
+		}
 	}
 }
