@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -88,6 +89,11 @@ func (c *tusClient) upload(ctx context.Context, endpoint *url.URL, name string, 
 	loc, err := endpoint.Parse(res.Header.Get("Location"))
 	if err != nil || res.Header.Get("Location") == "" {
 		return "", fmt.Errorf("upload: create: no usable Location %q", res.Header.Get("Location"))
+	}
+	// Every PATCH and HEAD carries the credential and the file: they go
+	// where the upload was created, never to a host the server names.
+	if err := sameServer(endpoint, loc, "the created upload's Location"); err != nil {
+		return "", err
 	}
 	return loc.String(), c.send(ctx, loc, data)
 }
@@ -211,9 +217,17 @@ func (c *tusClient) request(ctx context.Context, method string, u *url.URL, body
 
 // do sends a request and reads (a little of) the answer's body.
 func (c *tusClient) do(req *http.Request) (*http.Response, string, error) {
-	hc := c.http
-	if hc == nil {
-		hc = &http.Client{Timeout: tusWait}
+	hc := &http.Client{Timeout: tusWait}
+	if c.http != nil {
+		*hc = *c.http
+	}
+	// A redirect carries the request's URL, credential and all, in its
+	// Referer and a 307 or 308 the file: only on the server's own host.
+	hc.CheckRedirect = func(next *http.Request, via []*http.Request) error {
+		if len(via) >= 10 {
+			return errors.New("upload: stopped after 10 redirects")
+		}
+		return sameServer(via[0].URL, next.URL, "a redirect to")
 	}
 	res, err := hc.Do(req)
 	if err != nil {
@@ -233,7 +247,9 @@ func (c *tusClient) do(req *http.Request) (*http.Response, string, error) {
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
 // uploadEndpoint is where a reply's files question says to upload (its
-// upload.url, "/uploads/" when it names none), resolved against base.
+// upload.url, "/uploads/" when it names none), resolved against base: on
+// base's scheme and host only, as the chat page does (chat.js endpoint),
+// since every request carries the conversation's credential.
 func uploadEndpoint(base *url.URL, r Reply) (*url.URL, error) {
 	path := "/uploads/"
 	if r.Upload != nil && r.Upload.URL != "" {
@@ -243,5 +259,35 @@ func uploadEndpoint(base *url.URL, r Reply) (*url.URL, error) {
 	if err != nil {
 		return nil, fmt.Errorf("upload: the reply's upload url %q: %w", path, err)
 	}
+	if err := sameServer(base, u, "the reply's upload url"); err != nil {
+		return nil, err
+	}
 	return u, nil
+}
+
+// sameServer refuses u unless it is on server's scheme and host (and
+// port): the tus requests' ?t= token (or dev mode's ?user=) and the file
+// go to the server alone. The error names both hosts, never a query.
+func sameServer(server, u *url.URL, what string) error {
+	if origin(u) == origin(server) {
+		return nil
+	}
+	return fmt.Errorf("upload: %s %s://%s is on another host than the server %s://%s: refused, so neither the credential nor the file goes there",
+		what, u.Scheme, u.Host, server.Scheme, server.Host)
+}
+
+// origin is a URL's scheme, host and port as a browser compares them:
+// case-insensitive, the scheme's default port spelled out.
+func origin(u *url.URL) string {
+	scheme := strings.ToLower(u.Scheme)
+	port := u.Port()
+	if port == "" {
+		switch scheme {
+		case "http", "ws":
+			port = "80"
+		case "https", "wss":
+			port = "443"
+		}
+	}
+	return scheme + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port)
 }

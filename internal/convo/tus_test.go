@@ -282,7 +282,8 @@ func TestTusRefusals(t *testing.T) {
 }
 
 // The endpoint is the files question's upload url on the WebSocket's
-// host, over http or https; /uploads/ when the reply names none.
+// host, over http or https; /uploads/ when the reply names none. An upload
+// url on another host, scheme or port is refused (want "").
 func TestUploadEndpoint(t *testing.T) {
 	for _, tc := range []struct {
 		ws, path, want string
@@ -290,7 +291,14 @@ func TestUploadEndpoint(t *testing.T) {
 		{"ws://127.0.0.1:8080/ws", "/uploads/", "http://127.0.0.1:8080/uploads/"},
 		{"wss://chat.example/ws?t=x", "/uploads/", "https://chat.example/uploads/"},
 		{"wss://chat.example/x/ws", "", "https://chat.example/uploads/"},
-		{"ws://h/ws", "https://files.example/up/", "https://files.example/up/"},
+		{"wss://chat.example/ws", "https://chat.example:443/up/", "https://chat.example:443/up/"},
+		{"ws://Chat.Example:8080/ws", "http://chat.example:8080/up/", "http://chat.example:8080/up/"},
+		{"ws://h/ws", "https://files.example/up/", ""},
+		{"ws://h/ws", "//files.example/up/", ""},
+		{"ws://h/ws", "https://h/up/", ""},
+		{"wss://h/ws", "http://h/up/", ""},
+		{"ws://h:8080/ws", "http://h:8081/up/", ""},
+		{"ws://h/ws", "http://h.evil.example/up/", ""},
 	} {
 		u, err := WebSocketURL(tc.ws)
 		if err != nil {
@@ -299,6 +307,12 @@ func TestUploadEndpoint(t *testing.T) {
 		r := filesReply()
 		r.Upload.URL = tc.path
 		got, err := uploadEndpoint(httpURL(u), r)
+		if tc.want == "" {
+			if err == nil || !strings.Contains(err.Error(), "another host") || strings.Contains(err.Error(), "t=x") {
+				t.Errorf("%s with %q: %v %v, want a refusal of another host", tc.ws, tc.path, got, err)
+			}
+			continue
+		}
 		if err != nil || got.String() != tc.want {
 			t.Errorf("%s with %q: %v %v, want %s", tc.ws, tc.path, got, err, tc.want)
 		}
