@@ -206,10 +206,12 @@ func redact(raw string) string {
 		return raw
 	}
 	q := u.Query()
-	if q.Has("t") {
-		q.Set("t", "…")
-		u.RawQuery = q.Encode()
+	for _, k := range []string{"t", "user"} { // a token, or dev mode's user id
+		if q.Has(k) {
+			q.Set(k, "…")
+		}
 	}
+	u.RawQuery = q.Encode()
 	return u.String()
 }
 
