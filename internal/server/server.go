@@ -6,6 +6,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"embed"
@@ -425,6 +426,16 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	s.setCookie(w, r, id) // the cookie lives as long as the session may idle
 	cat := s.engine().Catalog()
 	page := chatPage{Lang: id.Lang, Title: cat.Text(id.Lang, "bot.page.title", nil), WSURL: "/ws"}
+	// Owner tags what the page keeps in the browser (uploads) with the
+	// user its socket speaks as, without naming them: on a shared browser
+	// the next user's page neither shows nor sends another's uploads.
+	owner := id.User
+	if u := r.URL.Query().Get("user"); s.cfg.Dev() && u != "" {
+		owner = u // dev mode's ?user= goes along to /ws and /uploads/
+	}
+	mac := hmac.New(sha256.New, s.cookieKey)
+	mac.Write([]byte("chat-page-owner\x00" + owner))
+	page.Owner = hex.EncodeToString(mac.Sum(nil)[:16])
 	if other != "" {
 		page.Other = cat.Text(id.Lang, "bot.page.other_account", nil)
 		page.Switch = cat.Text(id.Lang, "bot.page.switch_account", nil)
@@ -439,6 +450,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 type chatPage struct {
 	Lang, Title, WSURL   string
 	Other, Switch, Token string
+	Owner                string // an opaque tag of the user (see chat)
 }
 
 // pageHeaders are the headers of every HTML page: never cached (a page

@@ -46,8 +46,11 @@ type uploadProxy struct {
 	patched atomic.Int64 // PATCH body bytes handed to the server
 	cutAt   atomic.Int64 // >0: drop the phone's connection once that many PATCH bytes went through
 
-	mu   sync.Mutex
-	seen []tusRequest
+	wsDown atomic.Bool // refuse /ws: the page's socket stays down, its uploads go on
+
+	mu      sync.Mutex
+	seen    []tusRequest
+	wsConns []net.Conn
 }
 
 type tusRequest struct {
@@ -72,6 +75,17 @@ func startUploadProxy(t *testing.T) *uploadProxy {
 		ErrorLog:      nil,
 	}
 	p.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/ws" {
+			if p.wsDown.Load() {
+				http.Error(w, "the socket is down", http.StatusServiceUnavailable)
+				return
+			}
+			if conn, ok := r.Context().Value(connKey{}).(net.Conn); ok {
+				p.mu.Lock()
+				p.wsConns = append(p.wsConns, conn)
+				p.mu.Unlock()
+			}
+		}
 		if !strings.HasPrefix(r.URL.Path, "/uploads/") {
 			rp.ServeHTTP(w, r)
 			return
@@ -101,6 +115,18 @@ func startUploadProxy(t *testing.T) *uploadProxy {
 }
 
 func (p *uploadProxy) url() string { return "http://" + p.addr }
+
+// dropWS closes the page's WebSocket and refuses new ones until wsDown
+// is cleared: the file frame of an upload finished meanwhile waits.
+func (p *uploadProxy) dropWS() {
+	p.wsDown.Store(true)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.wsConns {
+		c.Close()
+	}
+	p.wsConns = nil
+}
 
 func (p *uploadProxy) requests() []tusRequest {
 	p.mu.Lock()
@@ -646,5 +672,157 @@ func TestBrowserUploadNetworkDrop(t *testing.T) {
 	}
 	if n := eval[int](b, "window.claimbot.sent.filter(function (f) { return f.type === 'file'; }).length"); n != 1 {
 		t.Errorf("the page sent %d file frames, want 1", n)
+	}
+}
+
+// TestBrowserUploadSharedBrowser is a shared browser: user A uploads one
+// file to its end while the socket is down (its file frame never leaves)
+// and leaves another unfinished; then user B opens their own banner link
+// in the same browser profile, switches to their account and reaches the
+// evidence question. B's page sends no file frame for A's upload, shows
+// A's file names nowhere, and drops A's entries from the browser's
+// storage. B's own upload, attached, is cleared once B goes on.
+func TestBrowserUploadSharedBrowser(t *testing.T) {
+	_, p := startUploadEnv(t)
+	b := newPhone(t, "shared-browser", 120*time.Second)
+	dir := t.TempDir()
+	const (
+		doneName = "A님-진료비영수증.pdf"
+		halfName = "A님-통장사본.pdf"
+		stored   = `(function () { var s = ''; for (var i = 0; i < localStorage.length; i++) { var k = localStorage.key(i); s += k + '=' + localStorage.getItem(k) + '\n'; } return s; })()`
+	)
+	b.do(chromedp.Navigate(p.url() + "/chat?t=" + mintToken(t, "browser-shared-a", "", time.Hour, time.Now())))
+	pageToEvidence(t, b)
+
+	// A: one upload finished while the socket is down, one cut halfway.
+	p.dropWS()
+	b.waitFor("the page's socket down", "document.getElementById('status').textContent !== ''")
+	done, _ := pdfFile(t, dir, doneName, 64<<10)
+	b.pick(done)
+	b.waitFor("A's finished upload", "window.claimbot.uploads.some(function (u) { return u.event === 'finished'; })")
+	half, _ := pdfFile(t, dir, halfName, 4<<20)
+	p.slow.Store(true)
+	b.pick(half)
+	deadline := time.Now().Add(20 * time.Second)
+	for p.patched.Load() < 64<<10+256<<10 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The browser holds both, so B's page has something to leak.
+	if got := eval[string](b, stored); !strings.Contains(got, doneName) || !strings.Contains(got, halfName) {
+		t.Fatalf("A's page keeps %q in localStorage, want both uploads", got)
+	}
+	if n := eval[int](b, "window.claimbot.sent.filter(function (f) { return f.type === 'file'; }).length"); n != 0 {
+		t.Fatalf("A's page sent %d file frames with its socket down", n)
+	}
+	b.shot("a-left")
+
+	// B, in the same profile: their link, the switch, their own session.
+	chat := p.url() + "/chat"
+	b.do(chromedp.Navigate(chat + "?t=" + mintToken(t, "browser-shared-b", "", time.Hour, time.Now())))
+	p.slow.Store(false)
+	b.waitAcross("the chat page with the other-account notice", "document.getElementById('switch-account') !== null")
+	b.do(chromedp.Click(chromedp.ID("switch-account")))
+	b.waitAcross("B's chat page", "document.readyState === 'complete' && !document.getElementById('other-account') && !!window.claimbot")
+	p.wsDown.Store(false)
+	if u := b.sessionUser(chat); u != "browser-shared-b" {
+		t.Fatalf("after the switch the cookie is %q's, want B's", u)
+	}
+	eval[bool](b, "window.dispatchEvent(new Event('online'))") // reconnect now, not after the backoff
+	pageToEvidence(t, b)
+	// Let the page do what it does with stored uploads at a files question
+	// (tus's list is read asynchronously).
+	time.Sleep(1500 * time.Millisecond)
+	b.shot("b-evidence")
+	if frames := eval[[]map[string]any](b, "window.claimbot.sent.filter(function (f) { return f.type === 'file'; })"); len(frames) != 0 {
+		t.Errorf("B's page sent file frames of A's uploads: %v", frames)
+	}
+	html := eval[string](b, "document.documentElement.outerHTML")
+	for _, name := range []string{doneName, halfName} {
+		if strings.Contains(html, name) {
+			t.Errorf("B's page shows A's file name %q", name)
+		}
+	}
+	if got := eval[string](b, stored); strings.Contains(got, doneName) || strings.Contains(got, halfName) {
+		t.Errorf("after B's files question the browser still keeps A's uploads: %q", got)
+	}
+	if got := b.lastFiles(); len(got.Files) != 0 {
+		t.Errorf("B's evidence question lists %+v, want none", got.Files)
+	}
+
+	// B's own upload is attached; once B goes on, nothing of it stays.
+	own, _ := pdfFile(t, dir, "B님-계약서.pdf", 32<<10)
+	b.pick(own)
+	b.waitFor("B's file attached", "document.querySelector('#file-list li.attached') !== null")
+	if got := b.lastFiles(); len(got.Files) != 1 || got.Files[0].Name != "B님-계약서.pdf" {
+		t.Fatalf("B's evidence question lists %+v, want B's file", got.Files)
+	}
+	next := b.choose("done")
+	if next.State == "evidence" {
+		t.Fatalf("done: the page stays at the evidence question: %+v", next)
+	}
+	if got := eval[string](b, stored); strings.Contains(got, "B님-계약서.pdf") || strings.Contains(got, "claimbot.uploaded=[{") {
+		t.Errorf("after done the browser still keeps B's attached upload: %q", got)
+	}
+}
+
+// TestBrowserUploadRestartDropsKept: an upload finished while the page's
+// socket was down waits in the browser for its file frame; meanwhile the
+// conversation goes on elsewhere (the same user's other tab) past the
+// files question and starts again. The page, reloaded, keeps nothing of
+// it: reaching the next conversation's evidence question it sends no file
+// frame of the previous one's upload.
+func TestBrowserUploadRestartDropsKept(t *testing.T) {
+	e, p := startUploadEnv(t)
+	const user = "browser-restart-user"
+	b := newPhone(t, "restart-kept", 120*time.Second)
+	b.do(chromedp.Navigate(p.url() + "/chat?t=" + mintToken(t, user, "", time.Hour, time.Now())))
+	pageToEvidence(t, b)
+	p.dropWS()
+	b.waitFor("the page's socket down", "document.getElementById('status').textContent !== ''")
+	doc, _ := pdfFile(t, t.TempDir(), "지난접수-영수증.pdf", 64<<10)
+	b.pick(doc)
+	b.waitFor("the finished upload", "window.claimbot.uploads.some(function (u) { return u.event === 'finished'; })")
+	if got := eval[string](b, "localStorage.getItem('claimbot.uploaded') || ''"); !strings.Contains(got, "지난접수-영수증.pdf") {
+		t.Fatalf("the page keeps %q, want the finished upload waiting for its file frame", got)
+	}
+
+	// The other tab: past the files question without it, then restart.
+	c := dialURL(t, "ws://"+e.run.Addr+"/ws?t="+mintToken(t, user, "", time.Hour, time.Now()), nil)
+	if c.last.State != "evidence" {
+		t.Fatalf("the other tab shows %q, want evidence", c.last.State)
+	}
+	if r := c.choose("later"); r.State == "evidence" {
+		t.Fatalf("later: still at evidence: %+v", r)
+	}
+	first := c.choose("restart")
+	c.ws.Close()
+
+	p.wsDown.Store(false)
+	b.do(chromedp.Reload())
+	expectReply(t, "after the reload", b.waitGreeting(), first.State)
+	if got := eval[string](b, "localStorage.getItem('claimbot.uploaded') || ''"); got != "" {
+		t.Errorf("after the conversation left the files question the page keeps %q", got)
+	}
+	steps := []struct{ choice, text, want string }{
+		{"yes", "", "reporter_type"}, {"small_business", "", "service"}, {"messenger", "", "damage_type"},
+		{"free_monetary", "", "business_name"}, {"", "행복분식", "business_number"}, {"", "220-81-62517", "loss_amount"},
+		{"", "60만원", "evidence"},
+	}
+	if first.State != "privacy_consent" {
+		steps = steps[1:]
+	}
+	for _, s := range steps {
+		if s.choice != "" {
+			expectReply(t, s.choice, b.choose(s.choice), s.want)
+		} else {
+			expectReply(t, s.text, b.typeText(s.text), s.want)
+		}
+	}
+	time.Sleep(time.Second) // what the page does with kept uploads at a files question
+	if frames := eval[[]map[string]any](b, "window.claimbot.sent.filter(function (f) { return f.type === 'file'; })"); len(frames) != 0 {
+		t.Errorf("the next conversation's evidence question got the previous one's upload: %v", frames)
+	}
+	if got := b.lastFiles(); len(got.Files) != 0 {
+		t.Errorf("the next conversation's evidence question lists %+v, want none", got.Files)
 	}
 }

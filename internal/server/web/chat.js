@@ -350,8 +350,14 @@
   // file's fingerprint, so choosing the same file again after a reload
   // continues from the server's offset. Finished but not yet attached
   // uploads are kept too (DONE_KEY), and attached on the next files reply.
+  // A browser may be shared: every entry carries the page's owner (an
+  // opaque tag of the session's user that the server puts in the page);
+  // another owner's entries are never shown or sent, and are dropped.
   var REMOVE = "remove_";
   var DONE_KEY = "claimbot.uploaded", DONE_TTL = 24 * 3600 * 1000;
+  var owner = body.getAttribute("data-owner") || "";
+  if (!/^[0-9a-f]{16,}$/.test(owner)) owner = ""; // no tag: keep nothing
+  var TUS_PREFIX = "tus::claimbot-", TUS_MINE = TUS_PREFIX + owner + "-";
   var fileBox = $("files"), fileList = $("file-list"), fileHint = $("file-hint"), fileLive = $("file-live");
   var attachBox = $("attach-box"), fileInput = $("file-input"), cameraInput = $("camera-input"), cameraLabel = $("camera");
   var tusOK = !!(window.tus && tus.isSupported);
@@ -422,19 +428,52 @@
     return p.slice(p.lastIndexOf("/") + 1);
   }
 
+  // stored is this owner's finished uploads; reading drops the others'
+  // (another user's, expired, or of a page that had no owner).
   function stored() {
     try {
       var now = Date.now();
-      return (JSON.parse(localStorage.getItem(DONE_KEY) || "[]") || []).filter(function (d) { return d && d.id && now - d.at < DONE_TTL; });
+      var all = JSON.parse(localStorage.getItem(DONE_KEY) || "[]");
+      if (!Array.isArray(all)) all = [];
+      var mine = all.filter(function (d) { return d && d.id && owner && d.owner === owner && now - d.at < DONE_TTL; });
+      if (mine.length !== all.length) store(mine);
+      return mine;
     } catch (e) { return []; }
   }
-  function store(list) { try { localStorage.setItem(DONE_KEY, JSON.stringify(list)); } catch (e) {} }
+  function store(list) {
+    try {
+      if (list.length) localStorage.setItem(DONE_KEY, JSON.stringify(list));
+      else localStorage.removeItem(DONE_KEY);
+    } catch (e) {}
+  }
   function forget(id) { store(stored().filter(function (d) { return d.id !== id; })); }
+  // The tus fingerprint names the owner, so a user never resumes, lists
+  // or keeps another's unfinished uploads.
+  function fingerprint(file, options) {
+    return Promise.resolve(owner ? ["claimbot", owner, file.name, file.type, file.size, file.lastModified, options.endpoint].join("-") : null);
+  }
+  // dropOthers removes tus's entries that are not this owner's.
+  function dropOthers() {
+    try {
+      for (var i = localStorage.length - 1; i >= 0; i--) {
+        var k = localStorage.key(i);
+        if (k && k.indexOf("tus::") === 0 && (!owner || k.indexOf(TUS_MINE) !== 0)) localStorage.removeItem(k);
+      }
+    } catch (e) {}
+  }
+  dropOthers();
+  stored();
 
   // filesReply shows or hides the files question after every reply.
   function filesReply(f) {
     var on = f.type === "reply" && f.input === "files" && !f.done && f.upload && typeof f.upload === "object";
     if (!on) {
+      // Not a files question: it moved on (done, later, back), the
+      // conversation ended or started again, or went on in another tab.
+      // Finished uploads kept for a files question were attached there
+      // or can no longer be (a file frame names its question): none are
+      // kept, so a question of the next conversation never gets them.
+      if (f.type === "reply") store([]);
       if (shown) leaveFiles();
       return;
     }
@@ -521,7 +560,12 @@
       if (!shown || endpoint() !== ep) return;
       Array.prototype.forEach.call(fileList.querySelectorAll("li.unfinished"), function (li) { li.remove(); });
       all.forEach(function (p) {
-        if (!p || !p.uploadUrl || !p.urlStorageKey || p.urlStorageKey.indexOf(ep) < 0) return;
+        if (!p || !p.uploadUrl || !p.urlStorageKey) return;
+        if (!owner || p.urlStorageKey.indexOf(TUS_MINE) !== 0) { // another user's: not listed, not kept
+          tus.defaultOptions.urlStorage.removeUpload(p.urlStorageKey).catch(function () {});
+          return;
+        }
+        if (p.urlStorageKey.indexOf(ep) < 0) return;
         // The server deletes unattached uploads with their session
         // (72 h by default): older entries lead nowhere.
         var age = Date.now() - Date.parse(p.creationTime || "");
@@ -601,7 +645,8 @@
       httpStack: httpStack,
       retryDelays: [0, 1000, 3000, 5000, 10000, 20000],
       metadata: { filename: file.name, filetype: file.type || "application/octet-stream" },
-      storeFingerprintForResuming: true,
+      fingerprint: fingerprint,
+      storeFingerprintForResuming: !!owner,
       removeFingerprintOnSuccess: true,
       onShouldRetry: function (err) {
         var s = httpStatus(err);
@@ -632,7 +677,7 @@
         announce(fmt(t.uploaded, { name: file.name }));
         cb.uploads.push({ event: "finished", name: file.name, id: u.id });
         var path = new URL(u.up.url, location.href).pathname;
-        store(stored().filter(function (d) { return d.id !== u.id; }).concat([{ id: u.id, upload: path, name: file.name, st: u.st, at: Date.now() }]));
+        if (owner) store(stored().filter(function (d) { return d.id !== u.id; }).concat([{ id: u.id, upload: path, name: file.name, st: u.st, at: Date.now(), owner: owner }]));
         attach({ id: u.id, upload: path, name: file.name, st: u.st });
       },
       onError: function (err) {
