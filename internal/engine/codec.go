@@ -187,6 +187,10 @@ func (s *Session) AppendJSON(b []byte) []byte {
 		b = append(b, `,"xa":`...)
 		b = appendString(b, s.Adding)
 	}
+	if s.Visited != "" {
+		b = append(b, `,"vs":`...)
+		b = appendString(b, s.Visited)
+	}
 	b = append(b, `,"t":"`...)
 	b = s.Updated.AppendFormat(b, time.RFC3339Nano)
 	return append(b, `"}`...)

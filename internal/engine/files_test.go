@@ -241,7 +241,7 @@ func TestFilesCodec(t *testing.T) {
 			t.Errorf("reply %q: got %+v, encoding/json gives %+v", s, got, viaStd)
 		}
 		in := &engine.Session{User: "u", Flow: "f", Version: "v", Lang: "ko", Files: []engine.Attachment{*pdf(s, s), {ID: "x"}},
-			Late: true, Adding: s, Updated: time.Unix(1, 0).UTC()}
+			Late: true, Adding: s, Visited: ",r0," + s, Updated: time.Unix(1, 0).UTC()}
 		var sg, ss engine.Session
 		if err := json.Unmarshal(in.AppendJSON(nil), &sg); err != nil {
 			t.Fatalf("%q: %v", s, err)

@@ -44,7 +44,11 @@ type Session struct {
 	Late bool `json:"x,omitempty"`
 	// Adding is the files question's state while a returning user attaches
 	// files to the filed claim ("" when not).
-	Adding  string    `json:"xa,omitempty"`
+	Adding string `json:"xa,omitempty"`
+	// Visited is the intake counts' bookkeeping (package insight), which
+	// the store keeps with the session: the funnel fields this
+	// conversation has counted already. The engine leaves it alone.
+	Visited string    `json:"vs,omitempty"`
 	Updated time.Time `json:"t"`
 }
 

@@ -10,7 +10,10 @@
 //
 //	claimbot:{T}:counts:<flow>  hash: field → count (see Field names below)
 //	claimbot:{T}:live:<flow>    zset: user → the earliest the conversation can stop, unix ms
-//	claimbot:{T}:at:<flow>      hash: user → "<state>|<stops at, unix ms>|<visited>" of a conversation under way
+//	claimbot:{T}:at:<flow>      hash: user → "<state>|<stops at, unix ms>|" of a conversation under way
+//
+// What a conversation has counted once already is kept in its session
+// (engine.Session.Visited), which the same script writes: see Of.
 //
 // # Fields of the counts hash
 //

@@ -3,6 +3,7 @@ package insight
 import (
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/claimbot/claimbot/internal/engine"
@@ -98,22 +99,37 @@ func fieldsOf(f *flow.Flow) map[string]stateFields {
 // version: its states and values bound the fields). before is the session
 // the step was given, res its result (res.Session is written); fresh
 // says the session did not exist in Redis yet.
+//
+// The once-per-conversation fields are counted against the session's own
+// list of what it counted (engine.Session.Visited): Of leaves out those
+// already there and adds the new ones to res.Session.Visited, which the
+// store writes with the counts in one script. So the script neither reads
+// nor rewrites a list of its own, and a turn's counts cost Redis a
+// HINCRBY per new field and one HSET.
 func Of(f *flow.Flow, before *engine.Session, res engine.Result, fresh bool) Turn {
 	after := res.Session
 	var t Turn
 	fs := fieldsOf(f)
+	t.Started = fresh || restarted(f, before, after)
+	visited := before.Visited
+	if t.Started {
+		visited = "" // a new conversation: what the last one visited is forgotten
+	}
 	once := func(kind byte, state string) {
 		sf, ok := fs[state]
 		if !ok {
 			return // a state of an older version that the current one lacks
 		}
+		field := sf.reached
 		if kind == 'a' {
-			t.Once = append(t.Once, sf.answered)
-		} else {
-			t.Once = append(t.Once, sf.reached)
+			field = sf.answered
 		}
+		if seen(visited, field.Token) {
+			return
+		}
+		visited += "," + field.Token
+		t.Once = append(t.Once, field)
 	}
-	t.Started = fresh || restarted(f, before, after)
 	if t.Started {
 		once('r', f.Start)
 	}
@@ -136,6 +152,7 @@ func Of(f *flow.Flow, before *engine.Session, res engine.Result, fresh bool) Tur
 			t.Handoff = h.State // a state the current version lacks counts in handoffs only
 		}
 	}
+	after.Visited = visited
 	if cl := res.Claim; cl != nil {
 		t.Always = append(t.Always, "claims")
 		sets := valueSet(f)
@@ -146,6 +163,22 @@ func Of(f *flow.Flow, before *engine.Session, res engine.Result, fresh bool) Tur
 		}
 	}
 	return t
+}
+
+// seen reports whether a visited list (",r0,a0,r3") holds a token.
+func seen(visited, token string) bool {
+	for i := 0; ; {
+		j := strings.Index(visited[i:], token)
+		if j < 0 {
+			return false
+		}
+		j += i
+		end := j + len(token)
+		if j > 0 && visited[j-1] == ',' && (end == len(visited) || visited[end] == ',') {
+			return true
+		}
+		i = j + 1
+	}
 }
 
 // restarted reports whether a step started the conversation over: it

@@ -314,6 +314,8 @@ func (c *Conv) write(ctx context.Context, res engine.Result) (bool, error) {
 	}
 	// The value is sent by the time Script returns (or never, when the
 	// turn gave up while queued), so its buffer can go back then.
+	// The counts first: they note in the session what they counted.
+	counted, t := c.countsOf(res)
 	val := values.Get()
 	defer values.Put(val)
 	*val = appendValue(*val, next, res.Session)
@@ -365,7 +367,9 @@ func (c *Conv) write(ctx context.Context, res engine.Result) (bool, error) {
 		keys = []string{c.key, shard.Outbox(n), shard.ClaimReservation(n, ev.ID)}
 		args = append(args, ev.ID, body, ev.AddedAt.UnixMilli(), c.st.opt.ClaimIDTL.Milliseconds())
 	}
-	keys, args = c.counts(keys, args, res)
+	if counted != nil {
+		keys, args = c.counts(keys, args, counted, t)
+	}
 	var out []any
 	var err error
 	if waitFor > 0 {
@@ -401,18 +405,23 @@ func (c *Conv) write(ctx context.Context, res engine.Result) (bool, error) {
 	return false, fmt.Errorf("store: write session: unexpected script result %v", out)
 }
 
-// counts adds the turn's intake counts (package insight) to the script's
-// keys and arguments: the script applies them with the write, in the same
-// round trip, in the user's shard.
-func (c *Conv) counts(keys []string, args []any, res engine.Result) ([]string, []any) {
+// countsOf is what the turn adds to the intake counts (package insight),
+// with the flow they are kept under; a nil flow when none are kept.
+func (c *Conv) countsOf(res engine.Result) (*flow.Flow, insight.Turn) {
 	if c.st.opt.NoCounts {
-		return keys, args
+		return nil, insight.Turn{}
 	}
 	f := c.st.engine().Flow(res.Session.Flow)
 	if f == nil {
-		return keys, args
+		return nil, insight.Turn{}
 	}
-	t := insight.Of(f, c.sess, res, c.rev == 0)
+	return f, insight.Of(f, c.sess, res, c.rev == 0)
+}
+
+// counts adds the turn's intake counts (package insight) to the script's
+// keys and arguments: the script applies them with the write, in the same
+// round trip, in the user's shard.
+func (c *Conv) counts(keys []string, args []any, f *flow.Flow, t insight.Turn) ([]string, []any) {
 	for len(args) < 9 {
 		args = append(args, "") // no claim nor handoff: its four arguments are ''
 	}

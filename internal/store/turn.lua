@@ -42,15 +42,17 @@ redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
 -- The intake counts (package insight), applied with the write or not at
 -- all. From ARGV[10] (ARGV[6] to ARGV[9] are '' for a turn without a
 -- claim): user, now and when the conversation stops (unix ms), the state it
--- waits in ('' when it ended), started ('1': forget what it visited), then
+-- waits in ('' when it ended), started ('1': a new conversation), then
 -- n and n fields counted each time, then m and m (token, field) pairs
--- counted once per conversation. KEYS[4] counts, KEYS[5] live, KEYS[6] at.
+-- counted once per conversation: the caller counted them against the
+-- session's own list of what it counted (written above with the session),
+-- so each is new. KEYS[4] counts, KEYS[5] live, KEYS[6] at.
 if ARGV[10] then
   local counts, live, at = KEYS[4], KEYS[5], KEYS[6]
   local user, now, stop = ARGV[10], tonumber(ARGV[11]), ARGV[12]
   local waiting, started = ARGV[13], ARGV[14] == '1'
-  -- at holds "<state>|<when it stops>|<visited>". A conversation that made
-  -- no move until it was due stopped where it waited: counted once, and
+  -- at holds "<state>|<when it stops>|". A conversation that made no
+  -- move until it was due stopped where it waited: counted once, and
   -- forgotten.
   local function fold(u, v)
     if v then
@@ -59,19 +61,21 @@ if ARGV[10] then
         redis.call('ZADD', live, due, u) -- it moved since: not stopped
         return
       end
-      redis.call('HINCRBY', counts, 'stopped:' .. st, 1)
       redis.call('HDEL', at, u)
+      redis.call('HINCRBY', counts, 'stopped:' .. st, 1)
     end
     redis.call('ZREM', live, u)
   end
-  local seen = ','
-  local v = redis.call('HGET', at, user)
-  if v then
-    local due, vis = string.match(v, '^[^|]*|(%d+)|(.*)$')
-    if tonumber(due or '0') <= now then
-      fold(user, v)
-    elseif not started then
-      seen = vis
+  if started then
+    -- The user's last conversation, if its entry is still here, stopped
+    -- when it was due (its session expired): fold it before this one
+    -- takes its place. A conversation under way never reads at.
+    local v = redis.call('HGET', at, user)
+    if v then
+      local due = string.match(v, '^[^|]*|(%d+)|')
+      if tonumber(due or '0') <= now then
+        fold(user, v)
+      end
     end
   end
   local i = 15
@@ -82,21 +86,16 @@ if ARGV[10] then
   i = i + n + 1
   n = tonumber(ARGV[i])
   for j = 1, n do
-    local token, field = ARGV[i + 2 * j - 1], ARGV[i + 2 * j]
-    if not string.find(seen, ',' .. token .. ',', 1, true) then
-      redis.call('HINCRBY', counts, field, 1)
-      seen = seen .. token .. ','
-    end
+    redis.call('HINCRBY', counts, ARGV[i + 2 * j], 1)
   end
   if waiting ~= '' then
-    redis.call('HSET', at, user, waiting .. '|' .. stop .. '|' .. seen)
     -- The live set's time is a conversation's earliest stop: at holds the
-    -- exact one, and whoever finds it moved puts it right (fold).
-    if not v or started then
+    -- exact one, and whoever finds it moved puts it right (fold). An
+    -- entry made anew (HSET answers 1) joins the live set.
+    if redis.call('HSET', at, user, waiting .. '|' .. stop .. '|') == 1 or started then
       redis.call('ZADD', live, stop, user)
     end
-  elseif v then
-    redis.call('HDEL', at, user)
+  elseif redis.call('HDEL', at, user) == 1 then
     redis.call('ZREM', live, user)
   end
   -- A conversation that starts looks at up to 4 others of the shard due
