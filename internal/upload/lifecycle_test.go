@@ -115,8 +115,8 @@ func TestKeepDeletedFails(t *testing.T) {
 	}
 }
 
-// afterFirst runs f once, after the first command the client sends from
-// when it is armed.
+// afterFirst runs f once, after the first command that reads the sweep's
+// list (a ZRANGEBYSCORE or a script) that the client sends once armed.
 type afterFirst struct {
 	mu    sync.Mutex
 	armed bool
@@ -127,6 +127,14 @@ func (h *afterFirst) DialHook(next redis.DialHook) redis.DialHook { return next 
 func (h *afterFirst) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		err := next(ctx, cmd)
+		switch cmd.Name() {
+		case "zrangebyscore", "evalsha", "eval":
+		default:
+			return err // the connection's hello, a script not loaded yet
+		}
+		if err != nil {
+			return err
+		}
 		h.mu.Lock()
 		f := h.f
 		if !h.armed {
