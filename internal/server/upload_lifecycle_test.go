@@ -194,3 +194,38 @@ func TestFileFrameSlowLookupThenFrozen(t *testing.T) {
 		t.Fatalf("the file frame again, Redis back: %+v", r)
 	}
 }
+
+// TestKakaoTurnTouchesSessionFiles: a skill turn of a session whose files
+// came through the web page it links to pushes their sweep too.
+func TestKakaoTurnTouchesSessionFiles(t *testing.T) {
+	e := startEnv(t, withKakaoKey(skillKey))
+	const user = "touch-kakao-user"
+	toEvidence(t, e.run.URL(), user)
+	url := e.tus("kakao:" + user).upload("a.pdf", "application/pdf", pdfBytes(2000))
+	c := e.dial("kakao:" + user)
+	if r := c.file(url); r.Type != "reply" || r.Invalid || len(r.Files) != 1 {
+		t.Fatalf("file on the web page: %+v", r)
+	}
+	c.ws.Close()
+	rdb := e.redis.Client(t)
+	ctx := context.Background()
+	time.Sleep(100 * time.Millisecond) // the web turn's own Touch is done
+	rdb.ZAddXX(ctx, "upload:pending", redis.Z{Score: float64(time.Now().Add(time.Second).Unix()), Member: uploadID(url)})
+	// done through the skill: on to the email question, the file held.
+	code, r, _ := postSkill(t, e.run.URL(), skillKey, skillBody(user, "완료", `{"value":"done","state":"evidence"}`))
+	if code != 200 || r.Data == nil || r.Data.State != "email" {
+		t.Fatalf("done through the skill: %d %+v %s", code, r.Data, skillText(r))
+	}
+	want := float64(time.Now().Add(e.cfg.SessionTTL - time.Minute).Unix())
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		n, err := rdb.ZScore(ctx, "upload:pending", uploadID(url)).Result()
+		if err == nil && n >= want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the session's file is still swept at %v (want at least %v): %v", n, want, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
