@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"crypto/hkdf"
 	"crypto/sha256"
 	"log/slog"
@@ -205,7 +206,13 @@ func (s *Server) keepFiles(files []engine.Attachment) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			var failed []string
 			for _, id := range ids {
-				if err := s.uploads.Keep(ctx, id); err != nil {
+				err := s.uploads.Keep(ctx, id)
+				switch {
+				case errors.Is(err, upload.ErrUnknown):
+					// Gone (swept, or deleted): trying again cannot bring
+					// it back; the sender's own Keep stops the claim.
+					s.log.Error("uploads: a claim's file is gone before it could be kept")
+				case err != nil:
 					failed = append(failed, id)
 				}
 			}
