@@ -201,7 +201,7 @@ func TestKakaoTurnTouchesSessionFiles(t *testing.T) {
 	e := startEnv(t, withKakaoKey(skillKey))
 	const user = "touch-kakao-user"
 	toEvidence(t, e.run.URL(), user)
-	url := e.tus("kakao:" + user).upload("a.pdf", "application/pdf", pdfBytes(2000))
+	url := e.tus("kakao:"+user).upload("a.pdf", "application/pdf", pdfBytes(2000))
 	c := e.dial("kakao:" + user)
 	if r := c.file(url); r.Type != "reply" || r.Invalid || len(r.Files) != 1 {
 		t.Fatalf("file on the web page: %+v", r)

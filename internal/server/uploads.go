@@ -2,9 +2,9 @@ package server
 
 import (
 	"context"
-	"errors"
 	"crypto/hkdf"
 	"crypto/sha256"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
