@@ -71,6 +71,10 @@ type Handler struct {
 	// and host the builder reached the skill on.
 	PublicURL string
 	Now       func() time.Time // nil: time.Now
+	// Touch, when set, hears of the session of every applied turn: the
+	// files a session holds (attached on the web page it links to) are
+	// kept as long as the session lives.
+	Touch func(*engine.Session)
 }
 
 // LinkTTL is how long a files question's link opens the web chat: long
@@ -198,6 +202,9 @@ func (h *Handler) turn(ctx context.Context, user, lang string, req Request) (eng
 	}
 	res, err = conv.Turn(ctx, in)
 	h.observe(conv.Flow, res, err, start)
+	if err == nil && res.Session != nil && h.Touch != nil {
+		h.Touch(res.Session) // applied: the session lives on, and so do its files
+	}
 	if err == nil && res.Session == nil {
 		res.Session = conv.Session()
 	}

@@ -204,7 +204,8 @@ func (s *Server) Handler() http.Handler {
 	if s.cfg.KakaoSkillKey != "" {
 		mux.Handle("POST /kakao/skill", &kakao.Handler{Key: s.cfg.KakaoSkillKey, Store: s.store, Engine: s.engine,
 			Flow: func() string { return s.cfg.DefaultFlow }, Log: s.log, Observe: s.metrics.observeTurn,
-			BannerSecret: s.bannerKey, Now: s.now, PublicURL: s.cfg.PublicURL}) // bannerKey: nil in dev mode, so a files question gives no link
+			BannerSecret: s.bannerKey, Now: s.now, PublicURL: s.cfg.PublicURL, // bannerKey: nil in dev mode, so a files question gives no link
+			Touch: s.touchFiles})
 	}
 	if s.uploads != nil {
 		// Every method: tus answers OPTIONS, POST, HEAD, PATCH and DELETE.

@@ -364,7 +364,16 @@ func (c *conn) turn(in engine.Input) bool {
 		// user's, sharing the conversation, was shown since.
 		in.State = c.shown
 	}
-	if err := c.s.resolve(&in, c.user.id, c.limits); err != nil {
+	// A file frame's lookup and turn share one deadline, so that together
+	// they answer within the contract's 2 s; other frames have the
+	// store's own.
+	ctx := context.Background()
+	if in.Kind == engine.Attach {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, start.Add(fileFrameBudget))
+		defer cancel()
+	}
+	if err := c.s.resolve(ctx, &in, c.user.id, c.limits); err != nil {
 		// The upload could not be looked up: nothing is applied, as when
 		// Redis does not answer a turn.
 		u.unavailableAt = time.Now()
@@ -373,7 +382,7 @@ func (c *conn) turn(in engine.Input) bool {
 		c.problem("unavailable")
 		return true
 	}
-	res, err := c.conv.Turn(context.Background(), in)
+	res, err := c.conv.Turn(ctx, in)
 	c.s.metrics.observeTurn(c.conv.Flow, res, err, time.Since(start))
 	if err != nil {
 		if errors.Is(err, store.ErrUnavailable) {
@@ -389,6 +398,9 @@ func (c *conn) turn(in engine.Input) bool {
 	u.unavailableAt = time.Time{} // Redis answers again
 	c.shown, c.limits = res.Reply.State, upload.LimitsOf(res.Reply)
 	c.see()
+	if res.Session != nil {
+		c.s.touchFiles(res.Session) // applied: the session lives on, and so do its files
+	}
 	if res.Claim != nil {
 		c.logger().Info("claim filed", "claim_id", res.Claim.ID, "state", res.Reply.State)
 		c.s.keepFiles(res.Claim.Attachments)

@@ -34,6 +34,10 @@ func (s *Service) Resolve(ctx context.Context, in *engine.Input, user string, li
 		problem = engine.ProblemType
 	case errors.Is(err, ErrSize):
 		problem = engine.ProblemSize
+	case errors.Is(err, ErrKept):
+		// Already another claim's (or this claim's) file. TODO: a problem
+		// of its own (engine and locales).
+		problem = engine.ProblemUnknown
 	default:
 		return err
 	}

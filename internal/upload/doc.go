@@ -46,7 +46,10 @@
 // MIT: pure Go, no cgo, knows PDF, JPEG, PNG and HEIC), never by the name
 // or the client's filetype. When the last byte arrives, before the client
 // hears so, the file is sniffed; a refused type answers 415 and its bytes
-// are deleted at once, its record staying so that Check says ErrType.
+// are deleted at once, its record staying (marked refused) so that Check
+// says ErrType. That decision is made once: serving a file later never
+// judges it again by the types accepted that day (a restart with other
+// flows leaves retained claims' links working).
 //
 // A JPEG loses its location before it is kept: the GPS IFD of its EXIF is
 // emptied and an XMP segment (which may repeat the location) becomes a
@@ -71,7 +74,14 @@
 // GET; Files serves it as an attachment of the sniffed type with nosniff
 // and a sandboxing CSP. A changed link answers 403, a deleted file's 404.
 // Without an expiry a link lives as long as the file, which Delete ends at
-// the claim's retention. An upload no claim kept (Keep) is deleted by Sweep
-// once Config.Unattached (the session's expiry) has passed since its
-// creation.
+// the claim's retention. Keep marks a file as a claim's: Check refuses it to
+// any other claim (ErrKept), and Keep of a file already gone fails, so no
+// claim goes out with a dead link. An upload no claim kept is deleted by
+// Sweep once Config.Unattached (the session's idle expiry) has passed since
+// its creation or since the last turn of a session holding it (Touch).
+// Sweep takes due uploads off its list in one step and marks a record
+// before deleting, so a Touch or Keep that comes first wins; a file the
+// storage will not delete is tried again after a lease, and the others go
+// on. tus termination (DELETE) of a finished upload answers 409: it may be
+// attached, and it leaves with the sweep or its claim's retention.
 package upload

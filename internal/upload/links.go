@@ -9,10 +9,11 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tus/tusd/v2/pkg/handler"
 )
 
 // Link is the URL at which a plain GET, with no other credential, returns
@@ -66,7 +67,9 @@ func (s *Service) serveFile(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	f, err := s.Info(r.Context(), id)
-	if errors.Is(err, ErrUnknown) || (err == nil && (!f.Done || !slices.Contains(s.cfg.Types, f.Type))) {
+	// A refused file's fate was decided as its bytes arrived; an accepted
+	// one is served whatever types are accepted today.
+	if errors.Is(err, ErrUnknown) || (err == nil && (!f.Done || f.Refused)) {
 		http.Error(w, "not found", http.StatusNotFound)
 		return
 	}
@@ -79,6 +82,10 @@ func (s *Service) serveFile(w http.ResponseWriter, r *http.Request) {
 	var body io.ReadCloser
 	if err == nil {
 		body, err = up.GetReader(r.Context())
+	}
+	if errors.Is(err, handler.ErrNotFound) {
+		http.Error(w, "not found", http.StatusNotFound)
+		return
 	}
 	if err != nil {
 		s.log.Error("upload: serving a file failed", "err", err)

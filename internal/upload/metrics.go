@@ -9,6 +9,7 @@ const (
 	reasonNotYours   = "not_yours"  // a request or an attach on another user's upload
 	reasonUnfinished = "unfinished" // attached before its last byte
 	reasonUnknown    = "unknown"    // attached, but no such upload (deleted, swept, made up)
+	reasonKept       = "kept"       // attached, but it already went with a claim
 )
 
 type metrics struct {
@@ -29,11 +30,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		finished: prometheus.NewCounter(prometheus.CounterOpts{Name: "claimbot_uploads_finished_total",
 			Help: "Uploads whose last byte arrived and whose type was accepted."}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "claimbot_uploads_refused_total",
-			Help: "Uploads or attaches refused, by reason: type, size, not_yours, unfinished, unknown."}, []string{"reason"}),
+			Help: "Uploads or attaches refused, by reason: type, size, not_yours, unfinished, unknown, kept."}, []string{"reason"}),
 		bytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "claimbot_upload_bytes_stored_total",
 			Help: "Bytes of the files accepted and kept."}),
 	}
-	for _, r := range []string{reasonType, reasonSize, reasonNotYours, reasonUnfinished, reasonUnknown} {
+	for _, r := range []string{reasonType, reasonSize, reasonNotYours, reasonUnfinished, reasonUnknown, reasonKept} {
 		m.refused.WithLabelValues(r)
 	}
 	reg.MustRegister(m.started, m.finished, m.refused, m.bytes)

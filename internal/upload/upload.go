@@ -54,7 +54,14 @@ var (
 	ErrUnfinished = errors.New("upload: not finished")
 	ErrType       = errors.New("upload: type not accepted")
 	ErrSize       = errors.New("upload: too large")
+	// ErrKept: the upload already went with a claim (Keep); it is that
+	// claim's, deleted under its retention, and goes with no other.
+	ErrKept = errors.New("upload: already attached to a claim")
 )
+
+// sweepLease is how long Sweep leaves an upload whose deletion failed
+// before it tries again.
+var sweepLease = 5 * time.Minute
 
 // Config sets up a Service.
 type Config struct {
@@ -101,6 +108,12 @@ type File struct {
 	Done   bool
 	Type   string // decided from the bytes once Done
 	SHA256 string // hex, once Done
+	// Refused: its type was not accepted when its bytes arrived, and the
+	// bytes were deleted then. Decided once: a change of the accepted
+	// types later (a restart with other flows) changes no file's fate.
+	Refused bool
+	// Kept: it went with a claim (Keep).
+	Kept bool
 }
 
 // Limits are a flow's limits on one file, checked by Check.
@@ -171,7 +184,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		Logger:                     expslog.New(expslog.NewTextHandler(os.Stderr, &expslog.HandlerOptions{Level: expslog.LevelWarn})),
 		PreUploadCreateCallback:    s.preCreate,
 		PreFinishResponseCallback:  s.preFinish,
-		PreUploadTerminateCallback: nil,
+		PreUploadTerminateCallback: s.preTerminate,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("upload: tus handler: %w", err)
@@ -303,6 +316,17 @@ func (s *Service) preCreate(ev handler.HookEvent) (handler.HTTPResponse, handler
 	return handler.HTTPResponse{}, handler.FileInfoChanges{MetaData: md}, nil
 }
 
+// preTerminate refuses the termination (tus DELETE) of a finished
+// upload: it may be attached to a session's question or a claim, whose
+// link must keep working; it goes with the sweep or the claim's retention.
+// An unfinished upload may be terminated.
+func (s *Service) preTerminate(ev handler.HookEvent) (handler.HTTPResponse, error) {
+	if info := ev.Upload; !info.SizeIsDeferred && info.Offset >= info.Size {
+		return handler.HTTPResponse{}, handler.NewError("ERR_UPLOAD_FINISHED", "a finished upload cannot be deleted", http.StatusConflict)
+	}
+	return handler.HTTPResponse{}, nil
+}
+
 // cleanName keeps the last path element of a client's file name, valid
 // UTF-8 without control characters, at most 200 bytes.
 func cleanName(name string) string {
@@ -337,7 +361,7 @@ func (s *Service) preFinish(ev handler.HookEvent) (handler.HTTPResponse, error) 
 		s.log.Error("upload: finishing failed", "err", err)
 		return handler.HTTPResponse{}, handler.NewError("ERR_UPLOAD_FINISH", "the file could not be checked", http.StatusInternalServerError)
 	}
-	if !slices.Contains(s.cfg.Types, f.Type) {
+	if f.Refused {
 		if err := s.terminate(context.WithoutCancel(ev.Context), f.ID); err != nil {
 			s.log.Error("upload: deleting a refused file failed", "err", err)
 		}
@@ -401,7 +425,15 @@ func (s *Service) process(ctx context.Context, info handler.FileInfo) (File, err
 	f.SHA256 = hex.EncodeToString(h.Sum(nil))
 	key := recordKey(f.ID)
 	pipe := s.cfg.Redis.TxPipeline()
-	pipe.HSet(ctx, key, "owner", f.Owner, "name", f.Name, "size", f.Size, "type", f.Type, "sha256", f.SHA256)
+	// Whether the type is accepted is decided here, once, as the bytes
+	// arrive (a refused file's bytes are deleted next); serving a file
+	// later never judges it again by the types of that day.
+	f.Refused = !slices.Contains(s.cfg.Types, f.Type)
+	refused := "0"
+	if f.Refused {
+		refused = "1"
+	}
+	pipe.HSet(ctx, key, "owner", f.Owner, "name", f.Name, "size", f.Size, "type", f.Type, "sha256", f.SHA256, "refused", refused)
 	pipe.Expire(ctx, key, s.cfg.Unattached)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return f, fmt.Errorf("upload: record: %w", err)
@@ -426,10 +458,13 @@ func (s *Service) Info(ctx context.Context, id string) (File, error) {
 	if err != nil {
 		return File{}, fmt.Errorf("upload: record: %w", err)
 	}
+	if m["gone"] != "" {
+		return File{}, ErrUnknown // being deleted by the sweep
+	}
 	if len(m) > 0 && m["sha256"] != "" {
 		size, _ := strconv.ParseInt(m["size"], 10, 64)
 		return File{ID: id, Owner: m["owner"], Name: m["name"], Size: size, Offset: size, Done: true,
-			Type: m["type"], SHA256: m["sha256"]}, nil
+			Type: m["type"], SHA256: m["sha256"], Refused: m["refused"] == "1", Kept: m["kept"] != ""}, nil
 	}
 	info, err := s.storeInfo(ctx, id)
 	if err != nil {
@@ -463,6 +498,8 @@ func (s *Service) Check(ctx context.Context, id, user string, lim Limits) (File,
 		s.metrics.refuse(reasonType)
 	case errors.Is(err, ErrSize):
 		s.metrics.refuse(reasonSize)
+	case errors.Is(err, ErrKept):
+		s.metrics.refuse(reasonKept)
 	}
 	return f, err
 }
@@ -478,11 +515,14 @@ func (s *Service) check(ctx context.Context, id, user string, lim Limits) (File,
 	if !f.Done {
 		return f, ErrUnfinished
 	}
+	if f.Kept {
+		return f, ErrKept
+	}
 	types := lim.Types
 	if len(types) == 0 {
 		types = s.cfg.Types
 	}
-	if !slices.Contains(types, f.Type) || !slices.Contains(s.cfg.Types, f.Type) {
+	if f.Refused || !slices.Contains(types, f.Type) || !slices.Contains(s.cfg.Types, f.Type) {
 		return f, fmt.Errorf("%w: %s", ErrType, f.Type)
 	}
 	max := lim.MaxSize
@@ -495,14 +535,64 @@ func (s *Service) check(ctx context.Context, id, user string, lim Limits) (File,
 	return f, nil
 }
 
-// Keep marks an upload as attached to a claim: Sweep leaves it alone and it
-// stays until Delete (the claim's retention).
+// keepScript marks a finished upload's record as kept and makes it
+// permanent; 0 when there is no record (deleted, swept, or never
+// finished), or the sweep is deleting it.
+// KEYS: record.
+var keepScript = redis.NewScript(`
+if redis.call('HEXISTS', KEYS[1], 'sha256') == 0 or redis.call('HEXISTS', KEYS[1], 'gone') == 1 then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'kept', '1')
+redis.call('PERSIST', KEYS[1])
+return 1
+`)
+
+// Keep marks an upload as attached to a claim: Sweep leaves it alone, it
+// stays until Delete (the claim's retention), and Check refuses it to any
+// other claim (ErrKept). Keeping it again is no error. It answers
+// ErrUnknown when the upload's record is gone: the file is deleted, or
+// being deleted, and a claim must not go out with its link.
 func (s *Service) Keep(ctx context.Context, id string) error {
-	pipe := s.cfg.Redis.Pipeline()
-	pipe.ZRem(ctx, pendingKey, id)
-	pipe.Persist(ctx, recordKey(id))
-	if _, err := pipe.Exec(ctx); err != nil {
+	if !validID(id) {
+		return ErrUnknown
+	}
+	// The record first: from then on the sweep, which marks the record
+	// before it deletes anything, leaves the file alone.
+	n, err := keepScript.Run(ctx, s.cfg.Redis, []string{recordKey(id)}).Int()
+	if err != nil {
 		return fmt.Errorf("upload: keep: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("upload: keep %w", ErrUnknown)
+	}
+	if err := s.cfg.Redis.ZRem(ctx, pendingKey, id).Err(); err != nil {
+		return fmt.Errorf("upload: keep: %w", err)
+	}
+	return nil
+}
+
+// Touch pushes the sweep of uploads still unattached to any claim to
+// until at the earliest: the files a session holds live as long as the
+// session does, however long it is kept alive. Call it after each turn
+// of a session that holds files, with until = now + the session TTL.
+// Kept uploads and unknown ids are left as they are.
+func (s *Service) Touch(ctx context.Context, ids []string, until time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	score := float64(until.Unix())
+	pipe := s.cfg.Redis.Pipeline()
+	for _, id := range ids {
+		if !validID(id) {
+			continue
+		}
+		pipe.ZAddArgs(ctx, pendingKey, redis.ZAddArgs{XX: true, GT: true, Members: []redis.Z{{Score: score, Member: id}}})
+		// A kept record has no expiry, and GT leaves it so.
+		pipe.Do(ctx, "pexpireat", recordKey(id), until.UnixMilli(), "GT")
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("upload: touch: %w", err)
 	}
 	return nil
 }
@@ -537,18 +627,59 @@ func (s *Service) terminate(ctx context.Context, id string) error {
 	return nil
 }
 
-// Sweep deletes the uploads that no claim kept within Config.Unattached of
-// their creation, at most 100 a call; it returns how many it deleted.
+// sweepTakeScript takes the uploads due by now off the sweep's list, at
+// most limit: reading and removing are one step, so a Touch or Keep that
+// comes before it wins, and one that comes after finds the file going.
+// KEYS: pending. ARGV: now (unix s), limit.
+var sweepTakeScript = redis.NewScript(`
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+if #ids > 0 then
+  redis.call('ZREM', KEYS[1], unpack(ids))
+end
+return ids
+`)
+
+// sweepMarkScript marks a record as being deleted, unless a claim kept it
+// (0). Info answers ErrUnknown and Keep fails from then on.
+// KEYS: record.
+var sweepMarkScript = redis.NewScript(`
+if redis.call('HEXISTS', KEYS[1], 'kept') == 1 then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'gone', '1')
+redis.call('PERSIST', KEYS[1])
+return 1
+`)
+
+// Sweep deletes the uploads that no claim kept by their sweep time (their
+// creation, or their session's last turn (Touch), plus Config.Unattached),
+// at most 100 a call; it returns how many it deleted. An upload it could
+// not delete is tried again after a lease, and the others still are: the
+// error joins all that failed.
 func (s *Service) Sweep(ctx context.Context, now time.Time) (int, error) {
-	ids, err := s.cfg.Redis.ZRangeByScore(ctx, pendingKey, &redis.ZRangeBy{
-		Min: "-inf", Max: strconv.FormatInt(now.Unix(), 10), Count: 100}).Result()
+	ids, err := sweepTakeScript.Run(ctx, s.cfg.Redis, []string{pendingKey}, now.Unix(), 100).StringSlice()
 	if err != nil {
 		return 0, fmt.Errorf("upload: sweep: %w", err)
 	}
-	for i, id := range ids {
-		if err := s.Delete(ctx, id); err != nil {
-			return i, err
+	var errs []error
+	deleted := 0
+	for _, id := range ids {
+		n, err := sweepMarkScript.Run(ctx, s.cfg.Redis, []string{recordKey(id)}).Int()
+		if err == nil && n == 0 {
+			continue // kept meanwhile
 		}
+		if err == nil {
+			err = s.Delete(ctx, id)
+		}
+		if err != nil {
+			errs = append(errs, err)
+			retry := float64(now.Add(sweepLease).Unix())
+			if err := s.cfg.Redis.ZAddNX(ctx, pendingKey, redis.Z{Score: retry, Member: id}).Err(); err != nil {
+				errs = append(errs, fmt.Errorf("upload: sweep: %w", err))
+			}
+			continue
+		}
+		deleted++
 	}
-	return len(ids), nil
+	return deleted, errors.Join(errs...)
 }

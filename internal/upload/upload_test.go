@@ -549,8 +549,8 @@ func TestSweep(t *testing.T) {
 	if _, err := in.svc.Info(ctx, idOf(loose)); !errors.Is(err, ErrUnknown) {
 		t.Errorf("the unattached upload survived: %v", err)
 	}
-	if _, err := in.svc.Check(ctx, idOf(kept), "alice", Limits{}); err != nil {
-		t.Errorf("the kept upload: %v", err)
+	if f, err := in.svc.Info(ctx, idOf(kept)); err != nil || !f.Kept {
+		t.Errorf("the kept upload: %+v, %v", f, err)
 	}
 	if ttl := in.svc.cfg.Redis.TTL(ctx, recordKey(idOf(kept))).Val(); ttl >= 0 {
 		t.Errorf("the kept record still expires: %v", ttl)
