@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"slices"
 	"strconv"
@@ -347,5 +348,22 @@ func TestPurgeTakesTheClaimsEvidence(t *testing.T) {
 	}
 	if err := Purge(ctx, e.rdb, newClaimID(6)); !errors.Is(err, ErrNotFound) {
 		t.Errorf("a purge that finds nothing: %v", err)
+	}
+}
+
+// A file that is gone for good (Keep says fs.ErrNotExist) does not hold the
+// claim back for ever: the claim is posted, with the body it has.
+func TestFileGoneDoesNotHoldTheClaim(t *testing.T) {
+	e := newEnv(t, redistest.Start(t))
+	files := &fakeFiles{posted: func() int { return len(e.recv.Attempts()) },
+		fail: fmt.Errorf("upload: keep: %w", fs.ErrNotExist)}
+	cfg := e.config()
+	cfg.Files = files
+	e.start(cfg)
+	e.enqueueFiles(newClaimID(3), "up_gone")
+	e.recv.WaitAccepted(t, 1, 3*time.Second)
+	e.waitDrained(3 * time.Second)
+	if k, _ := files.calls(); len(k) != 1 {
+		t.Errorf("Keep called %d times, want once", len(k))
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -637,7 +638,7 @@ func (s *Sender) deliver(work context.Context, j job, attempted func()) {
 
 	files := attachmentIDs(j.body)
 	if s.cfg.Files != nil && len(files) > 0 {
-		if err := s.keepFiles(work, files); err != nil {
+		if err := s.keepFiles(work, files, log); err != nil {
 			attempted()
 			if work.Err() != nil {
 				return // stopped: crash recovery takes it
@@ -774,11 +775,19 @@ func (s *Sender) ack(ctx context.Context, j job, files []string) error {
 }
 
 // keepFiles keeps every file of a body, within the attempt's timeout.
-func (s *Sender) keepFiles(work context.Context, ids []string) error {
+func (s *Sender) keepFiles(work context.Context, ids []string, log *jobLog) error {
 	ctx, cancel := context.WithTimeout(work, s.cfg.Timeout)
 	defer cancel()
 	for _, id := range ids {
-		if err := s.cfg.Files.Keep(ctx, id); err != nil {
+		err := s.cfg.Files.Keep(ctx, id)
+		if errors.Is(err, fs.ErrNotExist) {
+			// The file is gone for good: waiting would only withhold the
+			// claim, whose body (fixed) still lists it. The claim goes
+			// out; its link answers 404, and an operator hears of it.
+			log.get().Error("a claim's file is gone: the claim is posted with a link that answers 404", "file", id)
+			continue
+		}
+		if err != nil {
 			return err
 		}
 	}

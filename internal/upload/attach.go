@@ -35,9 +35,9 @@ func (s *Service) Resolve(ctx context.Context, in *engine.Input, user string, li
 	case errors.Is(err, ErrSize):
 		problem = engine.ProblemSize
 	case errors.Is(err, ErrKept):
-		// Already another claim's (or this claim's) file. TODO: a problem
-		// of its own (engine and locales).
-		problem = engine.ProblemUnknown
+		// Already sent with a claim (another, or this one's earlier
+		// files): attaching it again would tie one file to two retentions.
+		problem = engine.ProblemSent
 	default:
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -49,7 +50,7 @@ const pendingKey = "upload:pending"
 
 // Outcomes of Check. Match them with errors.Is.
 var (
-	ErrUnknown    = errors.New("upload: no such upload")
+	ErrUnknown    = fmt.Errorf("upload: no such upload (%w)", fs.ErrNotExist)
 	ErrNotYours   = errors.New("upload: another user's upload")
 	ErrUnfinished = errors.New("upload: not finished")
 	ErrType       = errors.New("upload: type not accepted")
