@@ -2,9 +2,12 @@ package server
 
 import (
 	"context"
+	"fmt"
+	"github.com/claimbot/claimbot/internal/upload"
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -93,8 +96,33 @@ func reload(cfg *config.Config, srv *Server, versions *engine.Versions, log *slo
 			"err", "a flow asks for files but uploads are off: set CLAIMBOT_UPLOADS and CLAIMBOT_PUBLIC_URL, and restart")
 		return
 	}
+	if svc := srv.Uploads(); svc != nil {
+		// The upload service's limits were set from the flows at start: a
+		// flow that asks for larger files or other types than those would
+		// offer them on the page and then refuse every one.
+		if problem := beyondLimits(eng, svc.Limits()); problem != "" {
+			log.Error("flows: reload refused; the running flows stay", "why", why,
+				"err", problem+": restart to apply it")
+			return
+		}
+	}
 	srv.SetEngine(eng)
 	for id, f := range eng.Flows() {
 		log.Info("flows: reloaded", "why", why, "flow", id, "version", f.Version)
 	}
+}
+
+// beyondLimits says how a flow set's files questions go beyond the upload
+// service's limits ("" when they do not).
+func beyondLimits(e *engine.Engine, lim upload.Limits) string {
+	maxSize, types := fileLimits(e)
+	if maxSize > lim.MaxSize {
+		return fmt.Sprintf("a flow accepts files of %d bytes, more than the %d the running upload service takes", maxSize, lim.MaxSize)
+	}
+	for _, t := range types {
+		if !slices.Contains(lim.Types, t) {
+			return fmt.Sprintf("a flow accepts %s, which the running upload service does not keep", t)
+		}
+	}
+	return ""
 }

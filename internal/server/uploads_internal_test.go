@@ -1,9 +1,11 @@
 package server
 
 import (
+	"github.com/claimbot/claimbot/internal/upload"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,5 +52,28 @@ states:
 	}
 	if s.Engine().Flow("nofiles") == nil {
 		t.Fatal("the running flows are gone")
+	}
+}
+
+// A reload may not widen what the running upload service takes: larger
+// files or other types would be offered on the page and refused.
+func TestReloadBeyondUploadLimits(t *testing.T) {
+	eng, _, err := LoadEngine("../../flows", "../../locales", engine.NewVersions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := []string{"application/pdf", "image/jpeg", "image/png", "image/heic"}
+	for _, tt := range []struct {
+		lim  upload.Limits
+		want string
+	}{
+		{upload.Limits{MaxSize: 20 << 20, Types: all}, ""},
+		{upload.Limits{MaxSize: 30 << 20, Types: append(all, "image/webp")}, ""},
+		{upload.Limits{MaxSize: 10 << 20, Types: all}, "more than"},
+		{upload.Limits{MaxSize: 20 << 20, Types: all[:3]}, "image/heic"},
+	} {
+		if got := beyondLimits(eng, tt.lim); (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
+			t.Errorf("beyondLimits(%+v) = %q, want %q", tt.lim, got, tt.want)
+		}
 	}
 }

@@ -199,6 +199,12 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 // Where says where files are kept, for the start-up line.
 func (s *Service) Where() string { return s.st.where() }
 
+// Limits are the service's own limits: the largest Upload-Length and the
+// types it keeps. A flow may narrow them, never widen them.
+func (s *Service) Limits() Limits {
+	return Limits{MaxSize: s.cfg.MaxSize, Types: slices.Clone(s.cfg.Types)}
+}
+
 // Handler serves tus 1.0.0 (core, creation, termination); mount it at
 // Config.BasePath (both the path and everything under it).
 func (s *Service) Handler() http.Handler { return s.handler }
