@@ -195,7 +195,7 @@ func TestKeptNotAttachedAgain(t *testing.T) {
 		t.Fatalf("Check of a kept file: %v", err)
 	}
 	input := engine.Input{Kind: engine.Attach, Text: id}
-	if err := in.svc.Resolve(ctx, &input, "alice", Limits{}); err != nil || input.Problem != engine.ProblemUnknown {
+	if err := in.svc.Resolve(ctx, &input, "alice", Limits{}); err != nil || input.Problem != engine.ProblemSent {
 		t.Fatalf("Resolve of a kept file: %v, problem %q", err, input.Problem)
 	}
 	if f, err := in.svc.Info(ctx, id); err != nil || !f.Kept {
