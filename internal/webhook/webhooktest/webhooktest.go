@@ -229,6 +229,11 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	var header http.Header
 	switch {
 	case down:
+		// Recorded before the connection closes: the client sees the
+		// close at once, and may ask for the attempts right after.
+		r.mu.Lock()
+		r.attempts[slot] = a
+		r.mu.Unlock()
 		if hj, ok := w.(http.Hijacker); ok {
 			if conn, _, err := hj.Hijack(); err == nil {
 				conn.Close()
