@@ -222,6 +222,10 @@ func Run(ctx context.Context, dir string, opt Options) (*Report, error) {
 				"CLAIMBOT_LOCALES=" + opt.Locales,
 				"CLAIMBOT_RATE_LIMIT=0",
 				"CLAIMBOT_LOG_LEVEL=warn",
+				// Evidence files: one folder all instances share, as a
+				// shared volume or S3 would be in production.
+				"CLAIMBOT_UPLOADS=" + filepath.Join(dir, "uploads"),
+				"CLAIMBOT_PUBLIC_URL=http://127.0.0.1:" + strconv.Itoa(port),
 				// Retries within the run: the receiver's refusal and the
 				// outbox's takeover of a killed instance's deliveries.
 				"CLAIMBOT_RETRY_SCHEDULE=1s,2s,2s,3s,5s,5s,5s,5s,10s,10s,10s,10s,10s,10s",
