@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/json"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -45,36 +46,12 @@ func (r *Reply) AppendJSON(b []byte) []byte {
 		b = append(b, `,"claim_id":`...)
 		b = appendString(b, r.ClaimID)
 	}
-	if u := r.Upload; u != nil {
-		b = append(b, `,"upload":{"url":`...)
-		b = appendString(b, u.URL)
-		b = append(b, `,"max_files":`...)
-		b = strconv.AppendInt(b, int64(u.MaxFiles), 10)
-		b = append(b, `,"max_bytes":`...)
-		b = strconv.AppendInt(b, u.MaxBytes, 10)
-		b = append(b, `,"accept":`...)
-		if u.Accept == nil {
-			b = append(b, "null"...)
-		} else {
-			b = appendStrings(b, u.Accept)
-		}
-		b = append(b, '}')
+	// A files question's fields are rare: encoding/json writes them.
+	if r.Upload != nil {
+		b = appendMarshal(append(b, `,"upload":`...), r.Upload)
 	}
 	if len(r.Files) > 0 {
-		b = append(b, `,"files":[`...)
-		for i, f := range r.Files {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"id":`...)
-			b = appendString(b, f.ID)
-			b = append(b, `,"name":`...)
-			b = appendString(b, f.Name)
-			b = append(b, `,"size":`...)
-			b = strconv.AppendInt(b, f.Size, 10)
-			b = append(b, '}')
-		}
-		b = append(b, ']')
+		b = appendMarshal(append(b, `,"files":`...), r.Files)
 	}
 	return append(b, '}')
 }
@@ -161,24 +138,7 @@ func (s *Session) AppendJSON(b []byte) []byte {
 		b = appendString(b, s.Handoff)
 	}
 	if len(s.Files) > 0 {
-		b = append(b, `,"fl":[`...)
-		for i, f := range s.Files {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"id":`...)
-			b = appendString(b, f.ID)
-			b = append(b, `,"name":`...)
-			b = appendString(b, f.Name)
-			b = append(b, `,"type":`...)
-			b = appendString(b, f.Type)
-			b = append(b, `,"size":`...)
-			b = strconv.AppendInt(b, f.Size, 10)
-			b = append(b, `,"sha256":`...)
-			b = appendString(b, f.SHA256)
-			b = append(b, '}')
-		}
-		b = append(b, ']')
+		b = appendMarshal(append(b, `,"fl":`...), s.Files)
 	}
 	if s.Late {
 		b = append(b, `,"x":true`...)
@@ -194,6 +154,16 @@ func (s *Session) AppendJSON(b []byte) []byte {
 	b = append(b, `,"t":"`...)
 	b = s.Updated.AppendFormat(b, time.RFC3339Nano)
 	return append(b, `"}`...)
+}
+
+// appendMarshal appends v as encoding/json writes it, for the fields the
+// hot path seldom meets.
+func appendMarshal(b []byte, v any) []byte {
+	j, err := json.Marshal(v)
+	if err != nil {
+		return append(b, "null"...) // only for values json cannot encode, which these are not
+	}
+	return append(b, j...)
 }
 
 func appendStrings(b []byte, ss []string) []byte {

@@ -55,7 +55,7 @@ const (
 	ProblemSize       = "size"       // larger than the question accepts
 	ProblemCount      = "count"      // one file too many
 	ProblemSent       = "sent"       // already sent with a claim: upload it again
-	ProblemNoFiles    = "no_files"   // a channel that cannot send files
+	ProblemNoFiles    = "no_files"   // the server takes no uploads (CLAIMBOT_UPLOADS unset)
 )
 
 // Attachment is a finished upload attached to a claim: what the webhook

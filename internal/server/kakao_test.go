@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"strings"
@@ -24,20 +23,14 @@ import (
 
 const skillKey = "skill-key-for-tests-0123456789"
 
-// withKakaoKey turns the skill endpoint on; the server listens on a port
-// picked here, and CLAIMBOT_PUBLIC_URL names it, so the files question's
-// link opens this server.
+// withKakaoKey turns the skill endpoint on; with uploads on, the server
+// listens where CLAIMBOT_PUBLIC_URL says (withPublicAddr), so the files
+// question's link opens this server.
 func withKakaoKey(k string) option {
 	return func(c *config.Config) {
 		c.KakaoSkillKey = k
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			panic(err)
-		}
-		c.Addr = ln.Addr().String()
-		ln.Close()
 		if c.PublicURL != "" {
-			c.PublicURL = "http://" + c.Addr
+			withPublicAddr(c)
 		}
 	}
 }

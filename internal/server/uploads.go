@@ -41,9 +41,9 @@ func LinksSecret(webhookSecret []byte) []byte {
 	return key
 }
 
-// uploadsPath is where the tus handler is mounted (engine.UploadPath is
-// what replies tell the page).
-const uploadsPath = "/uploads/"
+// uploadsPath is where the tus handler is mounted: where replies tell
+// the page to upload.
+const uploadsPath = engine.UploadPath
 
 // filesPath is where the signed links are served.
 const filesPath = "/files/"
