@@ -19,19 +19,7 @@ import (
 // not keep them. The running flows stay.
 func TestReloadRefusesFilesFlowWithUploadsOff(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "nofiles.yaml"), []byte(`flow: nofiles
-title: 파일 없는 접수
-start: email
-states:
-  email:
-    say: "이메일 주소를 알려 주세요."
-    ask: email
-    label: 이메일
-    next: submit
-  submit:
-    say: "접수되었습니다. 접수번호는 {{.claim_id}} 입니다."
-    submit: true
-`), 0o644)
+	copyFlowFile(t, dir, "testdata/nofiles.yaml") // a flow that asks for no files
 	cfg := &config.Config{Flows: dir, Locales: "../../locales", DefaultFlow: "nofiles", BannerSecret: "test-banner-secret-0123456789abcdef",
 		SessionTTL: time.Hour}
 	versions := engine.NewVersions()
@@ -75,5 +63,17 @@ func TestReloadBeyondUploadLimits(t *testing.T) {
 		if got := beyondLimits(eng, tt.lim); (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
 			t.Errorf("beyondLimits(%+v) = %q, want %q", tt.lim, got, tt.want)
 		}
+	}
+}
+
+// copyFlowFile copies a flow file into a test's flows folder.
+func copyFlowFile(t *testing.T, dir, path string) {
+	t.Helper()
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, filepath.Base(path)), src, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

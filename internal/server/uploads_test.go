@@ -11,8 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -490,21 +488,8 @@ func TestStartNeedsUploads(t *testing.T) {
 // CLAIMBOT_UPLOADS starts with uploads off: /uploads/ is not found and a
 // file frame gets a Korean refusal, not a crash.
 func TestUploadsOff(t *testing.T) {
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "nofiles.yaml"), []byte(`flow: nofiles
-title: 파일 없는 접수
-start: email
-states:
-  email:
-    say: "이메일 주소를 알려 주세요."
-    ask: email
-    label: 이메일
-    next: submit
-  submit:
-    say: "접수되었습니다. 접수번호는 {{.claim_id}} 입니다."
-    submit: true
-`), 0o644)
-	e := startEnv(t, withFlows(dir), func(c *config.Config) { c.DefaultFlow, c.Uploads, c.PublicURL = "nofiles", "", "" })
+	// testdata/nofiles.yaml: a flow that asks for no files.
+	e := startEnv(t, withFlows("testdata"), func(c *config.Config) { c.DefaultFlow, c.Uploads, c.PublicURL = "nofiles", "", "" })
 	if e.run.Server.Uploads() != nil {
 		t.Fatal("uploads are on")
 	}
