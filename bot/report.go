@@ -24,6 +24,7 @@ func report(args []string) error {
 	flowID := fs.String("flow", "damage-1015", "the flow to report on")
 	dir := fs.String("flows", env("CLAIMBOT_FLOWS", "flows"), "folder of flow files")
 	asJSON := fs.Bool("json", false, "print one JSON object (contract §6)")
+	ttl := fs.Duration("session-ttl", 0, "the sessions' idle expiry, as the servers have it (default: $CLAIMBOT_SESSION_TTL, else 72h): a conversation idle that long has stopped")
 	svg := fs.String("svg", "", "also draw the flow's diagram with each state's reached and stopped counts to `FILE`")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -31,6 +32,13 @@ func report(args []string) error {
 	if fs.NArg() != 0 {
 		fs.Usage()
 		return errSilent
+	}
+	if *ttl <= 0 {
+		d, err := time.ParseDuration(env("CLAIMBOT_SESSION_TTL", "72h"))
+		if err != nil || d <= 0 {
+			return fmt.Errorf("report: CLAIMBOT_SESSION_TTL: not a duration: %q", os.Getenv("CLAIMBOT_SESSION_TTL"))
+		}
+		*ttl = d
 	}
 	rs := redisSettings()
 	if rs.URL == "" && rs.ClusterURL == "" {
@@ -48,7 +56,7 @@ func report(args []string) error {
 	defer rdb.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	r, err := insight.Read(ctx, rdb, f, time.Now())
+	r, err := insight.Read(ctx, rdb, f, time.Now(), *ttl)
 	if err != nil {
 		return fmt.Errorf("report: %w", err)
 	}

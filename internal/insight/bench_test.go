@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/claimbot/claimbot/internal/engine"
+	"github.com/claimbot/claimbot/internal/insight"
 	"github.com/claimbot/claimbot/internal/redistest"
 	"github.com/claimbot/claimbot/internal/store"
 )
@@ -99,6 +101,9 @@ func BenchmarkTurn(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			st := store.New(rdb, func() *engine.Engine { return eng }, store.Options{TTL: time.Hour, NoCounts: !counts, Now: func() time.Time { return during }})
+			// Each round starts from an empty Redis, so the later ones do
+			// not pay for the keys the earlier ones left.
+			rdb.FlushAll(context.Background())
 			rdb.ConfigResetStat(context.Background())
 			redisCPU0, goCPU0, trips0 := redisCPU(b, rdb), processCPU(), h.n.Load()
 			b.ResetTimer()
@@ -168,4 +173,91 @@ func scriptCost(b *testing.B, rdb redis.UniversalClient) float64 {
 		return 0
 	}
 	return usec / calls
+}
+
+// BenchmarkCountsShare measures what the counts cost as a share of a
+// turn's processor time (this process's and redis-server's): each
+// iteration runs a block of conversations with the counts and a block
+// without, alternating, so both see the same machine and the same Redis
+// (a shared machine's speed drifts more between separate runs than the
+// counts cost). It reports the processor time per turn of each and
+// counts-%: (with − without) / with.
+func BenchmarkCountsShare(b *testing.B) {
+	// A block is 32 conversations, 16 at a time (as a server has many
+	// under way: one alone makes the process spin idle between its
+	// round trips, a cost that grows with Redis's latency and that a
+	// busy server does not pay).
+	const block, parallel = 32, 16
+	rs := redistest.Start(b)
+	rdb := rs.Client(b)
+	eng := testEngine(b)
+	ctx := context.Background()
+	stores := map[bool]*store.Store{}
+	for _, counts := range []bool{true, false} {
+		stores[counts] = store.New(rdb, func() *engine.Engine { return eng }, store.Options{TTL: time.Hour, NoCounts: !counts, Now: func() time.Time { return during }})
+	}
+	rdb.FlushAll(ctx)
+	var goCPU, redisCPUs [2]time.Duration // [0] without, [1] with
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for _, counts := range []bool{i%2 == 0, i%2 != 0} { // which goes first alternates too
+			k := 0
+			if counts {
+				k = 1
+			}
+			r0, g0 := redisCPU(b, rdb), processCPU()
+			var wg sync.WaitGroup
+			for range parallel {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for j := 0; j < block/parallel; j++ {
+						conversation(b, stores[counts], "share-"+strconv.FormatInt(users.Add(1), 10))
+					}
+				}()
+			}
+			wg.Wait()
+			goCPU[k] += processCPU() - g0
+			redisCPUs[k] += redisCPU(b, rdb) - r0
+		}
+	}
+	b.StopTimer()
+	turns := float64(b.N * block * (len(claim) + 1))
+	per := func(k int) float64 { return float64((goCPU[k] + redisCPUs[k]).Microseconds()) / turns }
+	b.ReportMetric(per(1), "with-cpu-µs/turn")
+	b.ReportMetric(per(0), "without-cpu-µs/turn")
+	b.ReportMetric(float64(redisCPUs[1]-redisCPUs[0])/float64(time.Microsecond)/turns, "redis-Δµs/turn")
+	b.ReportMetric(float64(goCPU[1]-goCPU[0])/float64(time.Microsecond)/turns, "go-Δµs/turn")
+	b.ReportMetric((per(1)-per(0))*100/per(1), "counts-%")
+}
+
+// BenchmarkOf is what the counts cost this process a turn, alone: the
+// turn's fields (insight.Of) and its script argument, over the steps of a
+// conversation that files a claim.
+func BenchmarkOf(b *testing.B) {
+	eng := testEngine(b)
+	f := eng.Flow("damage-1015")
+	env := engine.Env{Now: during, ClaimID: func() string { return "C-1" }}
+	type pair struct {
+		before *engine.Session
+		res    engine.Result
+	}
+	sess := &engine.Session{User: "u-of", Flow: "damage-1015", Lang: "ko"}
+	var steps []pair
+	for _, s := range append([]step{in(engine.Text, "")}, claim...) {
+		res, err := eng.Step(sess, engine.Input{Kind: s.kind, Text: s.text}, env)
+		if err != nil {
+			b.Fatal(err)
+		}
+		steps = append(steps, pair{sess, res})
+		insight.Of(f, sess, res, len(steps) == 1)
+		sess = res.Session
+	}
+	args := make([]any, 0, 8)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p := steps[i%len(steps)]
+		args = insight.Of(f, p.before, p.res, i%len(steps) == 0).Append(args[:0])
+	}
 }

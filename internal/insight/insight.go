@@ -5,12 +5,10 @@
 //
 // The counts are written by the script a turn already runs (the store's
 // turn.lua), in the user's shard, so counting costs no Redis round trip and
-// works on a Redis Cluster: every key below carries the shard's hash tag.
-// The report sums the 24 shards.
+// works on a Redis Cluster: the key carries the shard's hash tag. The
+// report sums the 24 shards.
 //
 //	claimbot:{T}:counts:<flow>  hash: field → count (see Field names below)
-//	claimbot:{T}:live:<flow>    zset: user → the earliest the conversation can stop, unix ms
-//	claimbot:{T}:at:<flow>      hash: user → "<state>|<stops at, unix ms>|" of a conversation under way
 //
 // What a conversation has counted once already is kept in its session
 // (engine.Session.Visited), which the same script writes: see Of.
@@ -26,7 +24,15 @@
 //	handoff:<state>         handoffs requested in that state
 //	reached:<state>         conversations that entered the state
 //	answered:<state>        conversations that left it by an applied answer
-//	stopped:<state>         conversations that stopped there (folded; see below)
+//	in:<state>, out:<state> times a conversation came to wait in the state, and left it
+//	stopped:<state>         stops counted one by one by earlier versions (see below)
+//
+// A turn adds one to all it counts through one field that joins their
+// names with spaces ("answered:contact reached:loss_amount out:contact
+// in:loss_amount"): one HINCRBY a turn, whatever it counts, and nothing
+// else (a script's every call costs a turn several microseconds). The
+// report splits every field on its spaces and adds its count to each
+// name, so a count is the sum of the fields that name it.
 //
 // # What reached, answered and stopped mean, exactly
 //
@@ -40,17 +46,24 @@
 //
 // A conversation stops at the state where it waits when it has made no
 // move for the session's idle time (the store's TTL): its session has
-// expired, or is due to. The at hash holds, for each conversation under
-// way, where it waits and when it stops (its last write plus the TTL); a
-// finished conversation leaves it. The live set indexes them by when they
-// stop, as of their start (so a turn costs no write to it): whoever finds
-// one there that has moved on since puts its time right. A stop is folded
-// into stopped:<state> by whichever comes first: the user's next turn
-// (which then starts a new conversation), the start of another
-// conversation in the shard (each looks at up to four due), or the report (which
-// folds every one due by its time). So a report counts every conversation
-// stopped by its time, once. A conversation that restarts has not stopped:
-// it starts again.
+// expired, or is due to. Every conversation that has not ended waits in
+// exactly one state, so in:<state> − out:<state> is the number of
+// conversations waiting there, under way or stopped. The report reads the
+// flow's sessions to find those under way (a session Redis holds that has
+// not ended nor been idle for the TTL by the report's time); the others
+// stopped there. So a report counts every conversation stopped by its
+// time, once, however many instances wrote it, and a conversation that
+// restarts has not stopped: it starts again (out of where it waited, in at
+// the start). A user who comes back after the session expired starts a new
+// conversation; the old one stays stopped.
+//
+// The report's two reads (the counts, then the sessions) are not one
+// snapshot: a conversation that moves between them can be off by one in
+// the stopped column of that report (never below zero), and right in the
+// next. Counts written before moves were counted keep their stopped:<state>
+// fields, which the report adds; conversations under way across that
+// upgrade have no in:<state>, which the floor at zero absorbs. The live
+// and at keys of those versions are no longer read and may be deleted.
 package insight
 
 import (
@@ -78,13 +91,6 @@ func prefix(n int) string { return "claimbot:{" + shard.Tags[n] + "}:" }
 
 // CountsKey is shard n's hash of counts of a flow.
 func CountsKey(n int, flowID string) string { return prefix(n) + "counts:" + flowID }
-
-// LiveKey is shard n's set of conversations under way in a flow, by when
-// they stop.
-func LiveKey(n int, flowID string) string { return prefix(n) + "live:" + flowID }
-
-// AtKey is shard n's hash of where each conversation under way waits.
-func AtKey(n int, flowID string) string { return prefix(n) + "at:" + flowID }
 
 // literal matches a string literal of an expression.
 var literal = regexp.MustCompile(`"([A-Za-z0-9_]+)"`)

@@ -3,6 +3,7 @@ package insight_test
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -122,7 +123,7 @@ func TestReportCountsEveryKind(t *testing.T) {
 	// A reopened conversation that writes nothing counts nothing.
 	talk(t, a, "u-abandoned")
 	f := testEngine(t).Flow("damage-1015")
-	r, err := insight.Read(ctx, rdb, f, clk.now())
+	r, err := insight.Read(ctx, rdb, f, clk.now(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +132,7 @@ func TestReportCountsEveryKind(t *testing.T) {
 	}
 
 	clk.add(time.Hour + time.Second)
-	r, err = insight.Read(ctx, rdb, f, clk.now())
+	r, err = insight.Read(ctx, rdb, f, clk.now(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +175,7 @@ func TestReportCountsEveryKind(t *testing.T) {
 	// the session expires by hand.)
 	rdb.Del(ctx, shard.Session("u-abandoned", "damage-1015"))
 	talk(t, b, "u-abandoned", yes)
-	r, err = insight.Read(ctx, rdb, f, clk.now())
+	r, err = insight.Read(ctx, rdb, f, clk.now(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,60 +198,53 @@ func stateIndex(t *testing.T, r *insight.Report, state string) int {
 	return 0
 }
 
-// A stop is counted once, by whoever finds it first: the start of another
-// conversation in the shard folds it without any report; a conversation
-// that moved on after its start is not taken for stopped when its first
-// stop time passes.
-func TestStoppedExactlyOnce(t *testing.T) {
+// A conversation stops where it waits once it has made no move for the
+// idle time: one that moved on later is not taken for stopped when its
+// first hour passes, and stops an hour after its last move, not before. A
+// restart is no stop; nor is a conversation that ended.
+func TestStoppedByIdleTime(t *testing.T) {
 	ctx := context.Background()
 	rdb := redistest.Start(t).Client(t)
 	clk := newClock(during)
 	st := instance(t, rdb, clk)
 	f := testEngine(t).Flow("damage-1015")
-	// Users of one shard, so one's start folds the other's stop.
-	var users []string
-	for i := 0; len(users) < 3; i++ {
-		u := "u-fold-" + strconv.Itoa(i)
-		if shard.Of(u) == 0 {
-			users = append(users, u)
-		}
-	}
-	left, busy, next := users[0], users[1], users[2]
 	yes := in(engine.Choose, "yes")
-	talk(t, st, left, yes) // waits at reporter_type
-	talk(t, st, busy, yes) // waits at reporter_type
+	talk(t, st, "u-left", yes) // waits at reporter_type
+	talk(t, st, "u-busy", yes) // waits at reporter_type
+	talk(t, st, "u-restart", yes, in(engine.Choose, "general"), in(engine.Command, "restart"))
+	talk(t, st, "u-refused", in(engine.Choose, "no"))
 	clk.add(50 * time.Minute)
-	talk(t, st, busy, in(engine.Choose, "general")) // moves on: waits at service
-	clk.add(20 * time.Minute)                       // left's hour is up; busy's is not
-	talk(t, st, next, yes)                          // a start: folds one stopped conversation
-	stopped := func(state string) int64 {
-		n, _ := rdb.HGet(ctx, insight.CountsKey(0, f.ID), "stopped:"+state).Int64()
-		return n
-	}
-	if stopped("reporter_type") != 1 {
-		t.Fatalf("the start of another conversation did not fold the stop: %d", stopped("reporter_type"))
-	}
-	r, err := insight.Read(ctx, rdb, f, clk.now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range r.Funnel {
-		want := int64(0)
-		if s.State == "reporter_type" {
-			want = 1
+	talk(t, st, "u-busy", in(engine.Choose, "general")) // moves on: waits at service
+	clk.add(20 * time.Minute)                           // u-left's hour is up; u-busy's is not
+	stopped := func() map[string]int64 {
+		t.Helper()
+		r, err := insight.Read(ctx, rdb, f, clk.now(), time.Hour)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if s.Stopped != want {
-			t.Errorf("stopped at %s: %d, want %d", s.State, s.Stopped, want)
+		m := map[string]int64{}
+		for _, s := range r.Funnel {
+			if s.Stopped != 0 {
+				m[s.State] = s.Stopped
+			}
 		}
+		return m
 	}
-	// busy stops an hour after its last move, not before.
+	// u-restart waits at the start: stopped there too, once, not at service.
+	if got := stopped(); !maps.Equal(got, map[string]int64{"reporter_type": 1, "privacy_consent": 1}) {
+		t.Errorf("stopped after 70 minutes: %v", got)
+	}
 	clk.add(40*time.Minute - time.Second)
-	if r, _ := insight.Read(ctx, rdb, f, clk.now()); r.Funnel[stateIndex(t, r, "service")].Stopped != 0 {
-		t.Error("a conversation counted stopped before its idle time")
+	if got := stopped(); got["service"] != 0 {
+		t.Errorf("a conversation counted stopped before its idle time: %v", got)
 	}
 	clk.add(2 * time.Second)
-	if r, _ := insight.Read(ctx, rdb, f, clk.now()); r.Funnel[stateIndex(t, r, "service")].Stopped != 1 {
-		t.Error("a conversation idle for the TTL not counted stopped")
+	if got := stopped(); !maps.Equal(got, map[string]int64{"reporter_type": 1, "privacy_consent": 1, "service": 1}) {
+		t.Errorf("stopped after u-busy's hour: %v", got)
+	}
+	// Asked again, the same: a report counts, it does not fold.
+	if got := stopped(); len(got) != 3 {
+		t.Errorf("a second report: %v", got)
 	}
 }
 
@@ -274,7 +268,7 @@ func TestReportOnCluster(t *testing.T) {
 			conversation(t, st, u)
 		}
 	}
-	r, err := insight.Read(context.Background(), rdb, testEngine(t).Flow("damage-1015"), clk.now())
+	r, err := insight.Read(context.Background(), rdb, testEngine(t).Flow("damage-1015"), clk.now(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +289,7 @@ func TestHandoffsCounted(t *testing.T) {
 		t.Fatalf("after the handoff: %+v", r)
 	}
 	f := testEngine(t).Flow("damage-1015")
-	rep, err := insight.Read(context.Background(), rdb, f, clk.now())
+	rep, err := insight.Read(context.Background(), rdb, f, clk.now(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

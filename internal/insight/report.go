@@ -1,17 +1,22 @@
 package insight
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/claimbot/claimbot/internal/flow"
+	"github.com/claimbot/claimbot/internal/redisconn"
 	"github.com/claimbot/claimbot/internal/shard"
 )
 
@@ -79,76 +84,97 @@ func (c Counts) sum() int64 {
 	return n
 }
 
-// foldBatch is how many stopped conversations one run of readScript folds.
-const foldBatch = 1000
-
-// readLua folds the shard's stopped conversations (see the package
-// comment) into its counts, at most ARGV[2] of them, and returns
-// {more, HGETALL counts}; more is 1 when some are left to fold.
-const readLua = `
-local counts, live, at = KEYS[1], KEYS[2], KEYS[3]
-local old = redis.call('ZRANGEBYSCORE', live, '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-for _, u in ipairs(old) do
-  local v = redis.call('HGET', at, u)
-  local st, due = string.match(v or '', '^([^|]*)|(%d+)|')
-  if st and tonumber(due) > tonumber(ARGV[1]) then
-    redis.call('ZADD', live, due, u) -- it moved since: not stopped
-  else
-    if st then
-      redis.call('HINCRBY', counts, 'stopped:' .. st, 1)
-      redis.call('HDEL', at, u)
-    end
-    redis.call('ZREM', live, u)
-  end
-end
-local more = 0
-if #old == tonumber(ARGV[2]) then more = 1 end
-return {more, redis.call('HGETALL', counts)}
-`
-
-// Read sums the counts of flow f over every shard, first folding the
-// conversations stopped by now. One pipeline: on a cluster, one round trip
-// to each master.
-func Read(ctx context.Context, rdb redis.UniversalClient, f *flow.Flow, now time.Time) (*Report, error) {
+// Read sums the counts of flow f over every shard and finds, among the
+// conversations that wait in each state (in − out), those under way: the
+// flow's sessions in Redis that have not ended nor been idle for ttl by
+// now (ttl 0: every session Redis still holds; it expires them at their
+// idle time). The rest stopped there. The counts are one pipeline (on a
+// cluster, one round trip to each master); the sessions are scanned on
+// every master, so a report costs time in proportion to the keys Redis
+// holds: an operator's command, not a turn's.
+func Read(ctx context.Context, rdb redis.UniversalClient, f *flow.Flow, now time.Time, ttl time.Duration) (*Report, error) {
 	total := map[string]int64{}
-	pending := make([]int, shard.Count)
-	for n := range pending {
-		pending[n] = n
+	pipe := rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, shard.Count)
+	for n := range cmds {
+		cmds[n] = pipe.HGetAll(ctx, CountsKey(n, f.ID))
 	}
-	for len(pending) > 0 {
-		pipe := rdb.Pipeline()
-		cmds := make([]*redis.Cmd, len(pending))
-		for i, n := range pending {
-			cmds[i] = pipe.Eval(ctx, readLua, []string{CountsKey(n, f.ID), LiveKey(n, f.ID), AtKey(n, f.ID)}, now.UnixMilli(), foldBatch)
-		}
-		if _, err := pipe.Exec(ctx); err != nil {
-			return nil, fmt.Errorf("insight: read counts: %w", err)
-		}
-		var again []int
-		for i, cmd := range cmds {
-			out, _ := cmd.Val().([]any)
-			if len(out) != 2 {
-				return nil, fmt.Errorf("insight: read counts: unexpected reply %v", cmd.Val())
-			}
-			if more, _ := out[0].(int64); more == 1 {
-				again = append(again, pending[i]) // read again once all is folded
-				continue
-			}
-			kv, _ := out[1].([]any)
-			for j := 0; j+1 < len(kv); j += 2 {
-				k, _ := kv[j].(string)
-				v, _ := kv[j+1].(string)
-				n, _ := strconv.ParseInt(v, 10, 64)
-				total[k] += n
-			}
-		}
-		pending = again
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("insight: read counts: %w", err)
 	}
-	return build(f, total), nil
+	for _, cmd := range cmds {
+		for k, v := range cmd.Val() {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			for _, name := range strings.Fields(k) { // a turn's composite field (Turn.Append)
+				total[name] += n
+			}
+		}
+	}
+	waiting, err := underWay(ctx, rdb, f.ID, now, ttl)
+	if err != nil {
+		return nil, err
+	}
+	return build(f, total, waiting), nil
 }
 
-// build makes the report of flow f from its summed counts.
-func build(f *flow.Flow, total map[string]int64) *Report {
+// underWay counts the conversations of a flow under way by the state they
+// wait in: it scans every master for the flow's sessions and reads them.
+func underWay(ctx context.Context, rdb redis.UniversalClient, flowID string, now time.Time, ttl time.Duration) (map[string]int64, error) {
+	seen := map[string]bool{} // SCAN may return a key twice
+	var keys []string
+	var mu sync.Mutex
+	err := redisconn.Masters(ctx, rdb, func(ctx context.Context, node redis.UniversalClient) error {
+		iter := node.Scan(ctx, 0, shard.SessionPattern(flowID), 1000).Iterator()
+		for iter.Next(ctx) {
+			mu.Lock()
+			if k := iter.Val(); !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
+			}
+			mu.Unlock()
+		}
+		return iter.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("insight: find sessions: %w", err)
+	}
+	waiting := map[string]int64{}
+	for len(keys) > 0 {
+		batch := keys[:min(len(keys), 1000)]
+		keys = keys[len(batch):]
+		pipe := rdb.Pipeline()
+		cmds := make([]*redis.StringCmd, len(batch))
+		for i, k := range batch {
+			cmds[i] = pipe.Get(ctx, k)
+		}
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("insight: read sessions: %w", err)
+		}
+		for _, cmd := range cmds {
+			val, err := cmd.Bytes()
+			if err != nil {
+				continue // expired since the scan
+			}
+			_, js, ok := bytes.Cut(val, []byte{'\n'}) // "<revision>\n{json}"
+			var s struct {
+				State   string    `json:"s"`
+				Done    bool      `json:"d"`
+				Updated time.Time `json:"t"`
+			}
+			if !ok || json.Unmarshal(js, &s) != nil {
+				continue
+			}
+			if !s.Done && s.State != "" && (ttl <= 0 || s.Updated.Add(ttl).After(now)) {
+				waiting[s.State]++
+			}
+		}
+	}
+	return waiting, nil
+}
+
+// build makes the report of flow f from its summed counts and the
+// conversations under way by state.
+func build(f *flow.Flow, total, underWay map[string]int64) *Report {
 	r := &Report{Flow: f.ID, Claims: total["claims"]}
 	by := func(key string) Counts {
 		var c Counts
@@ -161,8 +187,13 @@ func build(f *flow.Flow, total map[string]int64) *Report {
 	r.BySupportTier, r.Evidence = by("support_tier"), by("evidence")
 	r.Funnel = make([]FunnelState, 0, len(f.Order))
 	for _, id := range f.Order {
+		// Those that wait there and are not under way stopped there.
+		// stopped:<state> holds the stops counted one by one before the
+		// moves were counted (none since). Never below zero: a
+		// conversation under way since before then has no in:<state>.
+		stopped := max(0, total["in:"+id]-total["out:"+id]-underWay[id])
 		r.Funnel = append(r.Funnel, FunnelState{State: id,
-			Reached: total["reached:"+id], Answered: total["answered:"+id], Stopped: total["stopped:"+id]})
+			Reached: total["reached:"+id], Answered: total["answered:"+id], Stopped: total["stopped:"+id] + stopped})
 		if n := total["handoff:"+id]; n > 0 {
 			r.HandoffsAt = append(r.HandoffsAt, Count{id, n})
 		}

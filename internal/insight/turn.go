@@ -17,21 +17,24 @@ type Turn struct {
 	// Started: the conversation starts with this write (the session's
 	// first write, or a restart). What it had visited is forgotten.
 	Started bool
-	// Waiting is the state the conversation waits in after the turn; ""
-	// when it ended (a terminal state), and then it leaves the live set.
-	Waiting string
-	// Once are counted once per conversation: reached:<state> and
-	// answered:<state>, each with its token in the visited list.
-	Once []Field
-	// Always are counted each time: claims and the filed claim's values.
-	Always []string
-	// Handoff is the state in which the turn asked for a person (counted
-	// as handoff:<state>), from engine.Result.Handoff.
-	Handoff string
+	// Fields are the counts the turn adds one to, in this order: claims
+	// and the filed claim's values, handoffs and handoff:<state>,
+	// reached:<state> and answered:<state> not counted yet in this
+	// conversation (counted against its visited list), then out:<state>
+	// and in:<state> when the state the conversation waits in changes.
+	Fields []string
 }
 
-// Field is a count kept once per conversation, with its short token.
-type Field struct{ Token, Name string }
+// The turn script adds one to a single field of the counts hash: the
+// turn's Fields joined by spaces (a composite field, which the report
+// splits). So a turn costs one HINCRBY however many counts it touches: a
+// field name holds no space (states and values are identifiers), and the
+// combinations a flow can give are few (the moves a turn can make, times
+// the values of a claim), so the hash stays small.
+
+// field is a count kept once per conversation, with the short token that
+// marks it counted in the visited list.
+type field struct{ token, name string }
 
 // values caches, per loaded flow, the counted values of Keys; byID holds
 // those of the flow version last counted under each flow id.
@@ -77,19 +80,33 @@ func Label(flowID, key string, answers map[string]any) string {
 // stateFields are a state's once-per-conversation fields, made once per
 // loaded flow: the visited list holds the tokens (the state's place in the
 // flow's order), not the states' names.
-type stateFields struct{ reached, answered Field }
+type stateFields struct {
+	reached, answered field
+	in, out           string
+}
 
 // fields caches them, per loaded flow.
 var fields sync.Map // *flow.Flow → map[string]stateFields
 
-func fieldsOf(f *flow.Flow) map[string]stateFields {
-	if v, ok := fields.Load(f); ok {
-		return v.(map[string]stateFields)
+type flowFields map[string]stateFields
+
+// move returns a state's in and out fields; for a state the current
+// version lacks (a conversation started on an older one), made anew.
+func (fs flowFields) move(state string) stateFields {
+	if sf, ok := fs[state]; ok {
+		return sf
 	}
-	m := make(map[string]stateFields, len(f.Order))
+	return stateFields{in: "in:" + state, out: "out:" + state}
+}
+
+func fieldsOf(f *flow.Flow) flowFields {
+	if v, ok := fields.Load(f); ok {
+		return v.(flowFields)
+	}
+	m := make(flowFields, len(f.Order))
 	for i, id := range f.Order {
 		n := strconv.Itoa(i)
-		m[id] = stateFields{Field{"r" + n, "reached:" + id}, Field{"a" + n, "answered:" + id}}
+		m[id] = stateFields{field{"r" + n, "reached:" + id}, field{"a" + n, "answered:" + id}, "in:" + id, "out:" + id}
 	}
 	fields.Store(f, m)
 	return m
@@ -104,8 +121,15 @@ func fieldsOf(f *flow.Flow) map[string]stateFields {
 // list of what it counted (engine.Session.Visited): Of leaves out those
 // already there and adds the new ones to res.Session.Visited, which the
 // store writes with the counts in one script. So the script neither reads
-// nor rewrites a list of its own, and a turn's counts cost Redis a
-// HINCRBY per new field and one HSET.
+// nor rewrites a list of its own, and a turn's counts cost Redis one
+// HINCRBY (of the composite field, see Append) and nothing else.
+//
+// Where conversations wait is counted by their moves: in:<state> when a
+// conversation comes to wait in a state, out:<state> when it leaves it
+// (for another, an end, or a new conversation). So in − out of a state is
+// how many conversations last waited there without ending: those under
+// way, whose sessions the report finds, and those that stopped (see the
+// package comment).
 func Of(f *flow.Flow, before *engine.Session, res engine.Result, fresh bool) Turn {
 	after := res.Session
 	var t Turn
@@ -115,51 +139,71 @@ func Of(f *flow.Flow, before *engine.Session, res engine.Result, fresh bool) Tur
 	if t.Started {
 		visited = "" // a new conversation: what the last one visited is forgotten
 	}
-	once := func(kind byte, state string) {
+	var once []string
+	count := func(kind byte, state string) {
 		sf, ok := fs[state]
 		if !ok {
 			return // a state of an older version that the current one lacks
 		}
-		field := sf.reached
+		fd := sf.reached
 		if kind == 'a' {
-			field = sf.answered
+			fd = sf.answered
 		}
-		if seen(visited, field.Token) {
+		if seen(visited, fd.token) {
 			return
 		}
-		visited += "," + field.Token
-		t.Once = append(t.Once, field)
+		visited += "," + fd.token
+		once = append(once, fd.name)
 	}
 	if t.Started {
-		once('r', f.Start)
+		count('r', f.Start)
 	}
 	if res.Applied && len(res.Moves) > 0 {
 		// The first move leaves the state the input answered; a fallback
 		// (too many refusals) leaves it unanswered.
 		if m := res.Moves[0]; m.From == before.State && m.Event != flow.EventFallback {
-			once('a', m.From)
+			count('a', m.From)
 		}
 		for _, m := range res.Moves {
-			once('r', m.To)
-		}
-	}
-	if !after.Done {
-		t.Waiting = after.State
-	}
-	if h := res.Handoff; h != nil {
-		t.Always = append(t.Always, "handoffs")
-		if _, ok := fs[h.State]; ok {
-			t.Handoff = h.State // a state the current version lacks counts in handoffs only
+			count('r', m.To)
 		}
 	}
 	after.Visited = visited
 	if cl := res.Claim; cl != nil {
-		t.Always = append(t.Always, "claims")
+		t.Fields = append(t.Fields, "claims")
 		sets := valueSet(f)
 		for _, k := range Keys {
 			if v, ok := cl.Answers[k].(string); ok && sets[k][v] {
-				t.Always = append(t.Always, k+":"+v)
+				t.Fields = append(t.Fields, k+":"+v)
 			}
+		}
+	}
+	if h := res.Handoff; h != nil {
+		t.Fields = append(t.Fields, "handoffs")
+		if _, ok := fs[h.State]; ok {
+			t.Fields = append(t.Fields, "handoff:"+h.State) // a state the current version lacks counts in handoffs only
+		}
+	}
+	if t.Fields == nil {
+		t.Fields = once
+	} else {
+		t.Fields = append(t.Fields, once...)
+	}
+	// The state the conversation waited in before the turn and waits in
+	// after it ("" for none: a new session, or an ended conversation).
+	var was, is string
+	if !fresh && !before.Done {
+		was = before.State
+	}
+	if !after.Done {
+		is = after.State
+	}
+	if was != is || (t.Started && was != "") {
+		if was != "" {
+			t.Fields = append(t.Fields, fs.move(was).out)
+		}
+		if is != "" {
+			t.Fields = append(t.Fields, fs.move(is).in)
 		}
 	}
 	return t
@@ -190,28 +234,9 @@ func restarted(f *flow.Flow, before, after *engine.Session) bool {
 	return atStart(after) && !atStart(before)
 }
 
-// Append adds the turn's arguments for the turn script: the user, the time
-// of the turn and when the conversation stops if it makes no other move
-// (unix ms), then the turn.
-func (t Turn) Append(args []any, user string, now, stop int64) []any {
-	started := "0"
-	if t.Started {
-		started = "1"
-	}
-	plain := len(t.Always)
-	if t.Handoff != "" {
-		plain++
-	}
-	args = append(args, user, now, stop, t.Waiting, started, plain)
-	for _, f := range t.Always {
-		args = append(args, f)
-	}
-	if t.Handoff != "" {
-		args = append(args, "handoff:"+t.Handoff)
-	}
-	args = append(args, len(t.Once))
-	for _, f := range t.Once {
-		args = append(args, f.Token, f.Name)
-	}
-	return args
+// Append adds the turn's argument for the turn script: its fields joined
+// by spaces, one field of the counts hash that the script adds one to and
+// the report splits; "" for none.
+func (t Turn) Append(args []any) []any {
+	return append(args, strings.Join(t.Fields, " "))
 }

@@ -70,7 +70,7 @@ func (s *Server) devFlows(w http.ResponseWriter, r *http.Request) {
 	for _, id := range ids {
 		f := eng.Flow(id)
 		d := devFlow{ID: id, Version: f.Version}
-		rep, err := insight.Read(ctx, s.rdb, f, time.Now())
+		rep, err := insight.Read(ctx, s.rdb, f, time.Now(), s.cfg.SessionTTL)
 		if err != nil {
 			d.Err = "counts: " + err.Error()
 		} else {

@@ -76,7 +76,7 @@ func TestIntakeCountsAcrossInstancesAndRestart(t *testing.T) {
 	if len(ps.Errors()) > 0 {
 		t.Fatal(ps.Errors())
 	}
-	r, err := insight.Read(context.Background(), a.redis.Client(t), f, time.Now().Add(2*time.Hour))
+	r, err := insight.Read(context.Background(), a.redis.Client(t), f, time.Now().Add(a.cfg.SessionTTL+time.Minute), a.cfg.SessionTTL)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -98,6 +98,10 @@ func SlotOf(n int) int { return Slot(prefix(n)) }
 // Session is the key of a user's conversation in a flow.
 func Session(user, flow string) string { return prefix(Of(user)) + "session:" + flow + ":" + user }
 
+// SessionPattern matches the keys of every conversation in a flow, in any
+// shard (for SCAN).
+func SessionPattern(flow string) string { return "claimbot:{*}:session:" + flow + ":*" }
+
 // Outbox is the shard's stream of claims to deliver.
 func Outbox(n int) string { return prefix(n) + "outbox" }
 

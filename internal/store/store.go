@@ -113,14 +113,12 @@ var turnLua string
 // number and appends the claim to the outbox: all or nothing.
 //
 // KEYS: session, outbox, claim id reservation (or the session key again),
-// then, when counting, the shard's counts, live set and at hash of the flow
+// then, when counting, the flow's counts hash in the user's shard
 // ARGV: expected revision (0: the session must not exist), expected epoch
-// ("" for none), new value, TTL ms, fence (unix ms; 0: none),
-//
-//	then for a claim (or a handoff, or evidence added to a filed claim):
-//	its id, body, unix ms, reservation TTL ms ('' each for a turn that
-//	counts without any); then the counts
-//	(insight.Turn.Append)
+// ("" for none), new value, TTL ms, fence (unix ms; 0: none), the counts'
+// field (insight.Turn.Append; "" for none), then for a claim (or a
+// handoff, or evidence added to a filed claim): its id, body, unix ms,
+// reservation TTL ms.
 //
 // Returns {1, revision} applied; {0, current value} revision or epoch
 // mismatch; {2} receipt number already taken; {3, Redis's unix ms} the
@@ -329,20 +327,29 @@ func (c *Conv) write(ctx context.Context, res engine.Result) (bool, error) {
 		}()
 		defer func() { <-done }()
 	}
-	keys := []string{c.key, c.key, c.key}
+	// Room for the counts' keys, so they append in place.
+	keys := append(make([]string, 0, 6), c.key, c.key, c.key)
 	waitFor := 0
 	if res.Claim != nil {
 		waitFor = c.st.opt.FiledReplicas
 	}
 	fence := c.st.fence(ctx, waitFor > 0)
-	args := []any{c.rev, c.epoch, *val, c.st.opt.TTL.Milliseconds(), fence.UnixMilli()}
+	args := append(make([]any, 0, 10), c.rev, c.epoch, *val, c.st.opt.TTL.Milliseconds(), fence.UnixMilli())
+	if counted != nil {
+		// The intake counts (package insight): the script applies them
+		// with the write, in the same round trip, in the user's shard.
+		keys = append(keys, insight.CountsKey(shard.Of(c.User), counted.ID))
+		args = t.Append(args)
+	} else {
+		args = append(args, "") // nothing counted
+	}
 	if cl := res.Claim; cl != nil {
 		n := shard.Of(c.User)
 		body, err := Body(cl, c.st.opt.Link)
 		if err != nil {
 			return false, err
 		}
-		keys = []string{c.key, shard.Outbox(n), shard.ClaimReservation(n, cl.ID)}
+		keys[1], keys[2] = shard.Outbox(n), shard.ClaimReservation(n, cl.ID)
 		args = append(args, cl.ID, body, cl.SubmittedAt.UnixMilli(), c.st.opt.ClaimIDTL.Milliseconds())
 	} else if h := res.Handoff; h != nil {
 		// A handoff request is another outbox entry, under an id from the
@@ -354,7 +361,7 @@ func (c *Conv) write(ctx context.Context, res engine.Result) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		keys = []string{c.key, shard.Outbox(n), shard.ClaimReservation(n, h.ID)}
+		keys[1], keys[2] = shard.Outbox(n), shard.ClaimReservation(n, h.ID)
 		args = append(args, h.ID, body, h.RequestedAt.UnixMilli(), c.st.opt.ClaimIDTL.Milliseconds())
 	} else if ev := res.Evidence; ev != nil {
 		// Files added to a filed claim: another outbox entry, as a
@@ -364,11 +371,8 @@ func (c *Conv) write(ctx context.Context, res engine.Result) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		keys = []string{c.key, shard.Outbox(n), shard.ClaimReservation(n, ev.ID)}
+		keys[1], keys[2] = shard.Outbox(n), shard.ClaimReservation(n, ev.ID)
 		args = append(args, ev.ID, body, ev.AddedAt.UnixMilli(), c.st.opt.ClaimIDTL.Milliseconds())
-	}
-	if counted != nil {
-		keys, args = c.counts(keys, args, counted, t)
 	}
 	var out []any
 	var err error
@@ -416,19 +420,6 @@ func (c *Conv) countsOf(res engine.Result) (*flow.Flow, insight.Turn) {
 		return nil, insight.Turn{}
 	}
 	return f, insight.Of(f, c.sess, res, c.rev == 0)
-}
-
-// counts adds the turn's intake counts (package insight) to the script's
-// keys and arguments: the script applies them with the write, in the same
-// round trip, in the user's shard.
-func (c *Conv) counts(keys []string, args []any, f *flow.Flow, t insight.Turn) ([]string, []any) {
-	for len(args) < 9 {
-		args = append(args, "") // no claim nor handoff: its four arguments are ''
-	}
-	n := shard.Of(c.User)
-	keys = append(keys, insight.CountsKey(n, f.ID), insight.LiveKey(n, f.ID), insight.AtKey(n, f.ID))
-	now := c.st.opt.Now()
-	return keys, t.Append(args, c.User, now.UnixMilli(), now.Add(c.st.opt.TTL).UnixMilli())
 }
 
 // fenceMargin is how long before a turn's deadline its script must have
