@@ -17,20 +17,19 @@ type Turn struct {
 	// Started: the conversation starts with this write (the session's
 	// first write, or a restart). What it had visited is forgotten.
 	Started bool
-	// Fields are the counts the turn adds one to, in this order: claims
-	// and the filed claim's values, handoffs and handoff:<state>,
-	// reached:<state> and answered:<state> not counted yet in this
-	// conversation (counted against its visited list), then out:<state>
-	// and in:<state> when the state the conversation waits in changes.
-	Fields []string
+	// Field names every count the turn adds one to, joined by spaces, in
+	// this order: reached:<state> and answered:<state> not counted yet in
+	// this conversation (counted against its visited list), claims and
+	// the filed claim's values, handoffs and handoff:<state>, then
+	// out:<state> and in:<state> when the state the conversation waits in
+	// changes; "" for none. The turn script adds one to it as a single
+	// field of the counts hash, which the report splits: one HINCRBY
+	// however many counts the turn touches. A name holds no space (states
+	// and values are identifiers), and the combinations a flow can give
+	// are few (the moves a turn can make, times the values of a claim),
+	// so the hash stays small.
+	Field string
 }
-
-// The turn script adds one to a single field of the counts hash: the
-// turn's Fields joined by spaces (a composite field, which the report
-// splits). So a turn costs one HINCRBY however many counts it touches: a
-// field name holds no space (states and values are identifiers), and the
-// combinations a flow can give are few (the moves a turn can make, times
-// the values of a claim), so the hash stays small.
 
 // field is a count kept once per conversation, with the short token that
 // marks it counted in the visited list.
@@ -132,14 +131,24 @@ func fieldsOf(f *flow.Flow) flowFields {
 // package comment).
 func Of(f *flow.Flow, before *engine.Session, res engine.Result, fresh bool) Turn {
 	after := res.Session
-	var t Turn
 	fs := fieldsOf(f)
-	t.Started = fresh || restarted(f, before, after)
+	t := Turn{Started: fresh || restarted(f, before, after)}
 	visited := before.Visited
 	if t.Started {
 		visited = "" // a new conversation: what the last one visited is forgotten
 	}
-	var once []string
+	var fieldBuf [192]byte
+	field := fieldBuf[:0]
+	add := func(name ...string) { // one name, from its parts
+		if len(field) > 0 {
+			field = append(field, ' ')
+		}
+		for _, part := range name {
+			field = append(field, part...)
+		}
+	}
+	var newBuf [32]byte
+	added := newBuf[:0] // tokens new to the visited list: ",r4,a3"
 	count := func(kind byte, state string) {
 		sf, ok := fs[state]
 		if !ok {
@@ -149,11 +158,11 @@ func Of(f *flow.Flow, before *engine.Session, res engine.Result, fresh bool) Tur
 		if kind == 'a' {
 			fd = sf.answered
 		}
-		if seen(visited, fd.token) {
+		if seen(visited, fd.token) || seen(string(added), fd.token) {
 			return
 		}
-		visited += "," + fd.token
-		once = append(once, fd.name)
+		added = append(append(added, ','), fd.token...)
+		add(fd.name)
 	}
 	if t.Started {
 		count('r', f.Start)
@@ -168,26 +177,21 @@ func Of(f *flow.Flow, before *engine.Session, res engine.Result, fresh bool) Tur
 			count('r', m.To)
 		}
 	}
-	after.Visited = visited
+	after.Visited = visited + string(added)
 	if cl := res.Claim; cl != nil {
-		t.Fields = append(t.Fields, "claims")
+		add("claims")
 		sets := valueSet(f)
 		for _, k := range Keys {
 			if v, ok := cl.Answers[k].(string); ok && sets[k][v] {
-				t.Fields = append(t.Fields, k+":"+v)
+				add(k, ":", v)
 			}
 		}
 	}
 	if h := res.Handoff; h != nil {
-		t.Fields = append(t.Fields, "handoffs")
+		add("handoffs")
 		if _, ok := fs[h.State]; ok {
-			t.Fields = append(t.Fields, "handoff:"+h.State) // a state the current version lacks counts in handoffs only
+			add("handoff:", h.State) // a state the current version lacks counts in handoffs only
 		}
-	}
-	if t.Fields == nil {
-		t.Fields = once
-	} else {
-		t.Fields = append(t.Fields, once...)
 	}
 	// The state the conversation waited in before the turn and waits in
 	// after it ("" for none: a new session, or an ended conversation).
@@ -200,12 +204,13 @@ func Of(f *flow.Flow, before *engine.Session, res engine.Result, fresh bool) Tur
 	}
 	if was != is || (t.Started && was != "") {
 		if was != "" {
-			t.Fields = append(t.Fields, fs.move(was).out)
+			add(fs.move(was).out)
 		}
 		if is != "" {
-			t.Fields = append(t.Fields, fs.move(is).in)
+			add(fs.move(is).in)
 		}
 	}
+	t.Field = string(field)
 	return t
 }
 
@@ -234,9 +239,7 @@ func restarted(f *flow.Flow, before, after *engine.Session) bool {
 	return atStart(after) && !atStart(before)
 }
 
-// Append adds the turn's argument for the turn script: its fields joined
-// by spaces, one field of the counts hash that the script adds one to and
-// the report splits; "" for none.
+// Append adds the turn's argument for the turn script: its Field.
 func (t Turn) Append(args []any) []any {
-	return append(args, strings.Join(t.Fields, " "))
+	return append(args, t.Field)
 }
