@@ -19,6 +19,10 @@ const (
 	metricConns     = "claimbot_connections"
 	metricCPU       = "process_cpu_seconds_total"
 	metricStart     = "process_start_time_seconds"
+	// Where a connection's memory goes, from the Go collector.
+	metricHeap       = "go_memstats_heap_inuse_bytes"
+	metricStack      = "go_memstats_stack_inuse_bytes"
+	metricGoroutines = "go_goroutines"
 )
 
 // scrape reads a Prometheus text exposition and returns each metric's

@@ -104,6 +104,10 @@ func (r *Report) WriteText(w io.Writer) {
 		}
 		line("server RSS", "%s before, %s after: %s per connection%s",
 			mib(float64(i.RSSBefore)), mib(float64(i.RSSAfter)), kib(i.PerConnection), up)
+		if i.HeapPerConnection != 0 || i.StackPerConnection != 0 {
+			line("of which", "Go heap in use %s, goroutine stacks %s, %.1f goroutines a connection",
+				kib(i.HeapPerConnection), kib(i.StackPerConnection), i.GoroutinesPerConn)
+		}
 		if len(i.Problems) > 0 {
 			line("errors", "%s", counts(i.Problems))
 		}

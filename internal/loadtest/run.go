@@ -85,14 +85,20 @@ func claimsOf(ctx context.Context, t Target, filed int64, before map[string]floa
 
 // Idle is the outcome of an idle run.
 type Idle struct {
-	Connections       int     `json:"connections"`
-	Opened            int     `json:"opened"`
-	OpenSeconds       float64 `json:"open_s"`
-	HeldSeconds       float64 `json:"held_s"`
-	RSSBefore         int64   `json:"rss_before_bytes"`
-	RSSAfter          int64   `json:"rss_after_bytes"`
-	PerConnection     float64 `json:"per_connection_bytes"`
-	ServerConnections float64 `json:"server_connections"`
+	Connections   int     `json:"connections"`
+	Opened        int     `json:"opened"`
+	OpenSeconds   float64 `json:"open_s"`
+	HeldSeconds   float64 `json:"held_s"`
+	RSSBefore     int64   `json:"rss_before_bytes"`
+	RSSAfter      int64   `json:"rss_after_bytes"`
+	PerConnection float64 `json:"per_connection_bytes"`
+	// Where it went, per connection: the Go heap in use, goroutine
+	// stacks, and goroutines (the Go collector's gauges, before and
+	// after); the rest of RSS is the runtime's and the kernel's.
+	HeapPerConnection  float64 `json:"heap_per_connection_bytes,omitempty"`
+	StackPerConnection float64 `json:"stack_per_connection_bytes,omitempty"`
+	GoroutinesPerConn  float64 `json:"goroutines_per_connection,omitempty"`
+	ServerConnections  float64 `json:"server_connections"`
 	// ServerUpSeconds is how long the server had run when the connections
 	// started opening (process_start_time_seconds); 0 where unknown. A
 	// server that has run load before has a grown heap, and shows less
@@ -198,7 +204,11 @@ feed:
 		return nil, fmt.Errorf("idle: %s has no %s", t.MetricsURL, metricRSS)
 	}
 	if i.Opened > 0 {
-		i.PerConnection = float64(i.RSSAfter-i.RSSBefore) / float64(i.Opened)
+		n := float64(i.Opened)
+		i.PerConnection = float64(i.RSSAfter-i.RSSBefore) / n
+		i.HeapPerConnection = (after[metricHeap] - before[metricHeap]) / n
+		i.StackPerConnection = (after[metricStack] - before[metricStack]) / n
+		i.GoroutinesPerConn = (after[metricGoroutines] - before[metricGoroutines]) / n
 	}
 	st.mu.Lock()
 	i.Problems = copyMap(st.problems)
