@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"encoding/binary"
+	"strings"
 	"sync"
 
 	"github.com/looplab/fsm"
@@ -18,6 +20,9 @@ type plan struct {
 	machines sync.Pool           // *fsm.FSM of the flow, for fire
 	edit     map[string]string   // state id → the summary choice that changes its answer
 	langs    map[string]*replies // catalogue language → the flow's quick replies in it
+	// arrivals remembers where walks of the flow stopped at a question
+	// (see turn.derive); nil when the flow's walks may not be resumed there.
+	arrivals *arrivals
 }
 
 // replies are a flow's quick replies in one language. A language the
@@ -78,7 +83,203 @@ func (e *Engine) newPlan(f *flow.Flow) *plan {
 		}
 		p.langs[lang] = r
 	}
+	if resumable(f) {
+		p.arrivals = &arrivals{cur: map[string][]answer{}}
+	}
 	return p
+}
+
+// A walk of a flow (turn.derive) from its start to the first arrival at a
+// state X is a function of what it reads on the way: whether the states it
+// passes were skipped (s.Skipped), and the answers of the questions it
+// passes, which are the history it has at X. Everything else it reads is
+// what it computed itself: the kept answers, over which the set: and next:
+// expressions run. So two walks of one flow version that arrive at X with
+// the same history, the same answers to its questions and the same skipped
+// states have the same kept answers there; the second may start at X with
+// the first one's kept answers instead of walking from the start. That
+// holds when the expressions are functions of the kept answers alone (no
+// now(), nothing that depends on a map's order), and when the walk passes
+// no state twice (no loop, where it would panic after many hops).
+
+// arrivals are the kept answers of walks that stopped at a question, by
+// their arrival key (see turn.arrival); bounded, the older half dropped
+// when full.
+type arrivals struct {
+	mu       sync.Mutex
+	cur, old map[string][]answer
+	hits     int // how many walks started at a question (for the tests)
+}
+
+// answer is one kept answer of an arrival.
+type answer struct {
+	key string
+	v   any
+}
+
+// maxArrivals is how many arrivals a flow version keeps, twice over: one for
+// every conversation in progress on an instance is plenty.
+const maxArrivals = 4096
+
+// get returns the kept answers of the arrival with that key, which the
+// caller must not change.
+func (a *arrivals) get(key []byte) ([]answer, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	kept, ok := a.cur[string(key)]
+	if !ok {
+		kept, ok = a.old[string(key)]
+	}
+	if ok {
+		a.hits++
+	}
+	return kept, ok
+}
+
+// put remembers the kept answers of an arrival, unless it knows it: the
+// same key has the same answers.
+func (a *arrivals) put(key []byte, kept map[string]any) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, ok := a.cur[string(key)]; ok {
+		return
+	}
+	l := make([]answer, 0, len(kept))
+	for k, v := range kept {
+		switch v.(type) {
+		case string, bool, int64, int, float64:
+		default:
+			return // a value the sessions starting from it would share
+		}
+		l = append(l, answer{k, v})
+	}
+	if len(a.cur) >= maxArrivals {
+		a.old, a.cur = a.cur, make(map[string][]answer, maxArrivals)
+	}
+	a.cur[string(key)] = l
+}
+
+// resumable reports whether walks of f may start at an arrival (see
+// arrivals): its set: and next: expressions use neither now() nor $env (a
+// conservative test of their text), and the walk's moves (next:, a
+// choice's to:, fallback:) form no loop.
+func resumable(f *flow.Flow) bool {
+	for _, st := range f.States {
+		for _, a := range st.Set {
+			if impure(a.Expr) {
+				return false
+			}
+		}
+		for _, b := range st.Next {
+			if impure(b.If) {
+				return false
+			}
+		}
+	}
+	const (
+		unseen = iota
+		open
+		done
+	)
+	mark := map[string]int{}
+	var loops func(id string) bool
+	loops = func(id string) bool {
+		switch mark[id] {
+		case open:
+			return true
+		case done:
+			return false
+		}
+		mark[id] = open
+		st := f.States[id]
+		if st != nil {
+			for _, c := range st.Choices {
+				if c.To != "" && loops(c.To) {
+					return true
+				}
+			}
+			for _, b := range st.Next {
+				if loops(b.To) {
+					return true
+				}
+			}
+			if st.Fallback != "" && loops(st.Fallback) {
+				return true
+			}
+		}
+		mark[id] = done
+		return false
+	}
+	for id := range f.States {
+		if loops(id) {
+			return false
+		}
+	}
+	return true
+}
+
+func impure(expr string) bool { return strings.Contains(expr, "now") || strings.Contains(expr, "$env") }
+
+// An arrival key tells a walk's arrival at a question: the questions on
+// its history, each with its answer as the walk knows it ('h' entries, see
+// appendAnswered), then the skipped states ('k') and the question ('@').
+// The parts are length-prefixed, so different arrivals have different keys.
+
+// appendHistory appends the history entries of the turn's walk arriving
+// with that history; ok is false when the walk may not be remembered nor
+// resumed (see appendAnswered).
+func (t *turn) appendHistory(b []byte, history []string) (_ []byte, ok bool) {
+	for _, id := range history {
+		st := t.f.States[id]
+		if st == nil || st.Ask == flow.InputSummary {
+			return b, false
+		}
+		v, ok := t.known(st.Save)
+		if !ok {
+			return b, false
+		}
+		if b, ok = appendAnswered(b, id, v); !ok {
+			return b, false
+		}
+	}
+	return b, true
+}
+
+// appendAnswered appends the history entry of question id answered v; ok
+// is false for an answer of a kind the key does not tell apart. (Nor may a
+// summary be on the way: a walk from the summary passes it, any other
+// stops there; derive keeps no key then.)
+func appendAnswered(b []byte, id string, v any) (_ []byte, ok bool) {
+	b = appendKeyString(append(b, 'h'), id)
+	switch v := v.(type) {
+	case string:
+		b = appendKeyString(append(b, 's'), v)
+	case bool:
+		if v {
+			b = append(b, 't')
+		} else {
+			b = append(b, 'f')
+		}
+	case int64:
+		b = binary.AppendVarint(append(b, 'i'), v)
+	default:
+		return b, false
+	}
+	return b, true
+}
+
+// appendArrival ends a key after its history entries: the skipped states
+// and the question at.
+func (t *turn) appendArrival(b []byte, at string) []byte {
+	b = binary.AppendUvarint(append(b, 'k'), uint64(len(t.s.Skipped)))
+	for _, id := range t.s.Skipped {
+		b = appendKeyString(b, id)
+	}
+	return appendKeyString(append(b, '@'), at)
+}
+
+func appendKeyString(b []byte, s string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
 }
 
 // noReplies stands for the quick replies of a language not in the catalogue.
