@@ -668,7 +668,7 @@ func (t *turn) derive(from *flow.State) {
 	if t.given.ok {
 		size++
 	}
-	var kept map[string]any
+	kept := make(map[string]any, size)
 	history := s.History[:0]
 	cur, firing := f.Start, from == nil
 	var memo *arrivals
@@ -676,22 +676,26 @@ func (t *turn) derive(from *flow.State) {
 		memo = t.plan().arrivals
 	}
 	// key is the arrival key of the walk so far (see appendAnswered): its
-	// history entries, while keyed.
+	// history entries, while keyed; sets are the keys of the answers it
+	// computed.
 	var buf [512]byte
-	key, keyed := buf[:0], memo != nil
+	var setsBuf [4]string
+	key, keyed, sets := buf[:0], memo != nil, setsBuf[:0]
 	if keyed && t.forward && from != nil && from.ID == s.State {
-		if hk, ok := t.appendHistory(key, s.History); ok {
-			if arrived, ok := memo.get(t.appendArrival(hk, from.ID)); ok {
-				kept = make(map[string]any, size)
-				for _, a := range arrived {
-					kept[a.key] = a.v
-				}
-				history, cur, key = s.History, from.ID, hk
-			}
+		hk, ok := t.appendHistory(key, s.History, kept)
+		var computed []answer
+		if ok {
+			computed, ok = memo.get(t.appendArrival(hk, from.ID))
 		}
-	}
-	if kept == nil {
-		kept = make(map[string]any, size)
+		if ok {
+			for _, a := range computed {
+				kept[a.key] = a.v
+				sets = append(sets, a.key)
+			}
+			history, cur, key = s.History, from.ID, hk
+		} else {
+			clear(kept)
+		}
 	}
 	// stop waits at cur. Answers past an unanswered question are kept for
 	// when the path reaches them again; at the summary or an end, only the
@@ -727,6 +731,9 @@ func (t *turn) derive(from *flow.State) {
 		for _, a := range st.Set {
 			if v, ok := a.Eval(kept); ok {
 				kept[a.Key] = v
+				if keyed {
+					sets = append(sets, a.Key)
+				}
 			}
 		}
 		if firing && !st.Waits() && !st.Submit {
@@ -751,8 +758,10 @@ func (t *turn) derive(from *flow.State) {
 			}
 			v, ok := t.known(st.Save)
 			if !ok {
-				if keyed {
-					memo.put(t.appendArrival(key, cur), kept)
+				if keyed && len(st.Set) == 0 {
+					// (A walk started here would compute its set:s
+					// again, over the answers they computed.)
+					memo.put(t.appendArrival(key, cur), kept, sets)
 				}
 				stop(cur, false)
 				t.reply = t.ask(st)

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/binary"
+	"slices"
 	"strings"
 	"sync"
 
@@ -102,9 +103,10 @@ func (e *Engine) newPlan(f *flow.Flow) *plan {
 // now(), nothing that depends on a map's order), and when the walk passes
 // no state twice (no loop, where it would panic after many hops).
 
-// arrivals are the kept answers of walks that stopped at a question, by
-// their arrival key (see turn.arrival); bounded, the older half dropped
-// when full.
+// arrivals are walks that stopped at a question, by their arrival key (see
+// appendAnswered): for each, the answers it computed (set:) on the way, as
+// they were on arriving; the others are the history's answers, which the
+// key holds. Bounded: the older half is dropped when full.
 type arrivals struct {
 	mu       sync.Mutex
 	cur, old map[string][]answer
@@ -121,42 +123,47 @@ type answer struct {
 // every conversation in progress on an instance is plenty.
 const maxArrivals = 4096
 
-// get returns the kept answers of the arrival with that key, which the
+// get returns the computed answers of the arrival with that key, which the
 // caller must not change.
 func (a *arrivals) get(key []byte) ([]answer, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	kept, ok := a.cur[string(key)]
+	computed, ok := a.cur[string(key)]
 	if !ok {
-		kept, ok = a.old[string(key)]
+		computed, ok = a.old[string(key)]
 	}
 	if ok {
 		a.hits++
 	}
-	return kept, ok
+	return computed, ok
 }
 
-// put remembers the kept answers of an arrival, unless it knows it: the
-// same key has the same answers.
-func (a *arrivals) put(key []byte, kept map[string]any) {
+// put remembers an arrival with its kept answers, of which the walk
+// computed those under the keys sets (repeats allowed); unless it knows it
+// already: the same key has the same answers.
+func (a *arrivals) put(key []byte, kept map[string]any, sets []string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if _, ok := a.cur[string(key)]; ok {
 		return
 	}
-	l := make([]answer, 0, len(kept))
-	for k, v := range kept {
+	var computed []answer
+	for i, k := range sets {
+		if slices.Contains(sets[:i], k) {
+			continue
+		}
+		v := kept[k]
 		switch v.(type) {
 		case string, bool, int64, int, float64:
 		default:
 			return // a value the sessions starting from it would share
 		}
-		l = append(l, answer{k, v})
+		computed = append(computed, answer{k, v})
 	}
 	if len(a.cur) >= maxArrivals {
 		a.old, a.cur = a.cur, make(map[string][]answer, maxArrivals)
 	}
-	a.cur[string(key)] = l
+	a.cur[string(key)] = computed
 }
 
 // resumable reports whether walks of f may start at an arrival (see
@@ -226,9 +233,9 @@ func impure(expr string) bool { return strings.Contains(expr, "now") || strings.
 // The parts are length-prefixed, so different arrivals have different keys.
 
 // appendHistory appends the history entries of the turn's walk arriving
-// with that history; ok is false when the walk may not be remembered nor
-// resumed (see appendAnswered).
-func (t *turn) appendHistory(b []byte, history []string) (_ []byte, ok bool) {
+// with that history, and adds their answers to kept; ok is false when the
+// walk may not be remembered nor resumed (see appendAnswered).
+func (t *turn) appendHistory(b []byte, history []string, kept map[string]any) (_ []byte, ok bool) {
 	for _, id := range history {
 		st := t.f.States[id]
 		if st == nil || st.Ask == flow.InputSummary {
@@ -241,6 +248,7 @@ func (t *turn) appendHistory(b []byte, history []string) (_ []byte, ok bool) {
 		if b, ok = appendAnswered(b, id, v); !ok {
 			return b, false
 		}
+		kept[st.Save] = v
 	}
 	return b, true
 }

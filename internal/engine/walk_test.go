@@ -17,8 +17,9 @@ import (
 // walkFlow is a flow with what could trip a walk started at the question
 // answered (see arrivals): a condition and a set: that read an answer given
 // only later, a set: that cannot always be computed (nil for most names), a
-// choice with its own to:, a question skipped after its tries, a computed
-// answer read by a later condition and a template.
+// question whose set:s give another answer when computed twice, a choice
+// with its own to:, a question skipped after its tries, a computed answer
+// read by a later condition and a template.
 const walkFlow = `flow: walk
 title: 걷기 시험
 start: kind
@@ -84,6 +85,9 @@ states:
 
   later:
     say: "나중 질문이에요."
+    set:
+      again: 'seen == nil ? "first" : "again"'
+      seen: '"yes"'
     ask: text
     label: 나중
     min: 1
