@@ -139,9 +139,6 @@ type Engine struct {
 	maxWord  int                          // the longest command word, in bytes
 	plans    sync.Map                     // current flows: *flow.Flow → *plan
 	oldPlans *lru.Cache[string, *plan]    // older versions' (id@version), the MaxVersions most recently used
-	// fullWalk makes every derive walk from the flow's start (see
-	// arrivals): for the tests that compare the two.
-	fullWalk bool
 }
 
 // New builds an engine over flows (by id) and their catalogue. versions
@@ -353,9 +350,6 @@ type turn struct {
 	// the step was given, which it must not change: derive builds a new map,
 	// and result copies one still shared.
 	sharedAnswers bool
-	// forward is set when the input answers the question the session
-	// waits at, the ordinary turn: derive may start its walk there.
-	forward bool
 	// given is the answer just given (when ok): derive reads s.Answers
 	// with it added.
 	given struct {
@@ -466,7 +460,6 @@ func (t *turn) apply(in Input) {
 	// derive adds the answer to the ones it keeps: no need to copy
 	// s.Answers to change it first.
 	t.given.ok, t.given.key, t.given.v = true, st.Save, v
-	t.forward = true
 	s.Refused = 0
 	t.derive(st)
 }
@@ -657,11 +650,6 @@ func (t *turn) summaryAnswer(st *flow.State, in Input) {
 // recomputed. from is the state just answered (nil when none): the machine
 // fires the events of every move after it, and the messages of the states
 // passed after it are shown.
-//
-// An ordinary answer (t.forward) starts the walk at the question answered
-// instead, with the kept answers an earlier walk arrived there with, when
-// the plan remembers one for the same history, answers and skipped states
-// (see arrivals): the walk from the start would arrive there the same.
 func (t *turn) derive(from *flow.State) {
 	s, f := t.s, t.f
 	size := len(s.Answers)
@@ -670,33 +658,6 @@ func (t *turn) derive(from *flow.State) {
 	}
 	kept := make(map[string]any, size)
 	history := s.History[:0]
-	cur, firing := f.Start, from == nil
-	var memo *arrivals
-	if !t.e.fullWalk {
-		memo = t.plan().arrivals
-	}
-	// key is the arrival key of the walk so far (see appendAnswered): its
-	// history entries, while keyed; sets are the keys of the answers it
-	// computed.
-	var buf [512]byte
-	var setsBuf [4]string
-	key, keyed, sets := buf[:0], memo != nil, setsBuf[:0]
-	if keyed && t.forward && from != nil && from.ID == s.State {
-		hk, ok := t.appendHistory(key, s.History, kept)
-		var computed []answer
-		if ok {
-			computed, ok = memo.get(t.appendArrival(hk, from.ID))
-		}
-		if ok {
-			for _, a := range computed {
-				kept[a.key] = a.v
-				sets = append(sets, a.key)
-			}
-			history, cur, key = s.History, from.ID, hk
-		} else {
-			clear(kept)
-		}
-	}
 	// stop waits at cur. Answers past an unanswered question are kept for
 	// when the path reaches them again; at the summary or an end, only the
 	// answers on the path remain.
@@ -719,6 +680,7 @@ func (t *turn) derive(from *flow.State) {
 		s.State, s.Answers, s.History = cur, kept, history
 		t.sharedAnswers = false
 	}
+	cur, firing := f.Start, from == nil
 	var prev, event string
 	for hops := 0; ; hops++ {
 		if hops > 4*len(f.States) {
@@ -731,9 +693,6 @@ func (t *turn) derive(from *flow.State) {
 		for _, a := range st.Set {
 			if v, ok := a.Eval(kept); ok {
 				kept[a.Key] = v
-				if keyed {
-					sets = append(sets, a.Key)
-				}
 			}
 		}
 		if firing && !st.Waits() && !st.Submit {
@@ -758,20 +717,12 @@ func (t *turn) derive(from *flow.State) {
 			}
 			v, ok := t.known(st.Save)
 			if !ok {
-				if keyed && len(st.Set) == 0 {
-					// (A walk started here would compute its set:s
-					// again, over the answers they computed.)
-					memo.put(t.appendArrival(key, cur), kept, sets)
-				}
 				stop(cur, false)
 				t.reply = t.ask(st)
 				return
 			}
 			kept[st.Save] = v
 			history = append(history, cur)
-			if keyed {
-				key, keyed = appendAnswered(key, cur, v)
-			}
 			if c := choiceOf(st, choiceValue(v)); c != nil && c.To != "" {
 				prev, event, cur = cur, c.Event, c.To
 			} else {
@@ -781,7 +732,6 @@ func (t *turn) derive(from *flow.State) {
 		default: // a state that does not wait, or the summary just answered
 			if st.Ask == flow.InputSummary {
 				history = append(history, cur)
-				keyed = false // see appendAnswered
 			}
 			prev = cur
 			event, cur = next(st, kept)
