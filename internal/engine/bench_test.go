@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/claimbot/claimbot/internal/engine"
@@ -34,6 +35,23 @@ func BenchmarkConversation(b *testing.B) {
 	for b.Loop() {
 		c := newChat(b, "ko")
 		c.fill(answers)
+		c.choose("submit")
+	}
+}
+
+// BenchmarkConversationDistinct files a whole claim as BenchmarkConversation,
+// but each with a business name of its own: every conversation's answers
+// from there on are new to the engine, as they are in production.
+func BenchmarkConversationDistinct(b *testing.B) {
+	answers := map[string]string{"privacy_consent": "yes", "reporter_type": "small_business", "service": "messenger",
+		"damage_type": "free_monetary", "business_number": "220-81-62517", "loss_amount": "25만원",
+		"email": "owner@example.com", "phone": "010-5555-1234", "title": "주문 알림 누락", "content": "10월 15일 저녁 주문 알림이 오지 않았습니다."}
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		n++
+		c := newChat(b, "ko")
+		c.fill(with(answers, "business_name", fmt.Sprintf("행복분식 %d호점", n)))
 		c.choose("submit")
 	}
 }

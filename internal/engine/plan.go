@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"context"
+	"errors"
 	"sync"
 
 	"github.com/looplab/fsm"
@@ -18,6 +20,9 @@ type plan struct {
 	machines sync.Pool           // *fsm.FSM of the flow, for fire
 	edit     map[string]string   // state id → the summary choice that changes its answer
 	langs    map[string]*replies // catalogue language → the flow's quick replies in it
+	// moves are the flow's moves as its state machine makes them: from →
+	// event → the state it is in after the event (see movesOf).
+	moves map[string]map[string]string
 }
 
 // replies are a flow's quick replies in one language. A language the
@@ -55,7 +60,7 @@ func (e *Engine) plan(f *flow.Flow) *plan {
 }
 
 func (e *Engine) newPlan(f *flow.Flow) *plan {
-	p := &plan{f: f, edit: map[string]string{}, langs: map[string]*replies{}}
+	p := &plan{f: f, edit: map[string]string{}, langs: map[string]*replies{}, moves: movesOf(f)}
 	for id, st := range f.States {
 		if st.Save != "" {
 			p.edit[id] = flow.EditPrefix + st.Save
@@ -79,6 +84,30 @@ func (e *Engine) newPlan(f *flow.Flow) *plan {
 		p.langs[lang] = r
 	}
 	return p
+}
+
+// movesOf asks a state machine of f for every move of the flow (f.Edges,
+// which the machine is built from) where it ends up; a move it refuses is
+// left out, for fire to ask the machine again and fail as it does. The
+// machine has no callbacks: where an event takes it depends only on the
+// state it is in, so a turn looks its moves up instead of firing them.
+func movesOf(f *flow.Flow) map[string]map[string]string {
+	moves := map[string]map[string]string{}
+	m := f.Machine(f.Start)
+	for _, e := range f.Edges() {
+		m.SetState(e.From)
+		if err := m.Event(context.Background(), e.Event); err != nil {
+			var nt fsm.NoTransitionError
+			if !errors.As(err, &nt) {
+				continue
+			}
+		}
+		if moves[e.From] == nil {
+			moves[e.From] = map[string]string{}
+		}
+		moves[e.From][e.Event] = m.Current()
+	}
+	return moves
 }
 
 // noReplies stands for the quick replies of a language not in the catalogue.
