@@ -198,7 +198,8 @@ func newHTTPClient(workers int) *http.Client {
 // run against one Redis, each with its own Consumer name.
 type Sender struct {
 	rdb     redis.UniversalClient
-	records *rbatch.Batcher // the outcomes of deliveries, pipelined together
+	records *rbatch.Batcher // the outcomes of failed deliveries, pipelined together
+	acks    *acker          // those of delivered claims, batched by shard
 	cfg     Config
 	log     *slog.Logger
 
@@ -214,7 +215,7 @@ type Sender struct {
 // connections: give it a client of its own with a pool of cfg.PoolSize().
 func NewSender(rdb redis.UniversalClient, cfg Config) *Sender {
 	cfg = cfg.withDefaults()
-	return &Sender{
+	s := &Sender{
 		rdb:      rdb,
 		records:  rbatch.New(rdb, recordTimeout),
 		cfg:      cfg,
@@ -222,6 +223,8 @@ func NewSender(rdb redis.UniversalClient, cfg Config) *Sender {
 		slots:    newWindow(cfg.Workers),
 		inflight: make(map[string]bool),
 	}
+	s.acks = newAcker(rdb, cfg.Retention, s.slots.busy)
+	return s
 }
 
 // Run delivers until ctx is done. Then it takes no new work, lets the
@@ -768,10 +771,10 @@ func (s *Sender) delay(attempt int, retryAfter time.Duration) time.Duration {
 }
 
 // ack finishes a delivered entry and schedules its files' deletion for
-// when its retention ends.
+// when its retention ends, together with the other deliveries that end
+// about now.
 func (s *Sender) ack(ctx context.Context, j job, files []string) error {
-	args := filesArgs([]any{shard.Group, j.id, j.body, s.cfg.Retention.Milliseconds()}, time.Now().Add(s.cfg.Retention), files)
-	return s.records.Script(ctx, ackScript, shardKeys(j.shard, shard.Delivered(j.shard, j.claim), shard.Files(j.shard)), args...).Err()
+	return s.acks.ack(ctx, j, files)
 }
 
 // keepFiles keeps every file of a body, within the attempt's timeout.
