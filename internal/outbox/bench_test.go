@@ -149,3 +149,22 @@ func redisCPU(b *testing.B, rdb redis.UniversalClient) time.Duration {
 	}
 	return time.Duration(total * float64(time.Second))
 }
+
+// BenchmarkPost is one attempt to a receiver nearby that answers 204.
+func BenchmarkPost(b *testing.B) {
+	text, _ := webhook.NewSecret()
+	secret, _ := webhook.ParseSecret(text)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer recv.Close()
+	s := NewSender(nil, Config{URL: recv.URL, Secret: secret})
+	j := job{shard: 1, id: "1-1", claim: "C-1", body: claimBody(b, "C-1", time.Now())}
+	b.ReportAllocs()
+	for b.Loop() {
+		if r := s.post(context.Background(), j); !r.ok() {
+			b.Fatal(r)
+		}
+	}
+}

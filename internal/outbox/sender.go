@@ -203,6 +203,9 @@ type Sender struct {
 	cfg     Config
 	log     *slog.Logger
 
+	direct  http.RoundTripper // posts without the client, when set (directTransport)
+	signers sync.Pool         // of *webhook.Signer, for cfg.Secret
+
 	slots      *window  // deliveries in flight
 	deliveries *workers // of this Run
 
@@ -214,6 +217,7 @@ type Sender struct {
 // NewSender returns a sender of the outbox in rdb. Blocking reads hold
 // connections: give it a client of its own with a pool of cfg.PoolSize().
 func NewSender(rdb redis.UniversalClient, cfg Config) *Sender {
+	madeClient := cfg.HTTPClient == nil
 	cfg = cfg.withDefaults()
 	s := &Sender{
 		rdb:      rdb,
@@ -224,6 +228,8 @@ func NewSender(rdb redis.UniversalClient, cfg Config) *Sender {
 		inflight: make(map[string]bool),
 	}
 	s.acks = newAcker(rdb, cfg.Retention, s.slots.busy)
+	s.direct = directTransport(cfg, madeClient)
+	s.signers.New = func() any { return cfg.Secret.NewSigner() }
 	return s
 }
 
@@ -701,9 +707,16 @@ func (s *Sender) post(work context.Context, j job) result {
 	if err != nil {
 		return result{problem: "bad webhook URL"}
 	}
-	webhook.SetHeaders(req.Header, s.cfg.Secret, webhook.MessageID(j.claim), time.Now(), j.body)
-	req.Header.Set("User-Agent", "claimbot")
-	resp, err := s.cfg.HTTPClient.Do(req)
+	g := s.signers.Get().(*webhook.Signer)
+	g.SetHeaders(req.Header, webhook.MessageID(j.claim), time.Now(), j.body)
+	s.signers.Put(g)
+	req.Header["User-Agent"] = userAgent
+	var resp *http.Response
+	if s.direct != nil {
+		resp, err = s.direct.RoundTrip(req)
+	} else {
+		resp, err = s.cfg.HTTPClient.Do(req)
+	}
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return result{problem: fmt.Sprintf("no answer within %s", s.cfg.Timeout)}
@@ -723,6 +736,26 @@ func (s *Sender) post(work context.Context, j job) result {
 		res.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	}
 	return res
+}
+
+// userAgent is the User-Agent header's value, shared by every attempt
+// (nothing changes a request's headers once it is sent).
+var userAgent = []string{"claimbot"}
+
+// directTransport is the transport of the client that newHTTPClient made
+// for cfg, which post may use without the client: that client adds nothing
+// but its redirect rule (it follows none, as a transport does not) and,
+// for a URL with a user name, basic authentication. Client.Do copied the
+// headers of every request and went through its redirect loop. nil when
+// the client is the caller's or the URL carries a user name.
+func directTransport(cfg Config, made bool) http.RoundTripper {
+	if !made {
+		return nil
+	}
+	if u, err := url.Parse(cfg.URL); err != nil || u.User != nil {
+		return nil
+	}
+	return cfg.HTTPClient.Transport
 }
 
 // transportProblem describes a failed request without its URL, which may
