@@ -168,3 +168,30 @@ func BenchmarkPost(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkIdlePoll runs an idle sender for b.N poll ticks of 10 ms and
+// reports the processor time per tick of this process and of Redis.
+func BenchmarkIdlePoll(b *testing.B) {
+	srv := redistest.Start(b)
+	cfg := Config{PollInterval: 10 * time.Millisecond}
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, PoolSize: cfg.PoolSize()})
+	b.Cleanup(func() { rdb.Close() })
+	text, _ := webhook.NewSecret()
+	cfg.Secret, _ = webhook.ParseSecret(text)
+	cfg.URL = "http://127.0.0.1:1/"
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	s := NewSender(rdb, cfg)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = s.Run(ctx); close(done) }()
+	time.Sleep(200 * time.Millisecond)
+	b.ResetTimer()
+	cpu0, redis0 := processCPU(), redisCPU(b, rdb)
+	time.Sleep(time.Duration(b.N) * cfg.PollInterval)
+	cpu, rcpu := processCPU()-cpu0, redisCPU(b, rdb)-redis0
+	b.StopTimer()
+	stop()
+	<-done
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/tick")
+	b.ReportMetric(float64(rcpu.Microseconds())/float64(b.N), "redis-cpu-µs/tick")
+}

@@ -13,7 +13,8 @@
 //     blocking reader per shard, and posted on a pool of workers, so one
 //     slow or failing claim never holds up the others.
 //   - A 2xx answer acknowledges and deletes the entry and keeps a copy
-//     under shard.Delivered for the retention period (one script); an
+//     under shard.Delivered for the retention period (one script, which
+//     the deliveries that end within a few ms share); an
 //     entry purged while its POST was in flight gets no copy.
 //   - A failed attempt (any other answer, a timeout, a refused connection,
 //     a redirect) records the attempt count and error in shard.Meta and

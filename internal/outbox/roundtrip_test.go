@@ -3,6 +3,7 @@ package outbox
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -174,4 +175,50 @@ func TestAcksOnCluster(t *testing.T) {
 	if strings.Contains(logs.String(), "record delivery outcome") {
 		t.Errorf("outcomes failed to record:\n%s", logs.String())
 	}
+}
+
+// TestIdlePollIsOneRoundTrip: an idle sender's poll asks every shard in
+// one round trip of plain reads, not one script call per shard (16 round
+// trips and 16 script calls every PollInterval before), and it still takes
+// a retry that comes due.
+func TestIdlePollIsOneRoundTrip(t *testing.T) {
+	e := newEnv(t, redistest.Start(t))
+	count := &tripCount{}
+	rdb := redis.NewClient(&redis.Options{Addr: e.redis.Addr, PoolSize: Config{}.PoolSize()})
+	t.Cleanup(func() { rdb.Close() })
+	rdb.AddHook(count)
+	cfg := e.config()
+	cfg.PollInterval = 20 * time.Millisecond
+	r := &running{Sender: NewSender(rdb, cfg), done: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() {
+		defer close(r.done)
+		_ = r.Run(ctx)
+	}()
+	t.Cleanup(r.Stop)
+	time.Sleep(100 * time.Millisecond) // the groups made, recovery done
+
+	scripts := func() int {
+		count.mu.Lock()
+		defer count.mu.Unlock()
+		return count.names["evalsha"] + count.names["eval"]
+	}
+	t0, c0, s0, start := count.trips.Load(), count.cmds.Load(), scripts(), time.Now()
+	time.Sleep(500 * time.Millisecond)
+	trips, cmds, calls := count.trips.Load()-t0, count.cmds.Load()-c0, scripts()-s0
+	ticks := float64(time.Since(start) / cfg.PollInterval)
+	t.Logf("%.0f poll ticks: %d round trips, %d commands", ticks, trips, cmds)
+	if float64(trips) > 1.5*ticks+3 {
+		t.Errorf("%d round trips in %.0f poll ticks of an idle outbox, want about one a tick", trips, ticks)
+	}
+	if calls > 0 {
+		t.Errorf("%d script calls in %.0f poll ticks of an idle outbox, want none", calls, ticks)
+	}
+
+	e.recv.FailFirst(1, http.StatusInternalServerError)
+	id := e.enqueue(1)
+	e.recv.WaitAccepted(t, 1, 3*time.Second)
+	e.waitDrained(2 * time.Second)
+	e.acceptedOnce(id)
 }
