@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -29,28 +30,36 @@ var ackLinger = 2 * time.Millisecond
 // claim's files are scheduled for deletion when its copy expires, in the
 // same script: a delivered claim's files never outlive it, and none is
 // left unscheduled by a crash in between. It returns 1 per entry written, 0 per entry that
-// was gone. The script is atomic, so each entry's outcome is. On a Redis
-// Cluster one call takes the entries of one shard only.
+// was gone, and the error for an entry that met one (a key of its shard
+// holding another type of value): as when each entry had a call of its
+// own, it stops that entry's writes there and no other entry's. The script
+// is atomic, so each entry's outcome is. On a Redis Cluster one call takes
+// the entries of one shard only.
 // KEYS: per entry its shard's outbox, due, meta and files, and its
 // delivered copy. ARGV: group, retention ms, files due ms, then per entry
 // its id, body, number of files and the ids of those files.
 var ackManyScript = redis.NewScript(`
 local out = {}
 local a = 4
-for k = 1, #KEYS, 5 do
-  local id, nf = ARGV[a], tonumber(ARGV[a + 2])
+local function ack(k, id, body, first, last)
   redis.pcall('XACK', KEYS[k], ARGV[1], id)
   redis.call('ZREM', KEYS[k + 1], id)
   redis.call('HDEL', KEYS[k + 2], id .. ':attempts', id .. ':error', id .. ':lease')
-  if redis.call('XDEL', KEYS[k], id) == 0 then
-    out[#out + 1] = 0
-  else
-    redis.call('SET', KEYS[k + 4], ARGV[a + 1], 'PX', ARGV[2])
-    for i = a + 3, a + 2 + nf do
-      redis.call('ZADD', KEYS[k + 3], ARGV[3], ARGV[i])
-    end
-    out[#out + 1] = 1
+  if redis.call('XDEL', KEYS[k], id) == 0 then return 0 end
+  redis.call('SET', KEYS[k + 4], body, 'PX', ARGV[2])
+  for i = first, last do
+    redis.call('ZADD', KEYS[k + 3], ARGV[3], ARGV[i])
   end
+  return 1
+end
+for k = 1, #KEYS, 5 do
+  local nf = tonumber(ARGV[a + 2])
+  local ok, r = pcall(ack, k, ARGV[a], ARGV[a + 1], a + 3, a + 2 + nf)
+  if not ok then
+    if type(r) == 'table' then r = r.err end
+    r = tostring(r)
+  end
+  out[#out + 1] = r
   a = a + 3 + nf
 end
 return out
@@ -189,13 +198,17 @@ func (a *acker) send(batch []*ackCall) {
 	}
 	for _, sa := range order {
 		err := sa.cmd.Err()
-		if err == nil {
-			if r, ok := sa.cmd.Val().([]any); !ok || len(r) != len(sa.calls) {
-				err = fmt.Errorf("outbox: ack script answered %v", sa.cmd.Val())
-			}
+		r, ok := sa.cmd.Val().([]any)
+		if err == nil && (!ok || len(r) != len(sa.calls)) {
+			err = fmt.Errorf("outbox: ack script answered %v", sa.cmd.Val())
 		}
-		for _, c := range sa.calls {
+		for i, c := range sa.calls {
 			c.err = err
+			if err == nil {
+				if msg, failed := r[i].(string); failed {
+					c.err = errors.New(msg)
+				}
+			}
 			close(c.done)
 		}
 	}

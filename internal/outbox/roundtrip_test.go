@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -221,4 +222,37 @@ func TestIdlePollIsOneRoundTrip(t *testing.T) {
 	e.recv.WaitAccepted(t, 1, 3*time.Second)
 	e.waitDrained(2 * time.Second)
 	e.acceptedOnce(id)
+}
+
+// TestBrokenShardDoesNotHoldOthersAcks: an acknowledgement that fails on a
+// key of its shard (here the schedule, overwritten with a string) fails
+// alone; the claims of the other shards that shared its script call are
+// finished at once, as when each had a call of its own.
+func TestBrokenShardDoesNotHoldOthersAcks(t *testing.T) {
+	e := newEnv(t, redistest.Start(t))
+	const broken = 3
+	if err := e.rdb.Set(context.Background(), shard.Due(broken), "not a schedule", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.config()
+	cfg.Workers = 64
+	e.start(cfg)
+	ids := e.enqueue(3 * shard.Count)
+	e.recv.WaitAccepted(t, len(ids), 5*time.Second)
+	eventually(t, 3*time.Second, "other shards not finished", func() bool {
+		for n := range shard.Count {
+			if n != broken && e.rdb.XLen(context.Background(), shard.Outbox(n)).Val() != 0 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, line := range strings.Split(e.logs.String(), "\n") {
+		if strings.Contains(line, "record delivery outcome") && !strings.Contains(line, "shard="+strconv.Itoa(broken)+" ") {
+			t.Errorf("an outcome of another shard failed: %s", line)
+		}
+	}
+	if !strings.Contains(e.logs.String(), "WRONGTYPE") {
+		t.Errorf("the broken shard's acknowledgements did not fail:\n%s", e.logs.String())
+	}
 }
