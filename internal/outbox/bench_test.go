@@ -28,6 +28,13 @@ func BenchmarkDeliver(b *testing.B) {
 	benchDeliver(b, 0)
 }
 
+// Figures on the 2-core machine, 3000 claims, 4 runs alternately, before
+// and after the acks were batched, the signatures reused, the attempts
+// posted on the transport and the poll made one round trip (µs a claim,
+// means): BenchmarkDeliver, process 254 -> 203, Redis 101 -> 75, 172 -> 131
+// allocs; BenchmarkDeliverPaced, process 639 -> 577, Redis 267 -> 237,
+// 197 -> 157 allocs.
+
 // BenchmarkDeliverPaced delivers b.N claims filed one every 2 ms while the
 // sender runs, as a busy server files them, and reports the processor time
 // per claim of this process (the XADDs and the receiver's included) and of

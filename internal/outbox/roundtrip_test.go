@@ -109,11 +109,14 @@ func deliverCounting(t *testing.T, claims int, gap time.Duration) (trips, cmds f
 // of its own before (gap 0: 1.16 round trips and 1.20 commands a claim,
 // the reads' included; gap 1 ms: 1.39 and 1.44); now 0.33 and 0.62.
 func TestRoundTripsPerDeliveredClaim(t *testing.T) {
-	for _, gap := range []time.Duration{0, time.Millisecond} {
-		trips, cmds := deliverCounting(t, 64, gap)
-		if trips > 0.85 || cmds > 0.85 {
-			t.Errorf("claims filed %s apart: %.2f round trips and %.2f commands a delivered claim, want at most 0.85",
-				gap, trips, cmds)
+	for _, tc := range []struct {
+		gap  time.Duration
+		most float64 // with room for a slow machine (-race: 0.38 and 0.88)
+	}{{0, 0.75}, {time.Millisecond, 1}} {
+		trips, cmds := deliverCounting(t, 64, tc.gap)
+		if trips > tc.most || cmds > tc.most {
+			t.Errorf("claims filed %s apart: %.2f round trips and %.2f commands a delivered claim, want at most %.2f",
+				tc.gap, trips, cmds, tc.most)
 		}
 	}
 }
