@@ -13,7 +13,8 @@
 //     blocking reader per shard, and posted on a pool of workers, so one
 //     slow or failing claim never holds up the others.
 //   - A 2xx answer acknowledges and deletes the entry and keeps a copy
-//     under shard.Delivered for the retention period (one script); an
+//     under shard.Delivered for the retention period (one script, which
+//     the deliveries that end within a few ms share); an
 //     entry purged while its POST was in flight gets no copy.
 //   - A failed attempt (any other answer, a timeout, a refused connection,
 //     a redirect) records the attempt count and error in shard.Meta and
@@ -75,30 +76,10 @@ func Enqueue(ctx context.Context, rdb redis.UniversalClient, claimID string, bod
 }
 
 // The Lua scripts below touch only keys of one shard, which share a hash
-// tag, so they run unchanged on Redis Cluster. Meta fields are
+// tag, so they run unchanged on Redis Cluster (ackManyScript, in acker.go,
+// takes several shards' entries only when Redis is no cluster). Meta fields are
 // "<entry id>:attempts", "<entry id>:error" and, while a scheduled retry
 // is being attempted, "<entry id>:lease", the end of its lease in unix ms.
-
-// ackScript finishes a delivered entry. The delivered copy is written only
-// when the entry was still in the outbox: one purged (or finished by
-// another instance) while its POST was in flight stays gone, so a purge
-// is never undone by the answer of an attempt it overtook. It returns 0
-// then, else 1. The claim's files are scheduled for deletion when its
-// copy expires, in the same script: a delivered claim's files never
-// outlive it, and none is left unscheduled by a crash in between.
-// KEYS: outbox, due, meta, delivered, files. ARGV: group, entry id, body,
-// retention ms, files due ms, then the ids of the claim's files.
-var ackScript = redis.NewScript(`
-redis.pcall('XACK', KEYS[1], ARGV[1], ARGV[2])
-redis.call('ZREM', KEYS[2], ARGV[2])
-redis.call('HDEL', KEYS[3], ARGV[2] .. ':attempts', ARGV[2] .. ':error', ARGV[2] .. ':lease')
-if redis.call('XDEL', KEYS[1], ARGV[2]) == 0 then return 0 end
-redis.call('SET', KEYS[4], ARGV[3], 'PX', ARGV[4])
-for i = 6, #ARGV do
-  redis.call('ZADD', KEYS[5], ARGV[5], ARGV[i])
-end
-return 1
-`)
 
 // deadScript moves an entry to the dead letters, unless it is gone already
 // (delivered by another instance, or purged).

@@ -198,9 +198,13 @@ func newHTTPClient(workers int) *http.Client {
 // run against one Redis, each with its own Consumer name.
 type Sender struct {
 	rdb     redis.UniversalClient
-	records *rbatch.Batcher // the outcomes of deliveries, pipelined together
+	records *rbatch.Batcher // the outcomes of failed deliveries, pipelined together
+	acks    *acker          // those of delivered claims, batched by shard
 	cfg     Config
 	log     *slog.Logger
+
+	direct  http.RoundTripper // posts without the client, when set (directTransport)
+	signers sync.Pool         // of *webhook.Signer, for cfg.Secret
 
 	slots      *window  // deliveries in flight
 	deliveries *workers // of this Run
@@ -213,8 +217,9 @@ type Sender struct {
 // NewSender returns a sender of the outbox in rdb. Blocking reads hold
 // connections: give it a client of its own with a pool of cfg.PoolSize().
 func NewSender(rdb redis.UniversalClient, cfg Config) *Sender {
+	madeClient := cfg.HTTPClient == nil
 	cfg = cfg.withDefaults()
-	return &Sender{
+	s := &Sender{
 		rdb:      rdb,
 		records:  rbatch.New(rdb, recordTimeout),
 		cfg:      cfg,
@@ -222,6 +227,10 @@ func NewSender(rdb redis.UniversalClient, cfg Config) *Sender {
 		slots:    newWindow(cfg.Workers),
 		inflight: make(map[string]bool),
 	}
+	s.acks = newAcker(rdb, cfg.Retention, s.slots.busy)
+	s.direct = directTransport(cfg, madeClient)
+	s.signers.New = func() any { return cfg.Secret.NewSigner() }
+	return s
 }
 
 // Run delivers until ctx is done. Then it takes no new work, lets the
@@ -486,9 +495,16 @@ func (s *Sender) poll(intake, work context.Context) {
 			return
 		case <-t.C:
 		}
+		due, ok := s.dueShards(intake)
+		if ok {
+			bo.reset()
+		}
 		// Shards in turn, from a rotating first one so none starves.
 		for i := 0; i < shard.Count && intake.Err() == nil; i++ {
 			n := (first + i) % shard.Count
+			if !due[n] {
+				continue
+			}
 			if err := s.pollShard(intake, work, n); err != nil {
 				if isWrongType(err) { // a broken key: the other shards go on
 					brokenPoll.warn(s.log, "poll retries", n, err)
@@ -503,6 +519,29 @@ func (s *Sender) poll(intake, work context.Context) {
 		}
 		first = (first + 1) % shard.Count
 	}
+}
+
+// dueShards reports which shards may have retries due now, in one round
+// trip of plain reads: asking each shard's poll script in turn cost 16
+// round trips and script calls every PollInterval, an idle outbox's too.
+// A shard whose read failed is reported due, so its poll meets the error
+// and handles it as before; when the whole round trip failed, every shard.
+// ok says that every read succeeded.
+func (s *Sender) dueShards(ctx context.Context) (due [shard.Count]bool, ok bool) {
+	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	var cmds [shard.Count]*redis.StringSliceCmd
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for n := range cmds {
+			cmds[n] = p.ZRangeByScore(ctx, shard.Due(n), &redis.ZRangeBy{Min: "-inf", Max: now, Count: 1})
+		}
+		return nil
+	})
+	ok = true
+	for n, c := range cmds {
+		due[n] = c.Err() != nil || len(c.Val()) > 0
+		ok = ok && c.Err() == nil
+	}
+	return due, ok
 }
 
 // pollShard delivers the due retries of shard n, as many as the delivery
@@ -698,9 +737,16 @@ func (s *Sender) post(work context.Context, j job) result {
 	if err != nil {
 		return result{problem: "bad webhook URL"}
 	}
-	webhook.SetHeaders(req.Header, s.cfg.Secret, webhook.MessageID(j.claim), time.Now(), j.body)
-	req.Header.Set("User-Agent", "claimbot")
-	resp, err := s.cfg.HTTPClient.Do(req)
+	g := s.signers.Get().(*webhook.Signer)
+	g.SetHeaders(req.Header, webhook.MessageID(j.claim), time.Now(), j.body)
+	s.signers.Put(g)
+	req.Header["User-Agent"] = userAgent
+	var resp *http.Response
+	if s.direct != nil {
+		resp, err = s.direct.RoundTrip(req)
+	} else {
+		resp, err = s.cfg.HTTPClient.Do(req)
+	}
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return result{problem: fmt.Sprintf("no answer within %s", s.cfg.Timeout)}
@@ -720,6 +766,26 @@ func (s *Sender) post(work context.Context, j job) result {
 		res.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	}
 	return res
+}
+
+// userAgent is the User-Agent header's value, shared by every attempt
+// (nothing changes a request's headers once it is sent).
+var userAgent = []string{"claimbot"}
+
+// directTransport is the transport of the client that newHTTPClient made
+// for cfg, which post may use without the client: that client adds nothing
+// but its redirect rule (it follows none, as a transport does not) and,
+// for a URL with a user name, basic authentication. Client.Do copied the
+// headers of every request and went through its redirect loop. nil when
+// the client is the caller's or the URL carries a user name.
+func directTransport(cfg Config, made bool) http.RoundTripper {
+	if !made {
+		return nil
+	}
+	if u, err := url.Parse(cfg.URL); err != nil || u.User != nil {
+		return nil
+	}
+	return cfg.HTTPClient.Transport
 }
 
 // transportProblem describes a failed request without its URL, which may
@@ -768,10 +834,10 @@ func (s *Sender) delay(attempt int, retryAfter time.Duration) time.Duration {
 }
 
 // ack finishes a delivered entry and schedules its files' deletion for
-// when its retention ends.
+// when its retention ends, together with the other deliveries that end
+// about now.
 func (s *Sender) ack(ctx context.Context, j job, files []string) error {
-	args := filesArgs([]any{shard.Group, j.id, j.body, s.cfg.Retention.Milliseconds()}, time.Now().Add(s.cfg.Retention), files)
-	return s.records.Script(ctx, ackScript, shardKeys(j.shard, shard.Delivered(j.shard, j.claim), shard.Files(j.shard)), args...).Err()
+	return s.acks.ack(ctx, j, files)
 }
 
 // keepFiles keeps every file of a body, within the attempt's timeout.

@@ -121,3 +121,10 @@ func (w *window) size() int {
 	defer w.mu.Unlock()
 	return w.limit
 }
+
+// busy is how many deliveries are in flight now.
+func (w *window) busy() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.inflight
+}
