@@ -109,6 +109,18 @@ func (c *Catalog) Languages() []string {
 // Has reports whether lang has its own text for id.
 func (c *Catalog) Has(lang, id string) bool { _, ok := c.langs[lang][id]; return ok }
 
+// Constant reports whether Text(lang, id, data) is the same text whatever
+// the data: the text it renders (lang's, else Korean's) is no template, or
+// there is none and Text gives the id. A template counts as varying even
+// when it reads nothing, so a caller may keep a constant text for good.
+func (c *Catalog) Constant(lang, id string) bool {
+	e := c.langs[lang][id]
+	if e == nil {
+		e = c.langs[Source][id]
+	}
+	return e == nil || e.tmpl == nil
+}
+
 // Text renders message id in lang with data (a map or struct for Go
 // template actions), falling back to Korean, then to the id itself.
 func (c *Catalog) Text(lang, id string, data any) string {

@@ -290,3 +290,48 @@ func TestMissingRefusalText(t *testing.T) {
 		t.Errorf("no error for the email question's missing refusal text:\n%s", ps.Error())
 	}
 }
+
+// TestConstant: a text Constant calls constant renders the same whatever
+// the data, in every language (and one the catalogue lacks), for every id
+// of the catalogue and for one it lacks; and every template is not.
+func TestConstant(t *testing.T) {
+	cat := loadCatalog(t, loadFlows(t))
+	data := []any{nil, map[string]any{}, map[string]any{"label": "라벨", "value": "값", "claim_id": "C-1", "min": 1, "max": 9,
+		"name": "x.pdf", "count": 2, "max_files": 3, "tier": "top"}}
+	constant, varying := 0, 0
+	for _, lang := range append(cat.Languages(), "fr") {
+		ids := []string{"no.such.id"}
+		for id := range cat.langs[Source] {
+			ids = append(ids, id)
+		}
+		for id := range cat.langs[lang] {
+			ids = append(ids, id)
+		}
+		for _, id := range ids {
+			e := cat.langs[lang][id]
+			if e == nil {
+				e = cat.langs[Source][id]
+			}
+			if !cat.Constant(lang, id) {
+				varying++
+				if e == nil || !strings.Contains(e.text, "{{") {
+					t.Errorf("%s %s: not constant, but %v is no template", lang, id, e)
+				}
+				continue
+			}
+			constant++
+			want := cat.Text(lang, id, nil)
+			for _, d := range data {
+				if got := cat.Text(lang, id, d); got != want {
+					t.Errorf("%s %s: constant, but %q with %v, %q without", lang, id, got, d, want)
+				}
+			}
+			if e != nil && strings.Contains(e.text, "{{") {
+				t.Errorf("%s %s: constant, but a template: %q", lang, id, e.text)
+			}
+		}
+	}
+	if constant < 50 || varying < 10 {
+		t.Errorf("only %d constant and %d varying texts", constant, varying)
+	}
+}
