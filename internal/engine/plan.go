@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 
 	"github.com/looplab/fsm"
@@ -33,6 +34,27 @@ type replies struct {
 	options map[string][]validate.Option // the same state id → its quick replies as the matcher sees them
 	edit    map[string]string            // state id → the label of the summary choice that changes its answer
 	labels  map[string]any               // state id → its label, as the summary's template data
+	asked   map[string]*asked            // question id → its reply's parts, when they read nothing of the session
+}
+
+// asked is what a question's reply is made of in one language when none
+// of its texts reads the session (see newAsked): built once per plan, and
+// shared by every reply that asks it with no other message, unanswered.
+// What it holds is never changed: its slices have no room to grow, so a
+// step that adds to a reply's messages or choices makes new ones.
+type asked struct {
+	msgs    []string
+	choices [2][]Choice // without back, with back
+	enc     [2]*encoded // msgs with choices[i], as JSON
+	refuse  bool        // its refusals read nothing of the session either
+	refused sync.Map    // refusal code → *refused, made on first use
+}
+
+// refused is the reply to a refused answer of an asked question, as
+// refuse makes it: the refusal, then the question again.
+type refused struct {
+	msgs []string
+	enc  [2]*encoded // msgs with asked.choices[i], as JSON
 }
 
 // plan returns the plan of flow f, making it on first use: older versions
@@ -68,7 +90,7 @@ func (e *Engine) newPlan(f *flow.Flow) *plan {
 	}
 	for _, lang := range e.cat.Languages() {
 		r := &replies{choices: map[string][]Choice{}, options: map[string][]validate.Option{}, edit: map[string]string{},
-			labels: map[string]any{}}
+			labels: map[string]any{}, asked: map[string]*asked{}}
 		for id, st := range f.States {
 			switch st.Ask {
 			case flow.InputChoice, flow.InputConfirm:
@@ -82,8 +104,47 @@ func (e *Engine) newPlan(f *flow.Flow) *plan {
 			}
 		}
 		p.langs[lang] = r
+		for _, st := range f.States {
+			if a := e.newAsked(p, st, lang); a != nil {
+				r.asked[st.ID] = a
+			}
+		}
 	}
 	return p
+}
+
+// newAsked builds the parts of question st's reply in lang, as ask builds
+// them, when none of them depends on the session; else it returns nil.
+// Conservatively: a question that waits for a typed answer or a quick
+// reply (not the summary, not files, whose replies list answers and
+// files), whose messages are no templates in lang. Its quick replies and
+// back are texts without data already, and its fields are the state's.
+func (e *Engine) newAsked(p *plan, st *flow.State, lang string) *asked {
+	if !st.Waits() || st.Ask == flow.InputSummary || st.Ask == flow.InputFiles {
+		return nil
+	}
+	for _, txt := range st.Say {
+		if !constant(e.cat, lang, txt) {
+			return nil
+		}
+	}
+	a := &asked{refuse: st.Invalid == nil || constant(e.cat, lang, *st.Invalid)}
+	for i, history := range [][]string{nil, {st.ID}} {
+		t := &turn{e: e, f: p.f, p: p, s: &Session{Lang: lang, History: history}, uncached: true}
+		r := t.ask(st)
+		if i == 0 {
+			a.msgs = slices.Clip(r.Messages)
+		}
+		a.choices[i] = slices.Clip(r.Choices)
+		a.enc[i] = encode(a.msgs, a.choices[i])
+	}
+	return a
+}
+
+// constant reports whether flow text txt renders the same in lang
+// whatever the data (see say).
+func constant(cat *locale.Catalog, lang string, txt flow.Text) bool {
+	return (txt.Tmpl == nil && lang == locale.Source) || cat.Constant(lang, txt.ID)
 }
 
 // movesOf asks a state machine of f for every move of the flow (f.Edges,
