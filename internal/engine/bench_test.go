@@ -112,3 +112,17 @@ func benchStep(b *testing.B, c *chat, in engine.Input) {
 		}
 	}
 }
+
+// BenchmarkReplyJSONSummary writes the summary's reply as the WebSocket
+// writes it: the answers and the choices that change them, in Korean.
+func BenchmarkReplyJSONSummary(b *testing.B) {
+	c := newChat(b, "ko")
+	c.fill(map[string]string{"privacy_consent": "yes", "reporter_type": "small_business", "service": "messenger",
+		"damage_type": "free_monetary", "business_name": "행복분식", "business_number": "220-81-62517", "loss_amount": "25만원",
+		"email": "a@b.co", "phone": "01012345678", "title": "제목", "content": "내용"})
+	buf := make([]byte, 0, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = c.r.AppendJSON(buf[:0])
+	}
+}

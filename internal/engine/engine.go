@@ -872,7 +872,7 @@ func (t *turn) ended(state, claimID string) Reply {
 		msgs = []string{t.text("bot.done.ended", nil)}
 	}
 	return Reply{Type: "reply", State: state, Input: flow.InputNone.Wire(), Messages: msgs, Done: true, ClaimID: claimID,
-		Choices: t.endChoices(claimID)}
+		Choices: t.endChoices(claimID), enc: t.pieces()}
 }
 
 func (t *turn) restart() []Choice {
@@ -979,6 +979,9 @@ func (t *turn) ask(st *flow.State) Reply {
 	if st.Ask == flow.InputFiles {
 		t.filesReply(&r, st)
 	}
+	if st.Ask == flow.InputSummary {
+		r.enc = t.pieces()
+	}
 	if back {
 		r.Choices = append(r.Choices, Choice{Value: flow.ValueBack, Label: t.text("bot.choice.back", nil)})
 	}
@@ -999,6 +1002,15 @@ func (t *turn) asked(st *flow.State) *asked {
 		return nil
 	}
 	return a
+}
+
+// pieces are the plan's quick replies written as JSON, for a reply that
+// puts some of them together; nil when every reply is built anew.
+func (t *turn) pieces() *encoded {
+	if t.uncached {
+		return nil
+	}
+	return t.plan().replies(t.s.Lang).pieces
 }
 
 // askedReply is ask's reply to question st from its parts a.

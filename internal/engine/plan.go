@@ -35,6 +35,9 @@ type replies struct {
 	edit    map[string]string            // state id → the label of the summary choice that changes its answer
 	labels  map[string]any               // state id → its label, as the summary's template data
 	asked   map[string]*asked            // question id → its reply's parts, when they read nothing of the session
+	// pieces are the quick replies the summary and ends put together from
+	// a turn's history and receipt, each written as JSON.
+	pieces *encoded
 }
 
 // asked is what a question's reply is made of in one language when none
@@ -104,6 +107,7 @@ func (e *Engine) newPlan(f *flow.Flow) *plan {
 			}
 		}
 		p.langs[lang] = r
+		r.pieces = e.newPieces(p, r, lang)
 		for _, st := range f.States {
 			if a := e.newAsked(p, st, lang); a != nil {
 				r.asked[st.ID] = a
@@ -139,6 +143,32 @@ func (e *Engine) newAsked(p *plan, st *flow.State, lang string) *asked {
 		a.enc[i] = encode(a.msgs, a.choices[i])
 	}
 	return a
+}
+
+// newPieces writes as JSON the quick replies of lang that the summary and
+// ends put together: submit, each summary choice that changes an answer,
+// back, restart and attach, as choices, restart and endChoices make them.
+func (e *Engine) newPieces(p *plan, r *replies, lang string) *encoded {
+	t := &turn{e: e, f: p.f, p: p, s: &Session{Lang: lang}, uncached: true}
+	cs := []Choice{{Value: flow.ValueSubmit, Label: t.text("bot.choice.submit", nil)},
+		{Value: flow.ValueBack, Label: t.text("bot.choice.back", nil)},
+		{Value: ValueAttach, Label: t.text("bot.choice.attach", nil)}}
+	cs = append(cs, t.restart()...)
+	for _, id := range p.f.Order {
+		if label, ok := r.edit[id]; ok {
+			cs = append(cs, Choice{Value: p.edit[id], Label: label})
+		}
+	}
+	enc := &encoded{pieces: map[string]piece{}}
+	for _, c := range cs {
+		// Two questions may save the same key, with labels of their own:
+		// the first one's in the flow is kept, and the other's is written
+		// as any choice (appendPieces compares the whole choice).
+		if _, ok := enc.pieces[c.Value]; !ok {
+			enc.pieces[c.Value] = piece{c: c, json: appendChoice(nil, c)}
+		}
+	}
+	return enc
 }
 
 // constant reports whether flow text txt renders the same in lang

@@ -22,12 +22,21 @@ type Reply struct {
 	enc *encoded
 }
 
-// encoded is a reply's messages and choices already written as JSON.
+// encoded is a reply's messages and choices already written as JSON;
+// or, with pieces, quick replies a turn puts together (the summary's, an
+// end's) each already written.
 type encoded struct {
 	msgs        []string
 	msgsJSON    []byte
 	choices     []Choice
 	choicesJSON []byte
+	pieces      map[string]piece // choice value → the choice and its JSON
+}
+
+// piece is a quick reply written as JSON: for a choice equal to c.
+type piece struct {
+	c    Choice
+	json []byte
 }
 
 func encode(msgs []string, choices []Choice) *encoded {

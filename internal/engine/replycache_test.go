@@ -232,3 +232,69 @@ func TestSharedReplyChanged(t *testing.T) {
 		t.Errorf("the next reply is\n%s\nwant the shared one\n%s", got, before)
 	}
 }
+
+// TestPiecesChanged: the summary's and an end's quick replies are written
+// from the plan's pieces only where a choice is the very one the plan
+// wrote: a label or a value a caller changed, or a choice the plan does not
+// know, is written as it is; and none when the caller took them all.
+func TestPiecesChanged(t *testing.T) {
+	e := replyCacheEngines(t)[0][0]
+	env := Env{Now: time.Date(2022, 10, 20, 10, 0, 0, 0, time.UTC), ClaimID: func() string { return "C-1" }}
+	s := NewSession("u-1", "damage-1015", "ko")
+	answers := map[string]string{"privacy_consent": "yes", "reporter_type": "small_business", "service": "messenger",
+		"damage_type": "free_monetary", "business_number": "220-81-62517", "loss_amount": "25만원", "business_name": "행복분식",
+		"email": "owner@example.com", "phone": "010-5555-1234", "title": "제목", "content": "내용"}
+	in := Input{Kind: Resume}
+	var summary, ended Reply
+	for range 30 {
+		res, err := e.Step(s, in, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Session != nil {
+			s = res.Session
+		}
+		r := res.Reply
+		switch {
+		case r.Done:
+			ended = r
+		case r.State == "summary":
+			summary, in = r, Input{Kind: Choose, Text: flow.ValueSubmit}
+			continue
+		case r.Input == "choice" || r.Input == "confirm":
+			in = Input{Kind: Choose, Text: answers[r.Field]}
+			continue
+		default:
+			in = Input{Kind: Text, Text: answers[r.Field]}
+			continue
+		}
+		break
+	}
+	for _, r := range []Reply{summary, ended} {
+		if r.enc == nil || r.enc.pieces == nil || len(r.Choices) == 0 {
+			t.Fatalf("reply of %s: no pieces: %+v", r.State, r)
+		}
+		none := r
+		none.Choices = nil
+		if got := string(none.AppendJSON(nil)); !strings.Contains(got, `"choices":[],`) {
+			t.Errorf("reply of %s without choices is written\n%s", r.State, got)
+		}
+		for i := range r.Choices {
+			for _, change := range []func(c *Choice){
+				func(c *Choice) { c.Label += "!" },
+				func(c *Choice) { c.Label = strings.Repeat("x", len(c.Label)) },
+				func(c *Choice) { c.Short = "짧게" },
+				func(c *Choice) { c.Value = "other" },
+			} {
+				changed := r
+				changed.Choices = append([]Choice(nil), r.Choices...)
+				change(&changed.Choices[i])
+				plain := changed
+				plain.enc = nil
+				if got, want := string(changed.AppendJSON(nil)), string(plain.AppendJSON(nil)); got != want {
+					t.Errorf("reply of %s with choice %d changed is written\n%s\nwant\n%s", r.State, i, got, want)
+				}
+			}
+		}
+	}
+}
