@@ -1076,7 +1076,8 @@ func (t *turn) choiceLabel(st *flow.State, value string) (string, bool) {
 // summary lists the answers on the path, in full: the user's own screen.
 func (t *turn) summary(st *flow.State) string {
 	var b strings.Builder
-	data := map[string]any{} // the catalogue only reads it: one for every line
+	var data map[string]any // the catalogue only reads it: one for every line
+	r := t.plan().replies(t.s.Lang)
 	for _, id := range t.s.History {
 		q := t.f.States[id]
 		if q == nil || q.Save == "" || !st.Editable(q.Save) {
@@ -1089,7 +1090,16 @@ func (t *turn) summary(st *flow.State) string {
 		if b.Len() > 0 {
 			b.WriteByte('\n')
 		}
-		label, ok := t.plan().replies(t.s.Lang).labels[id]
+		if line, ok := r.lines[id]; ok && !t.uncached {
+			b.WriteString(line[0])
+			locale.WriteValue(&b, t.display(q, v))
+			b.WriteString(line[1])
+			continue
+		}
+		if data == nil {
+			data = map[string]any{}
+		}
+		label, ok := r.labels[id]
 		if !ok {
 			label = t.say(q.Label, nil)
 		}

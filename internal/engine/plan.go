@@ -35,6 +35,9 @@ type replies struct {
 	edit    map[string]string            // state id → the label of the summary choice that changes its answer
 	labels  map[string]any               // state id → its label, as the summary's template data
 	asked   map[string]*asked            // question id → its reply's parts, when they read nothing of the session
+	// lines are the summary's line of each state with an answer, split at
+	// the answer (locale.Catalog.Around): the text before it, and after.
+	lines map[string][2]string
 	// pieces are the quick replies the summary and ends put together from
 	// a turn's history and receipt, each written as JSON.
 	pieces *encoded
@@ -93,7 +96,7 @@ func (e *Engine) newPlan(f *flow.Flow) *plan {
 	}
 	for _, lang := range e.cat.Languages() {
 		r := &replies{choices: map[string][]Choice{}, options: map[string][]validate.Option{}, edit: map[string]string{},
-			labels: map[string]any{}, asked: map[string]*asked{}}
+			labels: map[string]any{}, asked: map[string]*asked{}, lines: map[string][2]string{}}
 		for id, st := range f.States {
 			switch st.Ask {
 			case flow.InputChoice, flow.InputConfirm:
@@ -104,6 +107,9 @@ func (e *Engine) newPlan(f *flow.Flow) *plan {
 			if st.Save != "" {
 				r.edit[id] = e.editLabel(st, lang)
 				r.labels[id] = say(e.cat, lang, st.Label, nil)
+				if before, after, ok := e.cat.Around(lang, "bot.summary.line", "value", map[string]any{"label": r.labels[id]}); ok {
+					r.lines[id] = [2]string{before, after}
+				}
 			}
 		}
 		p.langs[lang] = r

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nicksnyder/go-i18n/v2/i18n"
+
 	"github.com/claimbot/claimbot/internal/flow"
 )
 
@@ -333,5 +335,68 @@ func TestConstant(t *testing.T) {
 	}
 	if constant < 50 || varying < 10 {
 		t.Errorf("only %d constant and %d varying texts", constant, varying)
+	}
+}
+
+// TestAround: for every text of every language made of literals and
+// {{.field}}s, and each of its fields, Around splits it so that before,
+// the value and after are what Text renders with that value, for values
+// of every kind; and a text with a field twice, with none, or with more
+// than fields is not split.
+func TestAround(t *testing.T) {
+	cat := loadCatalog(t, loadFlows(t))
+	field := regexp.MustCompile(`{{\s*\.([a-z_]+)\s*}}`)
+	split := 0
+	for _, lang := range cat.Languages() {
+		for id, e := range cat.langs[lang] {
+			names := map[string]int{}
+			for _, m := range field.FindAllStringSubmatch(e.text, -1) {
+				names[m[1]]++
+			}
+			names["absent"] = 0
+			for name, n := range names {
+				data := map[string]any{}
+				for other := range names {
+					if other != name {
+						data[other] = "«" + other + "»"
+					}
+				}
+				before, after, ok := cat.Around(lang, id, name, data)
+				if !ok {
+					if n == 1 && e.parts != nil {
+						t.Errorf("%s %s: %q not split at %s", lang, id, e.text, name)
+					}
+					continue
+				}
+				if n != 1 || e.parts == nil {
+					t.Errorf("%s %s: %q split at %s, which it has %d times", lang, id, e.text, name, n)
+					continue
+				}
+				split++
+				for _, v := range []any{"값", "", 25, int64(-3), 1.5, true, nil, []string{"a"}} {
+					m := map[string]any{name: v}
+					for k, x := range data {
+						m[k] = x
+					}
+					var b strings.Builder
+					b.WriteString(before)
+					WriteValue(&b, v)
+					b.WriteString(after)
+					if want := cat.Text(lang, id, m); b.String() != want {
+						t.Errorf("%s %s at %s with %v: %q, Text gives %q", lang, id, name, v, b.String(), want)
+					}
+				}
+			}
+		}
+	}
+	if split < 20 {
+		t.Errorf("only %d texts split", split)
+	}
+	c := &Catalog{langs: map[string]map[string]*entry{Source: {}}}
+	for id, src := range map[string]string{"twice": "{{.a}} {{.a}}", "if": "{{if .a}}{{.a}}{{end}}", "none": "가나다", "pipe": "{{.a | print}}"} {
+		c.add(Source, &i18n.Message{ID: id, Other: src})
+		if _, _, ok := c.Around(Source, id, "a", nil); ok {
+			t.Errorf("%q split at a", src)
+		}
 	}
 }
