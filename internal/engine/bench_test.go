@@ -56,6 +56,43 @@ func BenchmarkConversationDistinct(b *testing.B) {
 	}
 }
 
+// BenchmarkConversationDistinctWire is BenchmarkConversationDistinct with
+// every reply written as the WebSocket writes it (Reply.AppendJSON).
+func BenchmarkConversationDistinctWire(b *testing.B) {
+	answers := map[string]string{"privacy_consent": "yes", "reporter_type": "small_business", "service": "messenger",
+		"damage_type": "free_monetary", "business_number": "220-81-62517", "loss_amount": "25만원",
+		"email": "owner@example.com", "phone": "010-5555-1234", "title": "주문 알림 누락", "content": "10월 15일 저녁 주문 알림이 오지 않았습니다."}
+	b.ReportAllocs()
+	n := 0
+	wire := make([]byte, 0, 4096)
+	for b.Loop() {
+		n++
+		c := newChat(b, "ko")
+		c.wire = wire
+		c.fill(with(answers, "business_name", fmt.Sprintf("행복분식 %d호점", n)))
+		c.choose("submit")
+		wire = c.wire
+	}
+}
+
+// BenchmarkStepWire is BenchmarkStep with its reply written as the
+// WebSocket writes it.
+func BenchmarkStepWire(b *testing.B) {
+	c := newChat(b, "ko")
+	c.choose("yes").choose("small_business").choose("messenger").choose("free_monetary").text("행복분식").text("220-81-62517").text("25만원")
+	in := engine.Input{Kind: engine.Text, Text: "owner@example.com", ID: "x-1", State: "email"}
+	env := engine.Env{Now: duringIntake}
+	buf := make([]byte, 0, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		res, err := c.e.Step(c.s, in, env)
+		if err != nil {
+			b.Fatal(err)
+		}
+		buf = res.Reply.AppendJSON(buf[:0])
+	}
+}
+
 // BenchmarkStepChoiceEnglish is a quick reply typed in English: the
 // choices are matched by their translated labels.
 func BenchmarkStepChoiceEnglish(b *testing.B) {
@@ -73,5 +110,19 @@ func benchStep(b *testing.B, c *chat, in engine.Input) {
 		if _, err := c.e.Step(c.s, in, env); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkReplyJSONSummary writes the summary's reply as the WebSocket
+// writes it: the answers and the choices that change them, in Korean.
+func BenchmarkReplyJSONSummary(b *testing.B) {
+	c := newChat(b, "ko")
+	c.fill(map[string]string{"privacy_consent": "yes", "reporter_type": "small_business", "service": "messenger",
+		"damage_type": "free_monetary", "business_name": "행복분식", "business_number": "220-81-62517", "loss_amount": "25만원",
+		"email": "a@b.co", "phone": "01012345678", "title": "제목", "content": "내용"})
+	buf := make([]byte, 0, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = c.r.AppendJSON(buf[:0])
 	}
 }

@@ -22,23 +22,21 @@ func (r *Reply) AppendJSON(b []byte) []byte {
 	b = append(b, `,"input":`...)
 	b = appendString(b, r.Input)
 	b = append(b, `,"messages":`...)
-	b = appendStrings(b, r.Messages)
-	b = append(b, `,"choices":[`...)
-	for i, c := range r.Choices {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"value":`...)
-		b = appendString(b, c.Value)
-		b = append(b, `,"label":`...)
-		b = appendString(b, c.Label)
-		if c.Short != "" {
-			b = append(b, `,"short":`...)
-			b = appendString(b, c.Short)
-		}
-		b = append(b, '}')
+	if e := r.enc; e != nil && e.msgsJSON != nil && sameSlice(r.Messages, e.msgs) {
+		b = append(b, e.msgsJSON...)
+	} else {
+		b = appendStrings(b, r.Messages)
 	}
-	b = append(b, `],"invalid":`...)
+	b = append(b, `,"choices":`...)
+	switch e := r.enc; {
+	case e != nil && e.choicesJSON != nil && sameSlice(r.Choices, e.choices):
+		b = append(b, e.choicesJSON...)
+	case e != nil && e.pieces != nil:
+		b = appendPieces(b, r.Choices, e.pieces)
+	default:
+		b = appendChoices(b, r.Choices)
+	}
+	b = append(b, `,"invalid":`...)
 	b = strconv.AppendBool(b, r.Invalid)
 	b = append(b, `,"done":`...)
 	b = strconv.AppendBool(b, r.Done)
@@ -164,6 +162,46 @@ func appendMarshal(b []byte, v any) []byte {
 		return append(b, "null"...) // only for values json cannot encode, which these are not
 	}
 	return append(b, j...)
+}
+
+func appendChoices(b []byte, cs []Choice) []byte {
+	b = append(b, '[')
+	for i, c := range cs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendChoice(b, c)
+	}
+	return append(b, ']')
+}
+
+// appendPieces is appendChoices taking each choice equal to one of
+// pieces as written already.
+func appendPieces(b []byte, cs []Choice, pieces map[string]piece) []byte {
+	b = append(b, '[')
+	for i, c := range cs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if p, ok := pieces[c.Value]; ok && p.c == c {
+			b = append(b, p.json...)
+		} else {
+			b = appendChoice(b, c)
+		}
+	}
+	return append(b, ']')
+}
+
+func appendChoice(b []byte, c Choice) []byte {
+	b = append(b, `{"value":`...)
+	b = appendString(b, c.Value)
+	b = append(b, `,"label":`...)
+	b = appendString(b, c.Label)
+	if c.Short != "" {
+		b = append(b, `,"short":`...)
+		b = appendString(b, c.Short)
+	}
+	return append(b, '}')
 }
 
 func appendStrings(b []byte, ss []string) []byte {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -143,6 +144,9 @@ type Engine struct {
 	// of looking it up in the plan's moves: for the tests that compare
 	// the two.
 	fireMachine bool
+	// noReplyCache makes every reply be built anew instead of sharing the
+	// plan's asked parts: for the tests that compare the two.
+	noReplyCache bool
 }
 
 // New builds an engine over flows (by id) and their catalogue. versions
@@ -281,7 +285,7 @@ func (e *Engine) Step(s *Session, in Input, env Env) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("%w %q", ErrUnknownFlow, s.Flow)
 	}
-	t := &turn{e: e, f: f, env: env}
+	t := &turn{e: e, f: f, env: env, uncached: e.noReplyCache}
 	fresh := s.State == "" || (moved && f.States[s.State] == nil)
 	if !e.flows[s.Flow].Intake.Open(env.Now) {
 		// Outside the intake window nothing is applied and nothing is
@@ -349,6 +353,8 @@ type turn struct {
 	fileName string
 	msgs     []string // messages of states passed through on the way
 	moves    []flow.Edge
+	// uncached builds every reply anew, as the plan's asked parts are.
+	uncached bool
 
 	// sharedAnswers is set while s.Answers is still the map of the session
 	// the step was given, which it must not change: derive builds a new map,
@@ -577,6 +583,12 @@ func (t *turn) refuse(st *flow.State, code string) {
 		t.derive(st)
 		return
 	}
+	if a := t.asked(st); a != nil && a.refuse {
+		t.reply = t.askedReply(st, a)
+		t.reply.Invalid = true
+		t.reply.Messages, t.reply.enc = t.refused(st, a, code)
+		return
+	}
 	msg := t.refusal(st, code)
 	t.reply = t.ask(st)
 	t.reply.Invalid = true
@@ -585,6 +597,30 @@ func (t *turn) refuse(st *flow.State, code string) {
 		again = nil // the refusal already shows it
 	}
 	t.reply.Messages = append([]string{msg}, again...)
+}
+
+// refused are the messages of refuse for question st, whose parts are a,
+// and their JSON with the reply's choices: made on the first refusal with
+// that code, as refuse makes them.
+func (t *turn) refused(st *flow.State, a *asked, code string) ([]string, *encoded) {
+	back := 0
+	if len(t.s.History) > 0 {
+		back = 1
+	}
+	if r, ok := a.refused.Load(code); ok {
+		return r.(*refused).msgs, r.(*refused).enc[back]
+	}
+	msg := t.refusal(st, code)
+	again := lastOf(a.msgs)
+	if len(again) == 1 && strings.Contains(msg, again[0]) {
+		again = nil // the refusal already shows it
+	}
+	r := &refused{msgs: slices.Clip(append([]string{msg}, again...))}
+	for i := range r.enc {
+		r.enc[i] = encode(r.msgs, a.choices[i])
+	}
+	v, _ := a.refused.LoadOrStore(code, r)
+	return v.(*refused).msgs, v.(*refused).enc[back]
 }
 
 func lastOf(msgs []string) []string {
@@ -836,7 +872,7 @@ func (t *turn) ended(state, claimID string) Reply {
 		msgs = []string{t.text("bot.done.ended", nil)}
 	}
 	return Reply{Type: "reply", State: state, Input: flow.InputNone.Wire(), Messages: msgs, Done: true, ClaimID: claimID,
-		Choices: t.endChoices(claimID)}
+		Choices: t.endChoices(claimID), enc: t.pieces()}
 }
 
 func (t *turn) restart() []Choice {
@@ -911,6 +947,9 @@ func (t *turn) current() Reply {
 // the way, the state's own messages, and its choices.
 func (t *turn) ask(st *flow.State) Reply {
 	s := t.s
+	if a := t.asked(st); a != nil {
+		return t.askedReply(st, a)
+	}
 	// The messages: those on the way, the state's, then the summary or the
 	// current answer. Sized once; nil when there are none.
 	n := len(t.msgs) + len(st.Say)
@@ -940,10 +979,48 @@ func (t *turn) ask(st *flow.State) Reply {
 	if st.Ask == flow.InputFiles {
 		t.filesReply(&r, st)
 	}
+	if st.Ask == flow.InputSummary {
+		r.enc = t.pieces()
+	}
 	if back {
 		r.Choices = append(r.Choices, Choice{Value: flow.ValueBack, Label: t.text("bot.choice.back", nil)})
 	}
 	return r
+}
+
+// asked returns the plan's parts of question st's reply, when ask would
+// build the same now: no messages on the way, and no answer to show.
+func (t *turn) asked(st *flow.State) *asked {
+	if t.uncached || len(t.msgs) > 0 {
+		return nil
+	}
+	a := t.plan().replies(t.s.Lang).asked[st.ID]
+	if a == nil {
+		return nil
+	}
+	if _, answered := t.s.Answers[st.Save]; answered {
+		return nil
+	}
+	return a
+}
+
+// pieces are the plan's quick replies written as JSON, for a reply that
+// puts some of them together; nil when every reply is built anew.
+func (t *turn) pieces() *encoded {
+	if t.uncached {
+		return nil
+	}
+	return t.plan().replies(t.s.Lang).pieces
+}
+
+// askedReply is ask's reply to question st from its parts a.
+func (t *turn) askedReply(st *flow.State, a *asked) Reply {
+	back := 0
+	if len(t.s.History) > 0 {
+		back = 1
+	}
+	return Reply{Type: "reply", State: st.ID, Field: st.Save, Input: st.Ask.Wire(), Messages: a.msgs, Choices: a.choices[back],
+		enc: a.enc[back]}
 }
 
 // choices are the quick replies a state offers, without back, in a new
@@ -999,7 +1076,8 @@ func (t *turn) choiceLabel(st *flow.State, value string) (string, bool) {
 // summary lists the answers on the path, in full: the user's own screen.
 func (t *turn) summary(st *flow.State) string {
 	var b strings.Builder
-	data := map[string]any{} // the catalogue only reads it: one for every line
+	var data map[string]any // the catalogue only reads it: one for every line
+	r := t.plan().replies(t.s.Lang)
 	for _, id := range t.s.History {
 		q := t.f.States[id]
 		if q == nil || q.Save == "" || !st.Editable(q.Save) {
@@ -1012,7 +1090,16 @@ func (t *turn) summary(st *flow.State) string {
 		if b.Len() > 0 {
 			b.WriteByte('\n')
 		}
-		label, ok := t.plan().replies(t.s.Lang).labels[id]
+		if line, ok := r.lines[id]; ok && !t.uncached {
+			b.WriteString(line[0])
+			locale.WriteValue(&b, t.display(q, v))
+			b.WriteString(line[1])
+			continue
+		}
+		if data == nil {
+			data = map[string]any{}
+		}
+		label, ok := r.labels[id]
 		if !ok {
 			label = t.say(q.Label, nil)
 		}

@@ -47,6 +47,7 @@ type chat struct {
 	claims []*engine.Claim
 	now    time.Time
 	n      int
+	wire   []byte // when set, every reply is written here as the WebSocket writes it
 }
 
 func newChat(t testing.TB, lang string) *chat {
@@ -67,6 +68,9 @@ func (c *chat) step(in engine.Input) *chat {
 		c.s = res.Session
 	}
 	c.r = res.Reply
+	if c.wire != nil {
+		c.wire = c.r.AppendJSON(c.wire[:0])
+	}
 	if res.Claim != nil {
 		c.claims = append(c.claims, res.Claim)
 	}

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 
 	"github.com/looplab/fsm"
@@ -33,6 +34,33 @@ type replies struct {
 	options map[string][]validate.Option // the same state id → its quick replies as the matcher sees them
 	edit    map[string]string            // state id → the label of the summary choice that changes its answer
 	labels  map[string]any               // state id → its label, as the summary's template data
+	asked   map[string]*asked            // question id → its reply's parts, when they read nothing of the session
+	// lines are the summary's line of each state with an answer, split at
+	// the answer (locale.Catalog.Around): the text before it, and after.
+	lines map[string][2]string
+	// pieces are the quick replies the summary and ends put together from
+	// a turn's history and receipt, each written as JSON.
+	pieces *encoded
+}
+
+// asked is what a question's reply is made of in one language when none
+// of its texts reads the session (see newAsked): built once per plan, and
+// shared by every reply that asks it with no other message, unanswered.
+// What it holds is never changed: its slices have no room to grow, so a
+// step that adds to a reply's messages or choices makes new ones.
+type asked struct {
+	msgs    []string
+	choices [2][]Choice // without back, with back
+	enc     [2]*encoded // msgs with choices[i], as JSON
+	refuse  bool        // its refusals read nothing of the session either
+	refused sync.Map    // refusal code → *refused, made on first use
+}
+
+// refused is the reply to a refused answer of an asked question, as
+// refuse makes it: the refusal, then the question again.
+type refused struct {
+	msgs []string
+	enc  [2]*encoded // msgs with asked.choices[i], as JSON
 }
 
 // plan returns the plan of flow f, making it on first use: older versions
@@ -68,7 +96,7 @@ func (e *Engine) newPlan(f *flow.Flow) *plan {
 	}
 	for _, lang := range e.cat.Languages() {
 		r := &replies{choices: map[string][]Choice{}, options: map[string][]validate.Option{}, edit: map[string]string{},
-			labels: map[string]any{}}
+			labels: map[string]any{}, asked: map[string]*asked{}, lines: map[string][2]string{}}
 		for id, st := range f.States {
 			switch st.Ask {
 			case flow.InputChoice, flow.InputConfirm:
@@ -79,11 +107,80 @@ func (e *Engine) newPlan(f *flow.Flow) *plan {
 			if st.Save != "" {
 				r.edit[id] = e.editLabel(st, lang)
 				r.labels[id] = say(e.cat, lang, st.Label, nil)
+				if before, after, ok := e.cat.Around(lang, "bot.summary.line", "value", map[string]any{"label": r.labels[id]}); ok {
+					r.lines[id] = [2]string{before, after}
+				}
 			}
 		}
 		p.langs[lang] = r
+		r.pieces = e.newPieces(p, r, lang)
+		for _, st := range f.States {
+			if a := e.newAsked(p, st, lang); a != nil {
+				r.asked[st.ID] = a
+			}
+		}
 	}
 	return p
+}
+
+// newAsked builds the parts of question st's reply in lang, as ask builds
+// them, when none of them depends on the session; else it returns nil.
+// Conservatively: a question that waits for a typed answer or a quick
+// reply (not the summary, not files, whose replies list answers and
+// files), whose messages are no templates in lang. Its quick replies and
+// back are texts without data already, and its fields are the state's.
+func (e *Engine) newAsked(p *plan, st *flow.State, lang string) *asked {
+	if !st.Waits() || st.Ask == flow.InputSummary || st.Ask == flow.InputFiles {
+		return nil
+	}
+	for _, txt := range st.Say {
+		if !constant(e.cat, lang, txt) {
+			return nil
+		}
+	}
+	a := &asked{refuse: st.Invalid == nil || constant(e.cat, lang, *st.Invalid)}
+	for i, history := range [][]string{nil, {st.ID}} {
+		t := &turn{e: e, f: p.f, p: p, s: &Session{Lang: lang, History: history}, uncached: true}
+		r := t.ask(st)
+		if i == 0 {
+			a.msgs = slices.Clip(r.Messages)
+		}
+		a.choices[i] = slices.Clip(r.Choices)
+		a.enc[i] = encode(a.msgs, a.choices[i])
+	}
+	return a
+}
+
+// newPieces writes as JSON the quick replies of lang that the summary and
+// ends put together: submit, each summary choice that changes an answer,
+// back, restart and attach, as choices, restart and endChoices make them.
+func (e *Engine) newPieces(p *plan, r *replies, lang string) *encoded {
+	t := &turn{e: e, f: p.f, p: p, s: &Session{Lang: lang}, uncached: true}
+	cs := []Choice{{Value: flow.ValueSubmit, Label: t.text("bot.choice.submit", nil)},
+		{Value: flow.ValueBack, Label: t.text("bot.choice.back", nil)},
+		{Value: ValueAttach, Label: t.text("bot.choice.attach", nil)}}
+	cs = append(cs, t.restart()...)
+	for _, id := range p.f.Order {
+		if label, ok := r.edit[id]; ok {
+			cs = append(cs, Choice{Value: p.edit[id], Label: label})
+		}
+	}
+	enc := &encoded{pieces: map[string]piece{}}
+	for _, c := range cs {
+		// Two questions may save the same key, with labels of their own:
+		// the first one's in the flow is kept, and the other's is written
+		// as any choice (appendPieces compares the whole choice).
+		if _, ok := enc.pieces[c.Value]; !ok {
+			enc.pieces[c.Value] = piece{c: c, json: appendChoice(nil, c)}
+		}
+	}
+	return enc
+}
+
+// constant reports whether flow text txt renders the same in lang
+// whatever the data (see say).
+func constant(cat *locale.Catalog, lang string, txt flow.Text) bool {
+	return (txt.Tmpl == nil && lang == locale.Source) || cat.Constant(lang, txt.ID)
 }
 
 // movesOf asks a state machine of f for every move of the flow (f.Edges,

@@ -15,6 +15,38 @@ type Reply struct {
 	// so far (omitted while there are none).
 	Upload *Upload     `json:"upload,omitempty"`
 	Files  []FileShown `json:"files,omitempty"`
+
+	// enc, when set, holds Messages and Choices as AppendJSON writes them,
+	// made once for the replies that share them (see plan.asked). It
+	// serves only while the fields still hold those very slices.
+	enc *encoded
+}
+
+// encoded is a reply's messages and choices already written as JSON;
+// or, with pieces, quick replies a turn puts together (the summary's, an
+// end's) each already written.
+type encoded struct {
+	msgs        []string
+	msgsJSON    []byte
+	choices     []Choice
+	choicesJSON []byte
+	pieces      map[string]piece // choice value → the choice and its JSON
+}
+
+// piece is a quick reply written as JSON: for a choice equal to c.
+type piece struct {
+	c    Choice
+	json []byte
+}
+
+func encode(msgs []string, choices []Choice) *encoded {
+	return &encoded{msgs: msgs, msgsJSON: appendStrings(nil, msgs), choices: choices, choicesJSON: appendChoices(nil, choices)}
+}
+
+// sameSlice reports whether a and b are the same slice: a reply's field
+// still holding what was encoded. Empty ones encode alike.
+func sameSlice[T any](a, b []T) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 // UploadPath is where the server mounts the tus endpoint (CONTRACT §7).

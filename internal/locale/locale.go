@@ -72,20 +72,61 @@ func simpleParts(src string) ([]part, bool) {
 
 func (e *entry) render(data map[string]any) string {
 	var b strings.Builder
-	for _, p := range e.parts {
+	e.write(&b, e.parts, data)
+	return b.String()
+}
+
+func (e *entry) write(b *strings.Builder, parts []part, data map[string]any) {
+	for _, p := range parts {
 		if p.field == "" {
 			b.WriteString(p.lit)
 			continue
 		}
-		switch v := data[p.field].(type) {
-		case string:
-			b.WriteString(v)
-		case nil:
-		default:
-			fmt.Fprint(&b, v)
+		WriteValue(b, data[p.field])
+	}
+}
+
+// WriteValue writes a value of template data as a text made of literals
+// and {{.field}}s shows it.
+func WriteValue(b *strings.Builder, v any) {
+	switch v := v.(type) {
+	case string:
+		b.WriteString(v)
+	case nil:
+	default:
+		fmt.Fprint(b, v)
+	}
+}
+
+// Around splits message id in lang at its one {{.field}}: Text(lang, id,
+// m) is before, then m[field] as WriteValue writes it, then after, for
+// every m that holds what data holds besides field. ok is false when the
+// text is not made of literals and {{.field}}s only, or has field other
+// than once; the caller then renders it with Text.
+func (c *Catalog) Around(lang, id, field string, data map[string]any) (before, after string, ok bool) {
+	e := c.langs[lang][id]
+	if e == nil {
+		e = c.langs[Source][id]
+	}
+	if e == nil || e.tmpl == nil || e.parts == nil {
+		return "", "", false
+	}
+	at := -1
+	for i, p := range e.parts {
+		if p.field == field {
+			if at >= 0 {
+				return "", "", false
+			}
+			at = i
 		}
 	}
-	return b.String()
+	if at < 0 {
+		return "", "", false
+	}
+	var b, a strings.Builder
+	e.write(&b, e.parts[:at], data)
+	e.write(&a, e.parts[at+1:], data)
+	return b.String(), a.String(), true
 }
 
 // Catalog maps language → message id → text.
@@ -108,6 +149,18 @@ func (c *Catalog) Languages() []string {
 
 // Has reports whether lang has its own text for id.
 func (c *Catalog) Has(lang, id string) bool { _, ok := c.langs[lang][id]; return ok }
+
+// Constant reports whether Text(lang, id, data) is the same text whatever
+// the data: the text it renders (lang's, else Korean's) is no template, or
+// there is none and Text gives the id. A template counts as varying even
+// when it reads nothing, so a caller may keep a constant text for good.
+func (c *Catalog) Constant(lang, id string) bool {
+	e := c.langs[lang][id]
+	if e == nil {
+		e = c.langs[Source][id]
+	}
+	return e == nil || e.tmpl == nil
+}
 
 // Text renders message id in lang with data (a map or struct for Go
 // template actions), falling back to Korean, then to the id itself.

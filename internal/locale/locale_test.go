@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nicksnyder/go-i18n/v2/i18n"
+
 	"github.com/claimbot/claimbot/internal/flow"
 )
 
@@ -288,5 +290,113 @@ func TestMissingRefusalText(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no error for the email question's missing refusal text:\n%s", ps.Error())
+	}
+}
+
+// TestConstant: a text Constant calls constant renders the same whatever
+// the data, in every language (and one the catalogue lacks), for every id
+// of the catalogue and for one it lacks; and every template is not.
+func TestConstant(t *testing.T) {
+	cat := loadCatalog(t, loadFlows(t))
+	data := []any{nil, map[string]any{}, map[string]any{"label": "라벨", "value": "값", "claim_id": "C-1", "min": 1, "max": 9,
+		"name": "x.pdf", "count": 2, "max_files": 3, "tier": "top"}}
+	constant, varying := 0, 0
+	for _, lang := range append(cat.Languages(), "fr") {
+		ids := []string{"no.such.id"}
+		for id := range cat.langs[Source] {
+			ids = append(ids, id)
+		}
+		for id := range cat.langs[lang] {
+			ids = append(ids, id)
+		}
+		for _, id := range ids {
+			e := cat.langs[lang][id]
+			if e == nil {
+				e = cat.langs[Source][id]
+			}
+			if !cat.Constant(lang, id) {
+				varying++
+				if e == nil || !strings.Contains(e.text, "{{") {
+					t.Errorf("%s %s: not constant, but %v is no template", lang, id, e)
+				}
+				continue
+			}
+			constant++
+			want := cat.Text(lang, id, nil)
+			for _, d := range data {
+				if got := cat.Text(lang, id, d); got != want {
+					t.Errorf("%s %s: constant, but %q with %v, %q without", lang, id, got, d, want)
+				}
+			}
+			if e != nil && strings.Contains(e.text, "{{") {
+				t.Errorf("%s %s: constant, but a template: %q", lang, id, e.text)
+			}
+		}
+	}
+	if constant < 50 || varying < 10 {
+		t.Errorf("only %d constant and %d varying texts", constant, varying)
+	}
+}
+
+// TestAround: for every text of every language made of literals and
+// {{.field}}s, and each of its fields, Around splits it so that before,
+// the value and after are what Text renders with that value, for values
+// of every kind; and a text with a field twice, with none, or with more
+// than fields is not split.
+func TestAround(t *testing.T) {
+	cat := loadCatalog(t, loadFlows(t))
+	field := regexp.MustCompile(`{{\s*\.([a-z_]+)\s*}}`)
+	split := 0
+	for _, lang := range cat.Languages() {
+		for id, e := range cat.langs[lang] {
+			names := map[string]int{}
+			for _, m := range field.FindAllStringSubmatch(e.text, -1) {
+				names[m[1]]++
+			}
+			names["absent"] = 0
+			for name, n := range names {
+				data := map[string]any{}
+				for other := range names {
+					if other != name {
+						data[other] = "«" + other + "»"
+					}
+				}
+				before, after, ok := cat.Around(lang, id, name, data)
+				if !ok {
+					if n == 1 && e.parts != nil {
+						t.Errorf("%s %s: %q not split at %s", lang, id, e.text, name)
+					}
+					continue
+				}
+				if n != 1 || e.parts == nil {
+					t.Errorf("%s %s: %q split at %s, which it has %d times", lang, id, e.text, name, n)
+					continue
+				}
+				split++
+				for _, v := range []any{"값", "", 25, int64(-3), 1.5, true, nil, []string{"a"}} {
+					m := map[string]any{name: v}
+					for k, x := range data {
+						m[k] = x
+					}
+					var b strings.Builder
+					b.WriteString(before)
+					WriteValue(&b, v)
+					b.WriteString(after)
+					if want := cat.Text(lang, id, m); b.String() != want {
+						t.Errorf("%s %s at %s with %v: %q, Text gives %q", lang, id, name, v, b.String(), want)
+					}
+				}
+			}
+		}
+	}
+	if split < 20 {
+		t.Errorf("only %d texts split", split)
+	}
+	c := &Catalog{langs: map[string]map[string]*entry{Source: {}}}
+	for id, src := range map[string]string{"twice": "{{.a}} {{.a}}", "if": "{{if .a}}{{.a}}{{end}}", "none": "가나다", "pipe": "{{.a | print}}"} {
+		c.add(Source, &i18n.Message{ID: id, Other: src})
+		if _, _, ok := c.Around(Source, id, "a", nil); ok {
+			t.Errorf("%q split at a", src)
+		}
 	}
 }
