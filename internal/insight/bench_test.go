@@ -148,11 +148,20 @@ func redisCPU(b *testing.B, rdb redis.UniversalClient) time.Duration {
 // scriptCost is the turn script's time in Redis per call since the stats
 // were reset (INFO commandstats: evalsha and eval).
 func scriptCost(b *testing.B, rdb redis.UniversalClient) float64 {
+	usec, calls := scriptTime(b, rdb)
+	if calls == 0 {
+		return 0
+	}
+	return usec / calls
+}
+
+// scriptTime is the scripts' time in Redis (µs) and their calls so far
+// (INFO commandstats: evalsha and eval).
+func scriptTime(b *testing.B, rdb redis.UniversalClient) (usec, calls float64) {
 	info, err := rdb.Info(context.Background(), "commandstats").Result()
 	if err != nil {
 		b.Fatal(err)
 	}
-	var calls, usec float64
 	for _, l := range strings.Split(info, "\n") {
 		name, rest, ok := strings.Cut(strings.TrimSpace(l), ":")
 		if !ok || (name != "cmdstat_evalsha" && name != "cmdstat_eval") {
@@ -169,10 +178,7 @@ func scriptCost(b *testing.B, rdb redis.UniversalClient) float64 {
 			}
 		}
 	}
-	if calls == 0 {
-		return 0
-	}
-	return usec / calls
+	return usec, calls
 }
 
 // BenchmarkCountsShare measures what the counts cost as a share of a
@@ -181,7 +187,9 @@ func scriptCost(b *testing.B, rdb redis.UniversalClient) float64 {
 // without, alternating, so both see the same machine and the same Redis
 // (a shared machine's speed drifts more between separate runs than the
 // counts cost). It reports the processor time per turn of each and
-// counts-%: (with − without) / with.
+// counts-%: (with − without) / with; and the turn script's time per call
+// with and without (INFO commandstats), the part of Redis's that the
+// script itself takes.
 func BenchmarkCountsShare(b *testing.B) {
 	// A block is 32 conversations, 16 at a time (as a server has many
 	// under way: one alone makes the process spin idle between its
@@ -198,6 +206,7 @@ func BenchmarkCountsShare(b *testing.B) {
 	}
 	rdb.FlushAll(ctx)
 	var goCPU, redisCPUs [2]time.Duration // [0] without, [1] with
+	var scriptUsec, scriptCalls [2]float64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		for _, counts := range []bool{i%2 == 0, i%2 != 0} { // which goes first alternates too
@@ -205,6 +214,7 @@ func BenchmarkCountsShare(b *testing.B) {
 			if counts {
 				k = 1
 			}
+			u0, c0 := scriptTime(b, rdb)
 			r0, g0 := redisCPU(b, rdb), processCPU()
 			var wg sync.WaitGroup
 			for range parallel {
@@ -219,6 +229,9 @@ func BenchmarkCountsShare(b *testing.B) {
 			wg.Wait()
 			goCPU[k] += processCPU() - g0
 			redisCPUs[k] += redisCPU(b, rdb) - r0
+			u1, c1 := scriptTime(b, rdb)
+			scriptUsec[k] += u1 - u0
+			scriptCalls[k] += c1 - c0
 		}
 	}
 	b.StopTimer()
@@ -229,6 +242,8 @@ func BenchmarkCountsShare(b *testing.B) {
 	b.ReportMetric(float64(redisCPUs[1]-redisCPUs[0])/float64(time.Microsecond)/turns, "redis-Δµs/turn")
 	b.ReportMetric(float64(goCPU[1]-goCPU[0])/float64(time.Microsecond)/turns, "go-Δµs/turn")
 	b.ReportMetric((per(1)-per(0))*100/per(1), "counts-%")
+	b.ReportMetric(scriptUsec[1]/scriptCalls[1], "script-with-µs/call")
+	b.ReportMetric(scriptUsec[0]/scriptCalls[0], "script-without-µs/call")
 }
 
 // BenchmarkOf is what the counts cost this process a turn, alone: the
