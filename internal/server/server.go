@@ -705,9 +705,10 @@ func (s *Server) register(c *conn, user string) bool {
 	u := s.users[user]
 	if u == nil {
 		u = &userConns{id: user}
-		if s.cfg.RateLimit > 0 {
-			u.lim = rate.NewLimiter(rate.Limit(s.cfg.RateLimit), burst(s.cfg.RateLimit))
-		}
+	}
+	if s.cfg.RateLimit > 0 {
+		// Contract §0: frames per second per connection, burst twice that.
+		c.lim = rate.NewLimiter(rate.Limit(s.cfg.RateLimit), burst(s.cfg.RateLimit))
 	}
 	c.user = u // before any return: the caller closes c through it
 	if s.stopping {

@@ -65,6 +65,7 @@ type conn struct {
 	s    *Server
 	ws   *websocket.Conn
 	conv *store.Conv
+	lim  *rate.Limiter // this socket's frames (contract §0); nil: no rate limit
 	// shown is the state of the last reply this connection sent: what a
 	// frame without state answers. conv may be shared with the user's
 	// other sockets, so it cannot keep this.
@@ -94,7 +95,6 @@ type conn struct {
 // not more of them.
 //   - At most Config.SocketsPerUser sockets: a new one closes the oldest
 //     (1008), so a user coming back on another device always gets in.
-//   - One rate limit, a token bucket all of them draw from.
 //   - One turn at a time: the turns of two tabs run one after the other
 //     instead of racing each other's compare-and-set in Redis, so
 //     "unavailable" only ever means Redis, never the user's own tabs.
@@ -103,8 +103,7 @@ type conn struct {
 //     stale, which would cost a failed write and a reload every time.
 type userConns struct {
 	id    string
-	conns []*conn       // open, oldest first; guarded by Server.mu
-	lim   *rate.Limiter // nil: no rate limit
+	conns []*conn // open, oldest first; guarded by Server.mu
 
 	turnMu        sync.Mutex    // held while one of the user's turns runs
 	unavailableAt time.Time     // when a turn last found Redis unavailable; zero once one gets through
@@ -279,7 +278,7 @@ func (c *conn) frame(typ int, data []byte) bool {
 		c.closeAndDrain(websocket.CloseInvalidFramePayloadData, "invalid UTF-8")
 		return false
 	}
-	if lim := c.user.lim; lim != nil && !lim.Allow() {
+	if lim := c.lim; lim != nil && !lim.Allow() {
 		c.s.metrics.frameErrors.WithLabelValues("rate_limited").Inc()
 		c.problem("rate_limited")
 		if c.flooded() {
