@@ -164,19 +164,10 @@ func appendMarshal(b []byte, v any) []byte {
 	return append(b, j...)
 }
 
-func appendChoices(b []byte, cs []Choice) []byte {
-	b = append(b, '[')
-	for i, c := range cs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendChoice(b, c)
-	}
-	return append(b, ']')
-}
+func appendChoices(b []byte, cs []Choice) []byte { return appendPieces(b, cs, nil) }
 
-// appendPieces is appendChoices taking each choice equal to one of
-// pieces as written already.
+// appendPieces appends choices as a JSON array, taking each choice equal
+// to one of pieces (none when nil) as written already.
 func appendPieces(b []byte, cs []Choice, pieces map[string]piece) []byte {
 	b = append(b, '[')
 	for i, c := range cs {

@@ -6,10 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
-	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -131,30 +128,15 @@ func pending(ctx context.Context, rdb redis.UniversalClient) int64 {
 	return total
 }
 
-// processCPU is the processor time this process used so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+// processCPU and redisCPU: see redistest.
+func processCPU() time.Duration { return redistest.ProcessCPU() }
 
-// redisCPU is the processor time Redis used so far (INFO cpu), main thread
-// and others.
 func redisCPU(b *testing.B, rdb redis.UniversalClient) time.Duration {
-	info, err := rdb.Info(context.Background(), "cpu").Result()
+	d, err := redistest.ServerCPU(context.Background(), rdb)
 	if err != nil {
 		b.Fatal(err)
 	}
-	var total float64
-	for _, line := range strings.Split(info, "\r\n") {
-		for _, f := range []string{"used_cpu_sys:", "used_cpu_user:"} {
-			if v, ok := strings.CutPrefix(line, f); ok {
-				x, _ := strconv.ParseFloat(v, 64)
-				total += x
-			}
-		}
-	}
-	return time.Duration(total * float64(time.Second))
+	return d
 }
 
 // BenchmarkPost is one attempt to a receiver nearby that answers 204.

@@ -327,8 +327,8 @@ func (c *Conv) write(ctx context.Context, res engine.Result) (bool, error) {
 		}()
 		defer func() { <-done }()
 	}
-	// Room for the counts' keys, so they append in place.
-	keys := append(make([]string, 0, 6), c.key, c.key, c.key)
+	// Room for the counts' key, so it appends in place.
+	keys := append(make([]string, 0, 4), c.key, c.key, c.key)
 	waitFor := 0
 	if res.Claim != nil {
 		waitFor = c.st.opt.FiledReplicas
