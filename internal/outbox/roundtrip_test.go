@@ -106,18 +106,74 @@ func deliverCounting(t *testing.T, claims int, gap time.Duration) (trips, cmds f
 
 // TestRoundTripsPerDeliveredClaim: the acknowledgements of deliveries that
 // end close together share a round trip and a script call. Each took one
-// of its own before (gap 0: 1.16 round trips and 1.20 commands a claim,
-// the reads' included; gap 1 ms: 1.39 and 1.44); now 0.33 and 0.62.
+// of its own before (64 claims filed at once: 1.16 round trips and 1.20
+// commands a claim, the reads' included); now 0.33 (-race: 0.38–0.52).
+// Claims filed 1 ms apart are only reported: whether their deliveries
+// overlap depends on the machine's speed (1.39 before, 0.62 now on a
+// quiet machine, 1.16 under the race detector on a busy one, where each
+// delivery ends before the next begins and its acknowledgement rightly
+// waits for no other). TestAcksOfAnswersThatComeTogether shows the
+// sharing without the timing.
 func TestRoundTripsPerDeliveredClaim(t *testing.T) {
-	for _, tc := range []struct {
-		gap  time.Duration
-		most float64 // with room for a slow machine (-race: 0.38 and 0.88)
-	}{{0, 0.75}, {time.Millisecond, 1}} {
-		trips, cmds := deliverCounting(t, 64, tc.gap)
-		if trips > tc.most || cmds > tc.most {
-			t.Errorf("claims filed %s apart: %.2f round trips and %.2f commands a delivered claim, want at most %.2f",
-				tc.gap, trips, cmds, tc.most)
-		}
+	trips, cmds := deliverCounting(t, 64, 0)
+	if most := 0.75; trips > most || cmds > most {
+		t.Errorf("claims filed at once: %.2f round trips and %.2f commands a delivered claim, want at most %.2f",
+			trips, cmds, most)
+	}
+	deliverCounting(t, 64, time.Millisecond)
+}
+
+// TestAcksOfAnswersThatComeTogether: claims filed 1 ms apart whose
+// answers the receiver holds and then gives all at once are acknowledged
+// in one script call, not one each. The linger is raised so that only
+// the rule that closes a batch when every delivery in flight has joined
+// it decides, whatever the machine's speed.
+func TestAcksOfAnswersThatComeTogether(t *testing.T) {
+	defer func(d time.Duration) { ackLinger = d }(ackLinger)
+	ackLinger = 10 * time.Second
+	e := newEnv(t, redistest.Start(t))
+	count := &tripCount{}
+	rdb := redis.NewClient(&redis.Options{Addr: e.redis.Addr, PoolSize: Config{}.PoolSize()})
+	t.Cleanup(func() { rdb.Close() })
+	rdb.AddHook(count)
+	cfg := e.config()
+	cfg.PollInterval = time.Hour
+	r := &running{Sender: NewSender(rdb, cfg), done: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() {
+		defer close(r.done)
+		_ = r.Run(ctx)
+	}()
+	t.Cleanup(r.Stop)
+	e.enqueue(1) // the groups made and the scripts loaded
+	e.recv.WaitAccepted(t, 1, 3*time.Second)
+	e.waitDrained(3 * time.Second)
+
+	const held = 16
+	release := make(chan struct{})
+	var arrived atomic.Int32
+	e.recv.Respond(func(int, string) (int, http.Header) {
+		arrived.Add(1)
+		<-release
+		return 0, nil
+	})
+	for range held {
+		e.enqueueID(newClaimID(int(arrived.Load()) % shard.Count))
+		time.Sleep(time.Millisecond)
+	}
+	eventually(t, 5*time.Second, "deliveries not all at the receiver", func() bool { return arrived.Load() == held })
+	scripts := func() int {
+		count.mu.Lock()
+		defer count.mu.Unlock()
+		return count.names["evalsha"] + count.names["eval"]
+	}
+	s0 := scripts()
+	close(release)
+	e.recv.WaitAccepted(t, held+1, 5*time.Second)
+	e.waitDrained(5 * time.Second)
+	if calls := scripts() - s0; calls != 1 {
+		t.Errorf("%d answers given together were acknowledged in %d script calls, want 1", held, calls)
 	}
 }
 
