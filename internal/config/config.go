@@ -66,6 +66,12 @@ type Config struct {
 	// gives out (evidence files in webhooks), without a trailing slash.
 	// Empty: in dev mode http:// + the address listened on.
 	PublicURL string
+
+	// NoCounts leaves the intake counts (package insight) alone. Not a
+	// setting: nothing reads it from the environment. It is there to
+	// measure what the counts cost a whole turn (loadtest's
+	// BenchmarkCountsShareOfTurn runs a server with it and one without).
+	NoCounts bool
 }
 
 // MinBannerSecret is the shortest banner secret production accepts, in

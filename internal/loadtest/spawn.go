@@ -38,11 +38,12 @@ type StackOptions struct {
 	// started here). Empty: a redis-server started here
 	// with RedisConf.
 	RedisURL  string
-	RedisConf string // default: ./redis.conf when there is one
-	Flows     string // default flows
-	Locales   string // default locales
-	Server    bool   // start `claimbot serve`
-	Bare      bool   // start the bare loop in a process of its own
+	RedisConf string   // default: ./redis.conf when there is one
+	Flows     string   // default flows
+	Locales   string   // default locales
+	Server    bool     // start `claimbot serve`
+	Bare      bool     // start the bare loop in a process of its own
+	ServerEnv []string // more of the server's environment (tests)
 	// Dir keeps the processes' logs and Redis's data; default a new
 	// temporary folder, removed by Close.
 	Dir string
@@ -156,6 +157,7 @@ func StartStack(ctx context.Context, o StackOptions) (_ *Stack, err error) {
 			"CLAIMBOT_RATE_LIMIT=0", "CLAIMBOT_LOG_LEVEL=warn",
 			"CLAIMBOT_FLOWS=" + o.Flows, "CLAIMBOT_LOCALES=" + o.Locales,
 		}
+		env = append(env, o.ServerEnv...)
 		s.Server, err = startProc(ctx, "server", o.Binary, []string{"serve"}, env, filepath.Join(s.Dir, "server.log"), addr,
 			func(ctx context.Context) error { return httpReady(ctx, "http://"+addr+"/readyz") })
 		if err != nil {

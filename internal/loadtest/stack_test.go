@@ -19,6 +19,10 @@ import (
 	"github.com/claimbot/claimbot/internal/server"
 )
 
+// noCountsEnv set to 1 makes this test binary's `serve` leave the intake
+// counts alone (config.Config.NoCounts).
+const noCountsEnv = "CLAIMBOT_TEST_NO_COUNTS"
+
 // TestMain lets this test binary stand in for claimbot when a Stack
 // starts it as a child: `serve` runs the server as `claimbot serve` does
 // (settings from the environment), `loadtest --bare-serve ADDR --redis
@@ -40,6 +44,7 @@ func testChild(args []string) int {
 		if cfg, err = config.FromEnv(os.Getenv); err != nil {
 			break
 		}
+		cfg.NoCounts = os.Getenv(noCountsEnv) == "1"
 		var r *server.Running
 		if r, err = server.Start(ctx, cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))); err != nil {
 			break
@@ -69,7 +74,7 @@ func needRedisServer(t testing.TB) {
 	}
 }
 
-func startStack(t *testing.T, o StackOptions) *Stack {
+func startStack(t testing.TB, o StackOptions) *Stack {
 	t.Helper()
 	needRedisServer(t)
 	o.Flows, o.Locales = "../../flows", "../../locales"

@@ -110,7 +110,7 @@ func New(o Options) *Server {
 	}
 	s.eng.Store(o.Engine)
 	s.metrics.known(o.Engine)
-	s.store = store.New(o.Redis, s.engine, store.Options{TTL: s.cfg.SessionTTL, Now: s.now, FiledReplicas: s.cfg.FiledReplicas,
+	s.store = store.New(o.Redis, s.engine, store.Options{TTL: s.cfg.SessionTTL, Now: s.now, FiledReplicas: s.cfg.FiledReplicas, NoCounts: s.cfg.NoCounts,
 		Link: s.fileLink,
 		OnUnreplicated: func(acked int, err error) {
 			s.metrics.unreplicated.Inc()
