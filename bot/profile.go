@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"runtime/trace"
 	"syscall"
@@ -58,6 +59,7 @@ func (p *profiling) start() (stop func(), err error) {
 		path := *p.mem
 		write := func() {
 			if f, err := os.Create(path); err == nil {
+				runtime.GC() // the profile is as of the last collection: make it now
 				pprof.Lookup("heap").WriteTo(f, 0)
 				f.Close()
 			}

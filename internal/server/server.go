@@ -127,7 +127,7 @@ func New(o Options) *Server {
 		s.cookieKey = token.CookieKey(s.bannerKey)
 	}
 	s.upgrader = websocket.Upgrader{
-		ReadBufferSize:  1024,
+		ReadBufferSize:  0, // the hijacked reader, ours (idleread.go)
 		WriteBufferSize: 1024,
 		WriteBufferPool: &sync.Pool{},
 		CheckOrigin:     func(*http.Request) bool { return true }, // checked before the upgrade, with a 403
@@ -636,11 +636,13 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 			hdr = http.Header{"Set-Cookie": {ck.String()}}
 		}
 	}
-	ws, err := s.upgrader.Upgrade(w, r, hdr)
+	ow := &ownReader{ResponseWriter: w}
+	ws, err := s.upgrader.Upgrade(ow, r, hdr)
 	if err != nil {
 		return // the upgrader answered
 	}
 	c := &conn{s: s, ws: ws, tokenLang: id.Lang}
+	c.in.init(ws.NetConn(), ow.br)
 	if !s.register(c, id.User) {
 		// Shutdown took its list of connections between the check above
 		// and now: close this one as it closes those.

@@ -83,6 +83,7 @@ type conn struct {
 
 	floods []time.Time
 	pinger *time.Timer
+	in     idleReader // waits for input on a small stack (idleread.go)
 
 	turnMu     sync.Mutex // held while a turn runs, so shutdown waits for it
 	closing    bool       // Shutdown closes it
@@ -222,33 +223,48 @@ func (c *conn) ping() {
 	c.pinger.Reset(pingPeriod)
 }
 
+// readPump starts the connection's reading; pump goes on from there.
 func (c *conn) readPump() {
-	defer func() {
-		c.s.left(c)
-		c.stop()
-	}()
 	c.pinger = time.AfterFunc(pingPeriod, c.ping)
 	c.ws.SetReadLimit(maxMessageSize)
 	c.ws.SetReadDeadline(time.Now().Add(pongWait))
 	c.ws.SetPongHandler(func(string) error { c.ws.SetReadDeadline(time.Now().Add(pongWait)); return nil })
-	for {
-		typ, r, err := c.ws.NextReader()
-		if err != nil {
-			return
-		}
-		buf := frames.Get()
-		*buf, err = readAll(*buf, r)
-		if err != nil {
-			frames.Put(buf)
-			return // gorilla already answered a frame over the limit with 1009
-		}
-		c.ws.SetReadDeadline(time.Now().Add(pongWait))
-		goOn := c.frame(typ, *buf)
-		frames.Put(buf)
-		if !goOn {
-			return
-		}
+	c.pump()
+}
+
+// pump reads the client's next frame and handles it, then leaves the next
+// one to a goroutine of its own: the turn grew this goroutine's stack to
+// 8 KiB or more, and Go shrinks a stack only while less than a quarter of
+// it is in use, so a pump that waited on after its turn would keep 4 KiB
+// for as long as its connection idles; a new one waits in 2 KiB (see
+// waitInput). It costs a turn one goroutine's start.
+func (c *conn) pump() {
+	if c.next() {
+		go c.pump()
+		return
 	}
+	c.s.left(c)
+	c.stop()
+}
+
+// next waits for the client's next frame and handles it; false ends the
+// connection.
+func (c *conn) next() bool {
+	c.waitInput()
+	typ, r, err := c.ws.NextReader()
+	if err != nil {
+		return false
+	}
+	buf := frames.Get()
+	*buf, err = readAll(*buf, r)
+	if err != nil {
+		frames.Put(buf)
+		return false // gorilla already answered a frame over the limit with 1009
+	}
+	c.ws.SetReadDeadline(time.Now().Add(pongWait))
+	goOn := c.frame(typ, *buf)
+	frames.Put(buf)
+	return goOn
 }
 
 // readAll appends what r has to b, as io.ReadAll does.
