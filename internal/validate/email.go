@@ -5,6 +5,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Email checks an email address typed on its own (no display name, no angle
@@ -23,19 +25,29 @@ func Email(s string) (string, error) {
 	if strings.ContainsAny(s, " \t<>()[],;:\"\\") {
 		return "", fail("email", "format")
 	}
-	addr, err := mail.ParseAddress(s)
-	if err != nil || addr.Name != "" || addr.Address != s {
-		return "", fail("email", "format")
-	}
 	at := strings.LastIndexByte(s, '@')
 	if at < 0 {
+		return "", fail("email", "format")
+	}
+	// The domain in lower case, in NFC again: lowering can undo a
+	// composition ("İ" + U+030F is NFC; lowered, "i" + U+030F is not,
+	// and composes to "ȉ"), and a normalized address must come out the
+	// same when normalized again.
+	if d := s[at+1:]; strings.ToLower(d) != d {
+		s = s[:at+1] + norm.NFC.String(strings.ToLower(d))
+	}
+	if len(s) > 254 {
+		return "", fail("email", "format")
+	}
+	addr, err := mail.ParseAddress(s)
+	if err != nil || addr.Name != "" || addr.Address != s {
 		return "", fail("email", "format")
 	}
 	local, domain := s[:at], s[at+1:]
 	if len(local) > 64 || !validDomain(domain) {
 		return "", fail("email", "format")
 	}
-	return local + "@" + strings.ToLower(domain), nil
+	return s, nil
 }
 
 func needsFold(r rune) bool { return foldWidth(r) != r }

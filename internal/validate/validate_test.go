@@ -387,6 +387,8 @@ var emailTests = []struct {
 }{
 	{"plain", "owner@example.com", "owner@example.com", ""},
 	{"domain lower-cased", "Owner.Kim@Example.CO.KR", "Owner.Kim@example.co.kr", ""},
+	// İ + U+030F is NFC; lowered, i + U+030F composes to ȉ (found by FuzzEmail).
+	{"domain lowered then composed", "0@\u0130\u030f.0A", "0@\u0209.0a", ""},
 	{"trimmed", "  hong@naver.com ", "hong@naver.com", ""},
 	{"plus tag", "hong+claim@gmail.com", "hong+claim@gmail.com", ""},
 	{"full-width at", "hong＠naver.com", "hong@naver.com", ""},
