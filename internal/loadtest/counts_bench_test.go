@@ -2,9 +2,9 @@ package loadtest
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,85 +12,129 @@ import (
 )
 
 // BenchmarkCountsShareOfTurn is what the intake counts (package insight)
-// cost a whole turn in production's shape: two servers, each `claimbot
-// serve` in a process of its own, one keeping the counts and one not
-// (config.Config.NoCounts), on one redis-server, driven by this process's
-// simulated people in alternating closed-loop rounds (RunRounds, the
-// counting server as "real" and the other as the baseline; each round's
-// deliveries reach this process's receiver before the next begins). Each
-// iteration is one round of each, 50 conversations filing whole claims
-// for 3 s:
+// cost a whole turn in production's shape: two stacks, each a `claimbot
+// serve` process on a redis-server of its own, one server keeping the
+// counts and one not (config.Config.NoCounts), driven at the same time by
+// this process's simulated people, 50 conversations each filing whole
+// claims, deliveries to a receiver here. Driven together, both sides meet
+// the same machine (a shared VM's steal, other processes, the clock's
+// speed), which moves a turn's processor time by ±10 % from one round to
+// the next: rounds taken one after the other measured the counts' few
+// microseconds with an error as large as they are. Each iteration is a
+// 3-second round:
 //
-//	CLAIMBOT_REQUIRE_REAL=1 go test ./internal/loadtest -run X -bench CountsShareOfTurn -benchtime 6x
+//	CLAIMBOT_REQUIRE_REAL=1 go test ./internal/loadtest -run X -bench CountsShareOfTurn -benchtime 10x
 //
-// counts-% is the share of a counting turn's processor time (server and
-// Redis, from /proc/<pid>/stat) that the counts are: (with − without) /
-// with; server-Δµs and redis-Δµs are where it goes. trips-Δ/turn is the
-// difference in Redis commands a turn (INFO commandstats: the counts are
-// an HINCRBY inside the turn's script, never a command of their own).
+// counts-% is the share of a counting turn's processor time (its server's
+// and its Redis's, from /proc/<pid>/stat) that the counts are: (with −
+// without) / with; server-Δµs and redis-Δµs are where it goes. trips-Δ
+// and scripts-Δ are the difference in Redis round trips (read events on
+// its clients' sockets: a pipeline is one) and script calls a turn: the
+// counts are an HINCRBY inside the turn's script, never a command of
+// their own.
 func BenchmarkCountsShareOfTurn(b *testing.B) {
 	ctx := context.Background()
 	with := startStack(b, StackOptions{Server: true})
-	without := startStack(b, StackOptions{RedisURL: with.RedisURL, Server: true, ServerEnv: []string{noCountsEnv + "=1"}})
-	tw, to := with.ServerTarget(), without.ServerTarget()
-	for _, t := range []Target{tw, to} {
-		if err := t.Preflight(ctx); err != nil {
+	without := startStack(b, StackOptions{Server: true, ServerEnv: []string{noCountsEnv + "=1"}})
+	sides := []*countSide{{stack: with}, {stack: without}}
+	for _, sd := range sides {
+		sd.target = sd.stack.ServerTarget()
+		if err := sd.target.Preflight(ctx); err != nil {
 			b.Fatal(err)
 		}
+		if sd.stack.RedisPID <= 0 {
+			b.Fatal("redis-server's pid unknown")
+		}
+		sd.rc = redis.NewClient(mustParseURL(b, sd.stack.RedisURL))
+		defer sd.rc.Close()
 	}
-	o := Options{Conversations: 50, Duration: 3 * time.Second, RedisURL: with.RedisURL, Seed: 1015}
 	b.ResetTimer()
-	r, err := RunRounds(ctx, tw, to, b.N, o)
+	for i := 0; i < b.N; i++ {
+		var wg sync.WaitGroup
+		for _, sd := range sides {
+			sd.begin(b)
+		}
+		for k, sd := range sides {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sd.load, sd.err = Drive(ctx, sd.target, Options{Conversations: 50, Duration: 3 * time.Second, Seed: uint64(1015 + 2*i + k)})
+			}()
+		}
+		wg.Wait()
+		for _, sd := range sides {
+			if sd.err != nil {
+				b.Fatal(sd.err)
+			}
+			if n := sd.load.Errors(); n != 0 {
+				b.Fatalf("%d errors", n)
+			}
+			sd.end(b)
+		}
+		w, wo := sides[0], sides[1]
+		b.Logf("round %d: with counts %5.0f turns/s, server %5.1f + redis %4.1f µs a turn; without %5.0f turns/s, %5.1f + %4.1f µs",
+			i+1, w.load.TurnsPerSec, w.last[0], w.last[1], wo.load.TurnsPerSec, wo.last[0], wo.last[1])
+	}
 	b.StopTimer()
-	if err != nil {
-		b.Fatal(err)
-	}
-	rr := r.Rounds
-	for _, rd := range rr.Rounds {
-		if rd.Load.Errors() != 0 {
-			b.Fatalf("round %d %s: %d errors", rd.N, rd.Kind, rd.Load.Errors())
-		}
-		c := rd.CPU
-		if c == nil || c.Server == nil || c.Redis == nil {
-			b.Fatalf("round %d %s: processor time per turn unknown (%+v)", rd.N, rd.Kind, c)
-		}
-		name := map[string]string{"real": "with counts", "bare": "without"}[rd.Kind]
-		b.Logf("round %d %-11s %6.0f turns/s  server %5.1f µs  redis %5.1f µs a turn  steal %s others %s",
-			rd.N, name, rd.Load.TurnsPerSec, *c.Server, *c.Redis, share(rd.Steal), share(rd.Others))
-	}
-	// Redis's round trips (read events on its clients' sockets: a
-	// pipeline is one) and script calls a turn, in one more pair of short
-	// rounds.
-	rc := redis.NewClient(mustParseURL(b, with.RedisURL))
-	defer rc.Close()
-	var reads, scripts [2]float64
-	for i, t := range []Target{tw, to} {
-		r0, s0 := redisCounters(b, rc)
-		l, err := Drive(ctx, t, Options{Conversations: 50, Duration: time.Second, Seed: 7})
-		if err != nil {
-			b.Fatal(err)
-		}
-		r1, s1 := redisCounters(b, rc)
-		reads[i], scripts[i] = (r1-r0)/float64(l.Turns), (s1-s0)/float64(l.Turns)
-	}
-	b.Logf("a turn: %.3f round trips and %.3f script calls with counts, %.3f and %.3f without", reads[0], scripts[0], reads[1], scripts[1])
-	w, wo := rr.Real.CPU, rr.Bare.CPU
-	b.ReportMetric(w.Serving(), "with-µs/turn")
-	b.ReportMetric(wo.Serving(), "without-µs/turn")
-	b.ReportMetric(*w.Server-*wo.Server, "server-Δµs/turn")
-	b.ReportMetric(*w.Redis-*wo.Redis, "redis-Δµs/turn")
-	b.ReportMetric((w.Serving()-wo.Serving())*100/w.Serving(), "counts-%")
-	b.ReportMetric(reads[0]-reads[1], "trips-Δ/turn")
-	b.ReportMetric(scripts[0]-scripts[1], "scripts-Δ/turn")
-	b.ReportMetric(rr.ThroughputRatio, "turns/s-ratio")
+	w, wo := sides[0], sides[1]
+	b.ReportMetric(w.per(0)+w.per(1), "with-µs/turn")
+	b.ReportMetric(wo.per(0)+wo.per(1), "without-µs/turn")
+	b.ReportMetric(w.per(0)-wo.per(0), "server-Δµs/turn")
+	b.ReportMetric(w.per(1)-wo.per(1), "redis-Δµs/turn")
+	b.ReportMetric((w.per(0)+w.per(1)-wo.per(0)-wo.per(1))*100/(w.per(0)+w.per(1)), "counts-%")
+	b.ReportMetric(w.reads/float64(w.turns)-wo.reads/float64(wo.turns), "trips-Δ/turn")
+	b.ReportMetric(w.scripts/float64(w.turns)-wo.scripts/float64(wo.turns), "scripts-Δ/turn")
+	b.ReportMetric(w.scriptUsec/float64(w.turns)-wo.scriptUsec/float64(wo.turns), "script-Δµs/turn")
 }
 
-func share(p *float64) string {
-	if p == nil {
-		return "?"
-	}
-	return fmt.Sprintf("%.1f %%", 100**p)
+// countSide is one stack of BenchmarkCountsShareOfTurn and what its rounds
+// used.
+type countSide struct {
+	stack  *Stack
+	target Target
+	rc     *redis.Client
+	load   *Load
+	err    error
+
+	cpu0           [2]float64 // server's, Redis's processor seconds at the round's start
+	reads0, scr0   float64
+	scrUsec0       float64
+	cpu            [2]float64 // summed over the rounds
+	last           [2]float64 // the last round's, µs a turn
+	turns          int64
+	reads, scripts float64
+	scriptUsec     float64
 }
+
+func (sd *countSide) pids() [2]int { return [2]int{sd.stack.Server.PID(), sd.stack.RedisPID} }
+
+func (sd *countSide) begin(b *testing.B) {
+	for k, pid := range sd.pids() {
+		v, ok := procCPU(pid)
+		if !ok {
+			b.Fatalf("processor time of pid %d unknown", pid)
+		}
+		sd.cpu0[k] = v
+	}
+	sd.reads0, sd.scr0, sd.scrUsec0 = redisStats(b, sd.rc)
+}
+
+func (sd *countSide) end(b *testing.B) {
+	for k, pid := range sd.pids() {
+		v, _ := procCPU(pid)
+		sd.cpu[k] += v - sd.cpu0[k]
+		sd.last[k] = (v - sd.cpu0[k]) / float64(sd.load.Turns) * 1e6
+	}
+	r, s, u := redisStats(b, sd.rc)
+	sd.reads += r - sd.reads0
+	sd.scripts += s - sd.scr0
+	sd.scriptUsec += u - sd.scrUsec0
+	sd.turns += sd.load.Turns
+}
+
+// per is the server's (0) or Redis's (1) processor time a turn over every
+// round, µs.
+func (sd *countSide) per(k int) float64 { return sd.cpu[k] / float64(sd.turns) * 1e6 }
 
 func mustParseURL(b *testing.B, url string) *redis.Options {
 	o, err := redis.ParseURL(url)
@@ -100,11 +144,11 @@ func mustParseURL(b *testing.B, url string) *redis.Options {
 	return o
 }
 
-// redisCounters is Redis's read events on client sockets so far (INFO
-// stats total_reads_processed: a round trip, a pipeline's included, is
-// one) and its script calls (evalsha and eval; the commands a script runs
-// are counted apart, as their own names).
-func redisCounters(b *testing.B, rc *redis.Client) (reads, scripts float64) {
+// redisStats is Redis's read events on client sockets so far (INFO stats
+// total_reads_processed: a round trip, a pipeline's included, is one), its
+// script calls (evalsha and eval; the commands a script runs are counted
+// apart, under their own names) and the microseconds it spent in them.
+func redisStats(b *testing.B, rc *redis.Client) (reads, scripts, scriptUsec float64) {
 	info, err := rc.Info(context.Background(), "stats", "commandstats").Result()
 	if err != nil {
 		b.Fatal(err)
@@ -113,13 +157,20 @@ func redisCounters(b *testing.B, rc *redis.Client) (reads, scripts float64) {
 		if v, ok := strings.CutPrefix(line, "total_reads_processed:"); ok {
 			reads, _ = strconv.ParseFloat(v, 64)
 		}
-		for _, name := range []string{"cmdstat_evalsha:calls=", "cmdstat_eval:calls="} {
+		for _, name := range []string{"cmdstat_evalsha:", "cmdstat_eval:"} {
 			if v, ok := strings.CutPrefix(line, name); ok {
-				v, _, _ = strings.Cut(v, ",")
-				n, _ := strconv.ParseFloat(v, 64)
-				scripts += n
+				for _, kv := range strings.Split(v, ",") {
+					k, x, _ := strings.Cut(kv, "=")
+					n, _ := strconv.ParseFloat(x, 64)
+					switch k {
+					case "calls":
+						scripts += n
+					case "usec":
+						scriptUsec += n
+					}
+				}
 			}
 		}
 	}
-	return reads, scripts
+	return reads, scripts, scriptUsec
 }
