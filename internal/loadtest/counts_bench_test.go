@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"context"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,10 +34,43 @@ import (
 // counts are an HINCRBY inside the turn's script, never a command of
 // their own.
 func BenchmarkCountsShareOfTurn(b *testing.B) {
+	w, wo := sideBySide(b, StackOptions{Server: true}, StackOptions{Server: true, ServerEnv: []string{noCountsEnv + "=1"}}, "with counts", "without")
+	b.ReportMetric(w.per(0)+w.per(1), "with-µs/turn")
+	b.ReportMetric(wo.per(0)+wo.per(1), "without-µs/turn")
+	b.ReportMetric(w.per(0)-wo.per(0), "server-Δµs/turn")
+	b.ReportMetric(w.per(1)-wo.per(1), "redis-Δµs/turn")
+	b.ReportMetric((w.per(0)+w.per(1)-wo.per(0)-wo.per(1))*100/(w.per(0)+w.per(1)), "counts-%")
+	b.ReportMetric(w.reads/float64(w.turns)-wo.reads/float64(wo.turns), "trips-Δ/turn")
+	b.ReportMetric(w.scripts/float64(w.turns)-wo.scripts/float64(wo.turns), "scripts-Δ/turn")
+	b.ReportMetric(w.scriptUsec/float64(w.turns)-wo.scriptUsec/float64(wo.turns), "script-Δµs/turn")
+}
+
+// BenchmarkBuildAgainst compares this tree's server with another build of
+// claimbot, the binary $CLAIMBOT_BENCH_AGAINST, side by side as
+// BenchmarkCountsShareOfTurn does (each on a redis-server of its own,
+// driven at the same time): what a change costs or saves a turn, with the
+// machine's drift falling on both alike.
+//
+//	git worktree add /tmp/before HEAD~1 && (cd /tmp/before && go build -o /tmp/claimbot-before ./bot)
+//	CLAIMBOT_BENCH_AGAINST=/tmp/claimbot-before go test ./internal/loadtest -run X -bench BuildAgainst -benchtime 10x
+func BenchmarkBuildAgainst(b *testing.B) {
+	other := os.Getenv("CLAIMBOT_BENCH_AGAINST")
+	if other == "" {
+		b.Skip("CLAIMBOT_BENCH_AGAINST names no claimbot binary to compare with")
+	}
+	this, that := sideBySide(b, StackOptions{Server: true}, StackOptions{Server: true, Binary: other}, "this tree", "against")
+	b.ReportMetric(this.per(0)+this.per(1), "this-µs/turn")
+	b.ReportMetric(that.per(0)+that.per(1), "against-µs/turn")
+	b.ReportMetric(this.per(0)-that.per(0), "server-Δµs/turn")
+	b.ReportMetric(this.per(1)-that.per(1), "redis-Δµs/turn")
+	b.ReportMetric(this.tps()/that.tps(), "turns/s-ratio")
+}
+
+// sideBySide starts two stacks and drives them at the same time, b.N
+// rounds of 3 s, 50 conversations each filing whole claims.
+func sideBySide(b *testing.B, oa, ob StackOptions, na, nb string) (*countSide, *countSide) {
 	ctx := context.Background()
-	with := startStack(b, StackOptions{Server: true})
-	without := startStack(b, StackOptions{Server: true, ServerEnv: []string{noCountsEnv + "=1"}})
-	sides := []*countSide{{stack: with}, {stack: without}}
+	sides := []*countSide{{stack: startStack(b, oa)}, {stack: startStack(b, ob)}}
 	for _, sd := range sides {
 		sd.target = sd.stack.ServerTarget()
 		if err := sd.target.Preflight(ctx); err != nil {
@@ -46,7 +80,7 @@ func BenchmarkCountsShareOfTurn(b *testing.B) {
 			b.Fatal("redis-server's pid unknown")
 		}
 		sd.rc = redis.NewClient(mustParseURL(b, sd.stack.RedisURL))
-		defer sd.rc.Close()
+		b.Cleanup(func() { sd.rc.Close() })
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -71,23 +105,15 @@ func BenchmarkCountsShareOfTurn(b *testing.B) {
 			}
 			sd.end(b)
 		}
-		w, wo := sides[0], sides[1]
-		b.Logf("round %d: with counts %5.0f turns/s, server %5.1f + redis %4.1f µs a turn; without %5.0f turns/s, %5.1f + %4.1f µs",
-			i+1, w.load.TurnsPerSec, w.last[0], w.last[1], wo.load.TurnsPerSec, wo.last[0], wo.last[1])
+		x, y := sides[0], sides[1]
+		b.Logf("round %d: %s %5.0f turns/s, server %5.1f + redis %4.1f µs a turn; %s %5.0f turns/s, %5.1f + %4.1f µs",
+			i+1, na, x.load.TurnsPerSec, x.last[0], x.last[1], nb, y.load.TurnsPerSec, y.last[0], y.last[1])
 	}
 	b.StopTimer()
-	w, wo := sides[0], sides[1]
-	b.ReportMetric(w.per(0)+w.per(1), "with-µs/turn")
-	b.ReportMetric(wo.per(0)+wo.per(1), "without-µs/turn")
-	b.ReportMetric(w.per(0)-wo.per(0), "server-Δµs/turn")
-	b.ReportMetric(w.per(1)-wo.per(1), "redis-Δµs/turn")
-	b.ReportMetric((w.per(0)+w.per(1)-wo.per(0)-wo.per(1))*100/(w.per(0)+w.per(1)), "counts-%")
-	b.ReportMetric(w.reads/float64(w.turns)-wo.reads/float64(wo.turns), "trips-Δ/turn")
-	b.ReportMetric(w.scripts/float64(w.turns)-wo.scripts/float64(wo.turns), "scripts-Δ/turn")
-	b.ReportMetric(w.scriptUsec/float64(w.turns)-wo.scriptUsec/float64(wo.turns), "script-Δµs/turn")
+	return sides[0], sides[1]
 }
 
-// countSide is one stack of BenchmarkCountsShareOfTurn and what its rounds
+// countSide is one stack of sideBySide and what its rounds
 // used.
 type countSide struct {
 	stack  *Stack
@@ -102,6 +128,7 @@ type countSide struct {
 	cpu            [2]float64 // summed over the rounds
 	last           [2]float64 // the last round's, µs a turn
 	turns          int64
+	seconds        float64
 	reads, scripts float64
 	scriptUsec     float64
 }
@@ -130,11 +157,15 @@ func (sd *countSide) end(b *testing.B) {
 	sd.scripts += s - sd.scr0
 	sd.scriptUsec += u - sd.scrUsec0
 	sd.turns += sd.load.Turns
+	sd.seconds += sd.load.Seconds
 }
 
 // per is the server's (0) or Redis's (1) processor time a turn over every
 // round, µs.
 func (sd *countSide) per(k int) float64 { return sd.cpu[k] / float64(sd.turns) * 1e6 }
+
+// tps is the turns per second over every round.
+func (sd *countSide) tps() float64 { return float64(sd.turns) / sd.seconds }
 
 func mustParseURL(b *testing.B, url string) *redis.Options {
 	o, err := redis.ParseURL(url)

@@ -53,10 +53,10 @@ func TestFramesArrivingTogether(t *testing.T) {
 
 // TestIdleConnectionsWaitOnTheSocket: an idle connection's pump waits for
 // the socket to become readable (a stack of 2 KiB), not inside gorilla's
-// NextReader (4 KiB): after its first question, after a turn, and after
-// the client's answer to a ping, which is taken on the way. (That a pump
-// after a turn is a new goroutine, whose stack starts small again, the
-// goroutine stacks per idle connection of `claimbot loadtest --idle` show.)
+// NextReader: after its first question, after a turn, and after the
+// client's answer to a ping, which is taken on the way. (What that saves,
+// the goroutine stacks per idle connection of `claimbot loadtest --idle`
+// show: 4.0 KiB before, 2.1 KiB now.)
 func TestIdleConnectionsWaitOnTheSocket(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the wait on the socket is Linux's (idleread_linux.go)")
