@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -141,28 +140,11 @@ func scriptCost(b *testing.B, rdb redis.UniversalClient) float64 {
 	return usec / calls
 }
 
-// scriptTime is the scripts' time in Redis (µs) and their calls so far
-// (INFO commandstats: evalsha and eval).
+// scriptTime is the scripts' time in Redis (µs) and their calls so far.
 func scriptTime(b *testing.B, rdb redis.UniversalClient) (usec, calls float64) {
-	info, err := rdb.Info(context.Background(), "commandstats").Result()
+	calls, usec, err := redistest.Scripts(context.Background(), rdb)
 	if err != nil {
 		b.Fatal(err)
-	}
-	for _, l := range strings.Split(info, "\n") {
-		name, rest, ok := strings.Cut(strings.TrimSpace(l), ":")
-		if !ok || (name != "cmdstat_evalsha" && name != "cmdstat_eval") {
-			continue
-		}
-		for _, kv := range strings.Split(rest, ",") {
-			k, v, _ := strings.Cut(kv, "=")
-			f, _ := strconv.ParseFloat(v, 64)
-			switch k {
-			case "calls":
-				calls += f
-			case "usec":
-				usec += f
-			}
-		}
 	}
 	return usec, calls
 }

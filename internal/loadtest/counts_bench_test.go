@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/claimbot/claimbot/internal/redistest"
 )
 
 // BenchmarkCountsShareOfTurn is what the intake counts (package insight)
@@ -177,10 +179,10 @@ func mustParseURL(b *testing.B, url string) *redis.Options {
 
 // redisStats is Redis's read events on client sockets so far (INFO stats
 // total_reads_processed: a round trip, a pipeline's included, is one), its
-// script calls (evalsha and eval; the commands a script runs are counted
-// apart, under their own names) and the microseconds it spent in them.
+// script calls and the microseconds it spent in them.
 func redisStats(b *testing.B, rc *redis.Client) (reads, scripts, scriptUsec float64) {
-	info, err := rc.Info(context.Background(), "stats", "commandstats").Result()
+	ctx := context.Background()
+	info, err := rc.Info(ctx, "stats").Result()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -188,20 +190,9 @@ func redisStats(b *testing.B, rc *redis.Client) (reads, scripts, scriptUsec floa
 		if v, ok := strings.CutPrefix(line, "total_reads_processed:"); ok {
 			reads, _ = strconv.ParseFloat(v, 64)
 		}
-		for _, name := range []string{"cmdstat_evalsha:", "cmdstat_eval:"} {
-			if v, ok := strings.CutPrefix(line, name); ok {
-				for _, kv := range strings.Split(v, ",") {
-					k, x, _ := strings.Cut(kv, "=")
-					n, _ := strconv.ParseFloat(x, 64)
-					switch k {
-					case "calls":
-						scripts += n
-					case "usec":
-						scriptUsec += n
-					}
-				}
-			}
-		}
+	}
+	if scripts, scriptUsec, err = redistest.Scripts(ctx, rc); err != nil {
+		b.Fatal(err)
 	}
 	return reads, scripts, scriptUsec
 }

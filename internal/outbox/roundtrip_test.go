@@ -58,18 +58,22 @@ func (c *tripCount) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 	}
 }
 
-// deliverCounting delivers claims filed every gap (all at once when gap is
-// 0) by a sender whose client counts its round trips, and returns the
-// round trips and commands per delivered claim, the reads' and
-// the outcomes' together (the poller and recovery are kept idle).
-func deliverCounting(t *testing.T, claims int, gap time.Duration) (trips, cmds float64) {
-	e := newEnv(t, redistest.Start(t))
+// scripts is the script calls counted so far.
+func (c *tripCount) scripts() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.names["evalsha"] + c.names["eval"]
+}
+
+// startCounting starts a sender polling every poll whose Redis client
+// counts its round trips; it stops with the test.
+func startCounting(t *testing.T, e *env, poll time.Duration) *tripCount {
 	count := &tripCount{}
 	rdb := redis.NewClient(&redis.Options{Addr: e.redis.Addr, PoolSize: Config{}.PoolSize()})
 	t.Cleanup(func() { rdb.Close() })
 	rdb.AddHook(count)
 	cfg := e.config()
-	cfg.PollInterval = time.Hour
+	cfg.PollInterval = poll
 	r := &running{Sender: NewSender(rdb, cfg), done: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
@@ -78,6 +82,16 @@ func deliverCounting(t *testing.T, claims int, gap time.Duration) (trips, cmds f
 		_ = r.Run(ctx)
 	}()
 	t.Cleanup(r.Stop)
+	return count
+}
+
+// deliverCounting delivers claims filed every gap (all at once when gap is
+// 0) by a sender whose client counts its round trips, and returns the
+// round trips and commands per delivered claim, the reads' and
+// the outcomes' together (the poller and recovery are kept idle).
+func deliverCounting(t *testing.T, claims int, gap time.Duration) (trips, cmds float64) {
+	e := newEnv(t, redistest.Start(t))
+	count := startCounting(t, e, time.Hour)
 	// Let the reader make its groups and block, and recovery look once.
 	e.enqueue(1)
 	e.recv.WaitAccepted(t, 1, 3*time.Second)
@@ -132,20 +146,7 @@ func TestAcksOfAnswersThatComeTogether(t *testing.T) {
 	defer func(d time.Duration) { ackLinger = d }(ackLinger)
 	ackLinger = 10 * time.Second
 	e := newEnv(t, redistest.Start(t))
-	count := &tripCount{}
-	rdb := redis.NewClient(&redis.Options{Addr: e.redis.Addr, PoolSize: Config{}.PoolSize()})
-	t.Cleanup(func() { rdb.Close() })
-	rdb.AddHook(count)
-	cfg := e.config()
-	cfg.PollInterval = time.Hour
-	r := &running{Sender: NewSender(rdb, cfg), done: make(chan struct{})}
-	ctx, cancel := context.WithCancel(context.Background())
-	r.cancel = cancel
-	go func() {
-		defer close(r.done)
-		_ = r.Run(ctx)
-	}()
-	t.Cleanup(r.Stop)
+	count := startCounting(t, e, time.Hour)
 	e.enqueue(1) // the groups made and the scripts loaded
 	e.recv.WaitAccepted(t, 1, 3*time.Second)
 	e.waitDrained(3 * time.Second)
@@ -163,16 +164,11 @@ func TestAcksOfAnswersThatComeTogether(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	eventually(t, 5*time.Second, "deliveries not all at the receiver", func() bool { return arrived.Load() == held })
-	scripts := func() int {
-		count.mu.Lock()
-		defer count.mu.Unlock()
-		return count.names["evalsha"] + count.names["eval"]
-	}
-	s0 := scripts()
+	s0 := count.scripts()
 	close(release)
 	e.recv.WaitAccepted(t, held+1, 5*time.Second)
 	e.waitDrained(5 * time.Second)
-	if calls := scripts() - s0; calls != 1 {
+	if calls := count.scripts() - s0; calls != 1 {
 		t.Errorf("%d answers given together were acknowledged in %d script calls, want 1", held, calls)
 	}
 }
@@ -243,31 +239,14 @@ func TestAcksOnCluster(t *testing.T) {
 // a retry that comes due.
 func TestIdlePollIsOneRoundTrip(t *testing.T) {
 	e := newEnv(t, redistest.Start(t))
-	count := &tripCount{}
-	rdb := redis.NewClient(&redis.Options{Addr: e.redis.Addr, PoolSize: Config{}.PoolSize()})
-	t.Cleanup(func() { rdb.Close() })
-	rdb.AddHook(count)
-	cfg := e.config()
-	cfg.PollInterval = 20 * time.Millisecond
-	r := &running{Sender: NewSender(rdb, cfg), done: make(chan struct{})}
-	ctx, cancel := context.WithCancel(context.Background())
-	r.cancel = cancel
-	go func() {
-		defer close(r.done)
-		_ = r.Run(ctx)
-	}()
-	t.Cleanup(r.Stop)
+	poll := 20 * time.Millisecond
+	count := startCounting(t, e, poll)
 	time.Sleep(100 * time.Millisecond) // the groups made, recovery done
 
-	scripts := func() int {
-		count.mu.Lock()
-		defer count.mu.Unlock()
-		return count.names["evalsha"] + count.names["eval"]
-	}
-	t0, c0, s0, start := count.trips.Load(), count.cmds.Load(), scripts(), time.Now()
+	t0, c0, s0, start := count.trips.Load(), count.cmds.Load(), count.scripts(), time.Now()
 	time.Sleep(500 * time.Millisecond)
-	trips, cmds, calls := count.trips.Load()-t0, count.cmds.Load()-c0, scripts()-s0
-	ticks := float64(time.Since(start) / cfg.PollInterval)
+	trips, cmds, calls := count.trips.Load()-t0, count.cmds.Load()-c0, count.scripts()-s0
+	ticks := float64(time.Since(start) / poll)
 	t.Logf("%.0f poll ticks: %d round trips, %d commands", ticks, trips, cmds)
 	if float64(trips) > 1.5*ticks+3 {
 		t.Errorf("%d round trips in %.0f poll ticks of an idle outbox, want about one a tick", trips, ticks)

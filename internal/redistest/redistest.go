@@ -205,3 +205,31 @@ func ServerCPU(ctx context.Context, rdb redis.UniversalClient) (time.Duration, e
 	}
 	return time.Duration(total * float64(time.Second)), nil
 }
+
+// Scripts is the script calls Redis has run so far and the microseconds
+// it spent in them (INFO commandstats: evalsha and eval; the commands a
+// script runs are counted apart, under their own names, and inside its
+// time).
+func Scripts(ctx context.Context, rdb redis.UniversalClient) (calls, usec float64, err error) {
+	info, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, l := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(l), ":")
+		if !ok || (name != "cmdstat_evalsha" && name != "cmdstat_eval") {
+			continue
+		}
+		for _, kv := range strings.Split(rest, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			f, _ := strconv.ParseFloat(v, 64)
+			switch k {
+			case "calls":
+				calls += f
+			case "usec":
+				usec += f
+			}
+		}
+	}
+	return calls, usec, nil
+}
