@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"os"
 	"path"
 	"regexp"
 	"slices"
@@ -94,8 +93,8 @@ type Config struct {
 	// Metrics, when set, gets the uploads' counters (started, finished,
 	// refused by reason, bytes stored).
 	Metrics prometheus.Registerer
-	// Logger gets this package's errors. tusd's own log (golang.org/x/exp/slog)
-	// goes to stderr at warning level only: its request lines carry addresses.
+	// Logger gets this package's errors, and tusd's own warnings and
+	// errors without what a client sent or where from (tuslog.go).
 	Logger *slog.Logger
 }
 
@@ -182,7 +181,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		DisableConcatenation: true,
 		// The chat page is served from this origin: no cross-origin uploads.
 		Cors:                       &handler.CorsConfig{Disable: true},
-		Logger:                     expslog.New(expslog.NewTextHandler(os.Stderr, &expslog.HandlerOptions{Level: expslog.LevelWarn})),
+		Logger:                     expslog.New(&tusLog{log: cfg.Logger}),
 		PreUploadCreateCallback:    s.preCreate,
 		PreFinishResponseCallback:  s.preFinish,
 		PreUploadTerminateCallback: s.preTerminate,
