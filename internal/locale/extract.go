@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -103,5 +106,33 @@ func stubEntry(id, hash, other string) []byte {
 		panic("locale: encode " + id + ": " + err.Error())
 	}
 	_ = enc.Close()
-	return b.Bytes()
+	return unescapeWide(b.Bytes())
+}
+
+// unescapeWide writes back as themselves the characters beyond U+FFFF
+// (emoji: 📎) that yaml.v3 escapes as \UXXXXXXXX in a double-quoted
+// scalar, so a translator reads the 📎 they are to keep. YAML reads either
+// form as the same text; an escaped backslash followed by a U is left as
+// it is.
+func unescapeWide(b []byte) []byte {
+	if !bytes.Contains(b, []byte(`\U`)) {
+		return b
+	}
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' || i+1 == len(b) {
+			out = append(out, b[i])
+			continue
+		}
+		if b[i+1] == 'U' && i+10 <= len(b) {
+			if r, err := strconv.ParseUint(string(b[i+2:i+10]), 16, 32); err == nil && unicode.IsPrint(rune(r)) {
+				out = utf8.AppendRune(out, rune(r))
+				i += 9
+				continue
+			}
+		}
+		out = append(out, b[i], b[i+1]) // this escape, or an escaped backslash, as it was
+		i++
+	}
+	return out
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/claimbot/claimbot/internal/flow"
 )
 
@@ -227,4 +229,27 @@ func writeBotTexts(t *testing.T, dir string) {
 	t.Helper()
 	os.WriteFile(filepath.Join(dir, "bot.ko.yaml"), []byte("bot.invalid.text: 다시 입력해 주세요.\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "bot.en.yaml"), []byte("bot.invalid.text: Please try again.\n"), 0o644)
+}
+
+// TestStubWritesEmojiAsThemselves: a translation with 📎 is written with
+// the 📎 a translator must keep, not yaml.v3's \U0001F4CE, and reads back
+// the same; a backslash and a U the translator typed stay as typed.
+func TestStubWritesEmojiAsThemselves(t *testing.T) {
+	for _, other := range []string{
+		"With the 📎 button you can send files.",
+		`a typed \U0001F4CE stays`,
+		"tab\tand 📎 and \"quotes\" and \\",
+	} {
+		b := stubEntry("x.say.1", "sha1-0", other)
+		if strings.Contains(other, "📎") && (!strings.Contains(string(b), "📎") || strings.Contains(string(b), `\U0001F4CE`)) {
+			t.Errorf("%q written as %s", other, b)
+		}
+		var got map[string]Translation
+		if err := yaml.Unmarshal(b, &got); err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		if got["x.say.1"].Other != other {
+			t.Errorf("%q written as %s, read back as %q", other, b, got["x.say.1"].Other)
+		}
+	}
 }
