@@ -5,6 +5,9 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -56,18 +59,36 @@ func (o *ownReader) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return nc, bufio.NewReadWriter(o.br, brw.Writer), nil
 }
 
-// idleReader waits for a connection's input on a small stack. Its zero
-// value, for a socket without a descriptor (or a platform without the
-// calls), does not wait: gorilla does.
+// idleReader waits for a connection's input on a small stack, and parks
+// the connection when it has been quiet a while. Its zero value, for a
+// socket without a descriptor (or a platform without the calls), does not
+// wait: gorilla does.
 type idleReader struct {
 	br       *bufio.Reader
 	raw      syscall.RawConn
-	readable func(fd uintptr) bool // in.readable, made once
+	readable func(fd uintptr) bool // in.peek, made once
 	ponged   bool                  // readable took a pong off the socket
+
+	// Used by the pump's goroutine only.
+	lastFrame time.Time // when the last frame was read: quietWait from then, it parks
+	noPark    bool      // parking failed once: wait as before
+	resumed   bool      // the poller woke it: read what woke it before parking again
+
+	seen atomic.Int64 // unix ns of the last input, frame or pong: for ping
+
+	pmu    sync.Mutex
+	parked bool // no goroutine: the poller starts one when the socket is readable
+	ended  bool // stop ran
 }
+
+// quietWait is how long a connection's pump waits after a frame before
+// parking the connection (a variable for tests). People answer within
+// seconds while they are at it; one who went away costs no goroutine.
+var quietWait = 10 * time.Second
 
 // init readies the wait on nc, whose bytes br buffers for gorilla.
 func (in *idleReader) init(nc net.Conn, br *bufio.Reader) {
+	in.seen.Store(time.Now().UnixNano())
 	sc, ok := nc.(syscall.Conn)
 	if !ok || br == nil || !canPeek {
 		return
@@ -80,25 +101,114 @@ func (in *idleReader) init(nc net.Conn, br *bufio.Reader) {
 	in.readable = in.peek
 }
 
-// waitInput returns when the client has sent something the pump must
-// read: a frame's bytes, a close, an error, or the read deadline passed
-// (gorilla's read then says which). Empty pongs are taken on the way, each
-// moving the read deadline as gorilla's pong handler does.
-func (c *conn) waitInput() {
+// waitInput returns false when the client has sent something the pump
+// must read: a frame's bytes, a close, an error, or the read deadline
+// passed (gorilla's read then says which). Empty pongs are taken on the
+// way, each moving the read deadline as gorilla's pong handler does. It
+// returns true when it parked the connection instead, quietWait after the
+// last frame: the pump's goroutine then ends, and the poller starts
+// another when the socket is readable.
+func (c *conn) waitInput() (parked bool) {
 	in := &c.in
 	if in.raw == nil {
-		return
+		return false
 	}
 	for in.br.Buffered() == 0 {
-		if err := in.raw.Read(in.readable); err != nil {
-			return
+		quiet := !in.noPark && parking() != nil
+		if quiet {
+			until := in.lastFrame.Add(quietWait)
+			if in.resumed {
+				in.resumed = false
+				until = time.Now().Add(quietWait)
+			} else if !time.Now().Before(until) {
+				if c.park() {
+					return true
+				}
+				in.noPark = true
+				c.ws.SetReadDeadline(time.Unix(0, in.seen.Load()).Add(pongWait))
+				continue
+			}
+			c.ws.SetReadDeadline(until) // before the pong deadline: quietWait < pongWait
 		}
+		if err := in.raw.Read(in.readable); err != nil {
+			if quiet && errors.Is(err, os.ErrDeadlineExceeded) {
+				continue // quiet long enough: park
+			}
+			return false
+		}
+		now := time.Now()
+		in.seen.Store(now.UnixNano())
+		c.ws.SetReadDeadline(now.Add(pongWait))
 		if !in.ponged {
-			return
+			return false
 		}
 		in.ponged = false
-		c.ws.SetReadDeadline(time.Now().Add(pongWait))
 	}
+	return false
+}
+
+// park hands the connection to the poller; false when it cannot (the
+// connection ended, a frame is buffered, no poller), and the pump goes on.
+func (c *conn) park() bool {
+	in, p := &c.in, parking()
+	if p == nil || in.raw == nil || in.br.Buffered() > 0 {
+		return false
+	}
+	in.pmu.Lock()
+	defer in.pmu.Unlock()
+	if in.ended {
+		return false
+	}
+	var err error
+	if cerr := in.raw.Control(func(fd uintptr) { err = p.add(int(fd), c) }); cerr != nil || err != nil {
+		return false
+	}
+	in.parked = true
+	return true
+}
+
+// unpark is the poller's: the parked connection's socket is readable, so
+// a pump goes on with it.
+func (c *conn) unpark() {
+	in := &c.in
+	in.pmu.Lock()
+	if !in.parked || in.ended {
+		in.pmu.Unlock()
+		return
+	}
+	in.parked = false
+	in.pmu.Unlock()
+	in.resumed = true
+	go c.pump()
+}
+
+// unparkForStop ends a parked connection's registration before its socket
+// closes; true when it was parked, and so has no pump to see the close
+// and clean up after it. Called once, by stop.
+func (c *conn) unparkForStop() bool {
+	in := &c.in
+	in.pmu.Lock()
+	defer in.pmu.Unlock()
+	in.ended = true
+	if !in.parked {
+		return false
+	}
+	in.parked = false
+	if p := parking(); p != nil {
+		_ = in.raw.Control(func(fd uintptr) { p.remove(int(fd), c) })
+	}
+	return true
+}
+
+// silent reports whether the connection is parked and has sent nothing,
+// not even a pong, for pongWait: a peer gone, which no read deadline
+// finds while no pump reads.
+func (c *conn) silent() bool {
+	in := &c.in
+	in.pmu.Lock()
+	parked := in.parked
+	in.pmu.Unlock()
+	return parked && time.Since(time.Unix(0, in.seen.Load())) > pongWait
 }
 
 // emptyPong is the head of a client's pong without application data (a

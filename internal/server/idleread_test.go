@@ -1,10 +1,13 @@
 package server_test
 
 import (
+	"fmt"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/claimbot/claimbot/internal/server"
 )
 
 // clientFrame is a client's frame as the wire has it: final, masked with
@@ -51,32 +54,62 @@ func TestFramesArrivingTogether(t *testing.T) {
 	}
 }
 
-// TestIdleConnectionsWaitOnTheSocket: an idle connection's pump waits for
-// the socket to become readable (a stack of 2 KiB), not inside gorilla's
-// NextReader: after its first question, after a turn, and after the
-// client's answer to a ping, which is taken on the way. (What that saves,
-// the goroutine stacks per idle connection of `claimbot loadtest --idle`
-// show: 4.0 KiB before, 2.1 KiB now.)
-func TestIdleConnectionsWaitOnTheSocket(t *testing.T) {
+// TestIdleConnectionsHaveNoGoroutine: a connection that has shown its
+// first question is parked at once, with no goroutine of its own, and so
+// is one whose client answered a ping; one that has answered waits on its
+// socket (not inside gorilla's NextReader) until it has been quiet for
+// quietWait, and is then parked too. Every one of them still answers.
+func TestIdleConnectionsHaveNoGoroutine(t *testing.T) {
 	if runtime.GOOS != "linux" {
-		t.Skip("the wait on the socket is Linux's (idleread_linux.go)")
+		t.Skip("parking is Linux's (park_linux.go)")
 	}
+	t.Cleanup(server.SetQuietWait(time.Second))
 	e := startEnv(t)
-	e.dial("idle-fresh")
+	parked0 := server.Parked()
+	g0 := runtime.NumGoroutine()
+	var fresh []*client
+	for i := range 20 {
+		fresh = append(fresh, e.dial(fmt.Sprintf("idle-fresh-%d", i)))
+	}
 	turned := e.dial("idle-turned")
 	turned.choose("yes")
 	ponged := e.dial("idle-ponged")
 	if _, err := ponged.ws.NetConn().Write(clientFrame(opPong, "")); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	waitFor(t, 3*time.Second, func() (bool, string) {
 		socket, gorilla := pumps()
-		if socket == 3 && gorilla == 0 {
+		parked := server.Parked() - parked0
+		return socket == 1 && gorilla == 0 && parked == 21,
+			fmt.Sprintf("%d pumps wait on the socket, %d in gorilla, %d connections parked; want 1, 0 and 21 before quietWait", socket, gorilla, parked)
+	})
+	if g := runtime.NumGoroutine() - g0; g > 5 {
+		t.Errorf("22 idle connections added %d goroutines, want about one (the answered one's pump)", g)
+	}
+	waitFor(t, 5*time.Second, func() (bool, string) {
+		socket, gorilla := pumps()
+		parked := server.Parked() - parked0
+		return socket == 0 && gorilla == 0 && parked == 22,
+			fmt.Sprintf("%d pumps wait on the socket, %d in gorilla, %d connections parked; want 0, 0 and 22 after quietWait", socket, gorilla, parked)
+	})
+	for _, c := range append(fresh[:2], turned, ponged) {
+		if r := c.choose("yes"); r.Type != "reply" {
+			t.Fatalf("a parked connection answered %+v", r)
+		}
+	}
+}
+
+// waitFor polls cond until it holds or timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, why := cond()
+		if ok {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d pumps wait on the socket and %d in gorilla's NextReader, want 3 and 0", socket, gorilla)
+			t.Fatal(why)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

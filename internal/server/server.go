@@ -677,7 +677,7 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 	s.metrics.observeTurn(id.Flow, res, nil, 0)
 	c.shown, c.limits = res.Reply.State, upload.LimitsOf(res.Reply)
 	c.reply(res.Reply)
-	go c.readPump()
+	c.startReading()
 }
 
 // burst is the rate limit's burst: twice the rate, and at least one frame,

@@ -175,10 +175,14 @@ func (c *conn) logger() *slog.Logger {
 
 func (c *conn) stop() {
 	c.once.Do(func() {
+		parked := c.unparkForStop()
 		if c.pinger != nil {
 			c.pinger.Stop()
 		}
 		c.ws.Close()
+		if parked {
+			c.s.left(c) // no pump will
+		}
 	})
 }
 
@@ -216,6 +220,10 @@ func (c *conn) closeWith(code int, reason string) {
 
 // ping keeps the connection alive through proxies and finds dead peers.
 func (c *conn) ping() {
+	if c.silent() {
+		c.stop()
+		return
+	}
 	if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
 		c.stop()
 		return
@@ -223,34 +231,49 @@ func (c *conn) ping() {
 	c.pinger.Reset(pingPeriod)
 }
 
-// readPump starts the connection's reading; pump goes on from there.
-func (c *conn) readPump() {
+// startReading starts the connection's reading once its first reply is
+// sent: it parks at once (a connection that has only shown its first
+// question costs no goroutine until the client writes), or, where it
+// cannot park, its pump starts waiting.
+func (c *conn) startReading() {
 	c.pinger = time.AfterFunc(pingPeriod, c.ping)
 	c.ws.SetReadLimit(maxMessageSize)
 	c.ws.SetReadDeadline(time.Now().Add(pongWait))
-	c.ws.SetPongHandler(func(string) error { c.ws.SetReadDeadline(time.Now().Add(pongWait)); return nil })
-	c.pump()
+	c.ws.SetPongHandler(func(string) error {
+		now := time.Now()
+		c.in.seen.Store(now.UnixNano())
+		c.ws.SetReadDeadline(now.Add(pongWait))
+		return nil
+	})
+	if !c.park() {
+		go c.pump()
+	}
 }
 
 // pump reads the client's frames and handles each, until the connection
-// ends. It waits for each on the socket (waitInput), in under 2 KiB of
-// stack while nothing was asked yet. A turn grows the stack to 8 KiB or
+// ends or, quiet for quietWait, parks (see waitInput). It waits for each
+// frame on the socket, not in gorilla. A turn grows the stack to 8 KiB or
 // more, which Go gives back only down to 4 KiB (it shrinks a stack while
-// less than a quarter is in use): a connection that has answered keeps
-// 4 KiB. Handing each frame to a fresh goroutine would keep 2 KiB but
-// cost a turn 17 µs of the server's processor time (its stack grown anew
-// every time: BenchmarkBuildAgainst).
+// less than a quarter is in use); the goroutine, and so its stack, goes
+// when the connection parks. Handing each frame to a fresh goroutine
+// instead would cost a turn 17 µs of the server's processor time (its
+// stack grown anew every time: BenchmarkBuildAgainst).
 func (c *conn) pump() {
-	for c.next() {
+	for {
+		if c.waitInput() {
+			return // parked: the poller starts a pump when the socket is readable
+		}
+		if !c.next() {
+			break
+		}
 	}
 	c.s.left(c)
 	c.stop()
 }
 
-// next waits for the client's next frame and handles it; false ends the
+// next reads the client's next frame and handles it; false ends the
 // connection.
 func (c *conn) next() bool {
-	c.waitInput()
 	typ, r, err := c.ws.NextReader()
 	if err != nil {
 		return false
@@ -261,7 +284,10 @@ func (c *conn) next() bool {
 		frames.Put(buf)
 		return false // gorilla already answered a frame over the limit with 1009
 	}
-	c.ws.SetReadDeadline(time.Now().Add(pongWait))
+	now := time.Now()
+	c.in.lastFrame = now
+	c.in.seen.Store(now.UnixNano())
+	c.ws.SetReadDeadline(now.Add(pongWait))
 	goOn := c.frame(typ, *buf)
 	frames.Put(buf)
 	return goOn
