@@ -12,21 +12,17 @@ import (
 	"time"
 )
 
-// An idle connection holds one goroutine, its pump, waiting for the
-// client's next frame. Waiting inside gorilla's NextReader (its frame
-// parser, the buffered reader and the socket's read below it) takes a
-// 4 KiB stack; waiting for the socket to become readable through its
-// descriptor takes under 2 KiB, and with 9,000 connections open (people
-// who opened the chat and have its first question) the difference is
-// 17 MiB. It costs a turn one more system call, a peek, which
-// BenchmarkBuildAgainst does not tell from its noise (server −0.9 µs,
-// Redis +0.5 µs a turn against the build before, 10 rounds side by side). So the pump waits that way first, when nothing of
-// the next frame is buffered, and then lets gorilla read a frame that is
-// there. The client's answers to the server's pings (pongs) arrive every
-// pingPeriod on every idle socket; the empty ones, which answer our empty
-// pings, are taken off the socket while waiting, so they do not wake a
-// pump into gorilla's deep wait (a connection that waited there once
-// would keep its 4 KiB).
+// A connection's pump waits for the client's next frame on the socket, not
+// inside gorilla: waiting in gorilla's NextReader (its frame parser, the
+// buffered reader and the socket's read below it) takes a 4 KiB stack;
+// waiting for the socket to become readable through its descriptor takes
+// under 2 KiB. After quietWait without a frame, or at once when the
+// connection has only shown its first question, the connection is parked
+// instead (park_linux.go): no goroutine at all until the socket is
+// readable. The client's answers to the server's pings (pongs) arrive
+// every pingPeriod on every idle socket; the empty ones, which answer our
+// empty pings, are taken off the socket while waiting, and a connection
+// woken by one parks again at once.
 //
 // The buffered reader is ours, handed to gorilla through the hijack
 // (gorilla reuses a hijacked reader when the upgrader asks for no read
