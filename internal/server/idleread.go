@@ -109,10 +109,15 @@ func (c *conn) waitInput() (parked bool) {
 	if in.raw == nil {
 		return false
 	}
-	for in.br.Buffered() == 0 {
+	if in.br.Buffered() > 0 { // frames that came together: the next is here
+		c.ws.SetReadDeadline(time.Now().Add(pongWait))
+		return false
+	}
+	for {
 		quiet := !in.noPark && parking() != nil
+		var until time.Time
 		if quiet {
-			until := in.lastFrame.Add(quietWait)
+			until = in.lastFrame.Add(quietWait)
 			if in.resumed {
 				in.resumed = false
 				until = time.Now().Add(quietWait)
@@ -134,13 +139,18 @@ func (c *conn) waitInput() (parked bool) {
 		}
 		now := time.Now()
 		in.seen.Store(now.UnixNano())
-		c.ws.SetReadDeadline(now.Add(pongWait))
+		if !quiet || until.Sub(now) < quietWait/2 {
+			// Room for gorilla to read a frame that is still arriving
+			// (and the pong deadline, when not parking). Most frames
+			// come well before until, which is left as it is: one
+			// deadline set a frame, not two.
+			c.ws.SetReadDeadline(now.Add(pongWait))
+		}
 		if !in.ponged {
 			return false
 		}
 		in.ponged = false
 	}
-	return false
 }
 
 // park hands the connection to the poller; false when it cannot (the

@@ -287,7 +287,9 @@ func (c *conn) next() bool {
 	now := time.Now()
 	c.in.lastFrame = now
 	c.in.seen.Store(now.UnixNano())
-	c.ws.SetReadDeadline(now.Add(pongWait))
+	if c.in.raw == nil { // else waitInput sets the deadline of the next wait
+		c.ws.SetReadDeadline(now.Add(pongWait))
+	}
 	goOn := c.frame(typ, *buf)
 	frames.Put(buf)
 	return goOn
