@@ -18,3 +18,11 @@ func Parked() int {
 	}
 	return p.parked()
 }
+
+// SetPings sets how often pings go out and how long a peer may stay
+// silent, until restore.
+func SetPings(period, wait time.Duration) (restore func()) {
+	oldPeriod, oldWait := pingPeriod, pongWait
+	pingPeriod, pongWait = period, wait
+	return func() { pingPeriod, pongWait = oldPeriod, oldWait }
+}

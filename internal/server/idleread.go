@@ -110,23 +110,23 @@ func (c *conn) waitInput() (parked bool) {
 		return false
 	}
 	if in.br.Buffered() > 0 { // frames that came together: the next is here
-		c.ws.SetReadDeadline(time.Now().Add(pongWait))
+		c.ws.SetReadDeadline(time.Now().Add(c.s.pongWait))
 		return false
 	}
 	for {
 		quiet := !in.noPark && parking() != nil
 		var until time.Time
 		if quiet {
-			until = in.lastFrame.Add(quietWait)
+			until = in.lastFrame.Add(c.s.quietWait)
 			if in.resumed {
 				in.resumed = false
-				until = time.Now().Add(quietWait)
+				until = time.Now().Add(c.s.quietWait)
 			} else if !time.Now().Before(until) {
 				if c.park() {
 					return true
 				}
 				in.noPark = true
-				c.ws.SetReadDeadline(time.Unix(0, in.seen.Load()).Add(pongWait))
+				c.ws.SetReadDeadline(time.Unix(0, in.seen.Load()).Add(c.s.pongWait))
 				continue
 			}
 			c.ws.SetReadDeadline(until) // before the pong deadline: quietWait < pongWait
@@ -139,12 +139,12 @@ func (c *conn) waitInput() (parked bool) {
 		}
 		now := time.Now()
 		in.seen.Store(now.UnixNano())
-		if !quiet || until.Sub(now) < quietWait/2 {
+		if !quiet || until.Sub(now) < c.s.quietWait/2 {
 			// Room for gorilla to read a frame that is still arriving
 			// (and the pong deadline, when not parking). Most frames
 			// come well before until, which is left as it is: one
 			// deadline set a frame, not two.
-			c.ws.SetReadDeadline(now.Add(pongWait))
+			c.ws.SetReadDeadline(now.Add(c.s.pongWait))
 		}
 		if !in.ponged {
 			return false
@@ -214,7 +214,7 @@ func (c *conn) silent() bool {
 	in.pmu.Lock()
 	parked := in.parked
 	in.pmu.Unlock()
-	return parked && time.Since(time.Unix(0, in.seen.Load())) > pongWait
+	return parked && time.Since(time.Unix(0, in.seen.Load())) > c.s.pongWait
 }
 
 // emptyPong is the head of a client's pong without application data (a

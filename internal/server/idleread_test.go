@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"fmt"
+	"net"
 	"runtime"
 	"strings"
 	"testing"
@@ -96,6 +97,50 @@ func TestIdleConnectionsHaveNoGoroutine(t *testing.T) {
 		if r := c.choose("yes"); r.Type != "reply" {
 			t.Fatalf("a parked connection answered %+v", r)
 		}
+	}
+}
+
+// TestSilentParkedPeerIsClosed: a parked connection has no read deadline
+// (nothing reads it), so its ping timer finds a peer gone: one that has
+// sent nothing, not even a pong, for pongWait is closed and forgotten,
+// while one that answers the pings stays.
+func TestSilentParkedPeerIsClosed(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("parking is Linux's (park_linux.go)")
+	}
+	t.Cleanup(server.SetPings(150*time.Millisecond, 400*time.Millisecond))
+	e := startEnv(t)
+	parked0 := server.Parked()
+	silent := e.dial("silent-peer") // never reads, so never answers a ping
+	alive := e.dial("answering-peer")
+	pongs := make(chan error, 1)
+	go func() { // gorilla's client answers pings while it reads
+		alive.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, _, err := alive.ws.ReadMessage()
+		pongs <- err
+	}()
+	time.Sleep(time.Second) // pongWait passes, and pings and pongs go on
+	silent.ws.SetReadDeadline(time.Now().Add(3 * time.Second))
+	for {
+		_, _, err := silent.ws.ReadMessage() // the pings it never answered, then the end
+		if err == nil {
+			continue
+		}
+		// Closed by the server: an abnormal close, or the pong to a
+		// ping read late meeting a closed socket; not the deadline.
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatalf("the silent peer's socket still open after pongWait: %v", err)
+		}
+		break
+	}
+	waitFor(t, 3*time.Second, func() (bool, string) {
+		n := server.Parked() - parked0
+		return n == 1, fmt.Sprintf("%d connections parked, want 1: the answering one", n)
+	})
+	select {
+	case err := <-pongs:
+		t.Errorf("the answering peer's socket ended: %v", err)
+	default:
 	}
 }
 

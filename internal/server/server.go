@@ -66,6 +66,10 @@ type Server struct {
 	now       func() time.Time
 	pseud     *privacy.Pseudonymizer
 
+	// A connection's pings and when it parks: the package's defaults
+	// when the server was made (tests change those).
+	pingPeriod, pongWait, quietWait time.Duration
+
 	mu       sync.Mutex
 	conns    map[*conn]struct{}
 	users    map[string]*userConns // users with open sockets, by user id
@@ -95,7 +99,8 @@ var devCookieKey = []byte("claimbot dev mode: loopback only")
 // New builds a Server.
 func New(o Options) *Server {
 	s := &Server{cfg: o.Config, log: o.Logger, rdb: o.Redis, metrics: o.Metrics, extra: o.Routes, now: o.Now,
-		pseud: o.Pseudonyms, conns: map[*conn]struct{}{}, users: map[string]*userConns{}}
+		pseud: o.Pseudonyms, conns: map[*conn]struct{}{}, users: map[string]*userConns{},
+		pingPeriod: pingPeriod, pongWait: pongWait, quietWait: quietWait}
 	if s.pseud == nil {
 		s.pseud = LogPseudonyms(s.cfg)
 	}

@@ -20,13 +20,17 @@ import (
 	"github.com/claimbot/claimbot/internal/upload"
 )
 
-const (
-	// writeWait is the time allowed to write a frame to the peer.
-	writeWait = 10 * time.Second
+// Pings (variables for tests).
+var (
 	// pongWait is the time allowed to read the next pong from the peer.
 	pongWait = 60 * time.Second
 	// pingPeriod sends pings to the peer; it must be less than pongWait.
 	pingPeriod = pongWait * 9 / 10
+)
+
+const (
+	// writeWait is the time allowed to write a frame to the peer.
+	writeWait = 10 * time.Second
 	// maxMessageSize is the hard limit of a client frame: gorilla closes the
 	// connection with 1009 past it.
 	maxMessageSize = 64 << 10
@@ -228,7 +232,7 @@ func (c *conn) ping() {
 		c.stop()
 		return
 	}
-	c.pinger.Reset(pingPeriod)
+	c.pinger.Reset(c.s.pingPeriod)
 }
 
 // startReading starts the connection's reading once its first reply is
@@ -236,13 +240,13 @@ func (c *conn) ping() {
 // question costs no goroutine until the client writes), or, where it
 // cannot park, its pump starts waiting.
 func (c *conn) startReading() {
-	c.pinger = time.AfterFunc(pingPeriod, c.ping)
+	c.pinger = time.AfterFunc(c.s.pingPeriod, c.ping)
 	c.ws.SetReadLimit(maxMessageSize)
-	c.ws.SetReadDeadline(time.Now().Add(pongWait))
+	c.ws.SetReadDeadline(time.Now().Add(c.s.pongWait))
 	c.ws.SetPongHandler(func(string) error {
 		now := time.Now()
 		c.in.seen.Store(now.UnixNano())
-		c.ws.SetReadDeadline(now.Add(pongWait))
+		c.ws.SetReadDeadline(now.Add(c.s.pongWait))
 		return nil
 	})
 	if !c.park() {
@@ -288,7 +292,7 @@ func (c *conn) next() bool {
 	c.in.lastFrame = now
 	c.in.seen.Store(now.UnixNano())
 	if c.in.raw == nil { // else waitInput sets the deadline of the next wait
-		c.ws.SetReadDeadline(now.Add(pongWait))
+		c.ws.SetReadDeadline(now.Add(c.s.pongWait))
 	}
 	goOn := c.frame(typ, *buf)
 	frames.Put(buf)
