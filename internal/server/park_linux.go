@@ -60,10 +60,13 @@ func (p *poller) run(raw syscall.RawConn) {
 	_ = raw.Read(func(uintptr) bool {
 		for {
 			n, err := syscall.EpollWait(p.epfd, events, 0)
-			if err != nil && !errors.Is(err, syscall.EINTR) {
+			if errors.Is(err, syscall.EINTR) {
+				continue // events may be waiting: look again, or no edge would come
+			}
+			if err != nil {
 				return false
 			}
-			for _, ev := range events[:max(n, 0)] {
+			for _, ev := range events[:n] {
 				p.mu.Lock()
 				c := p.conns[ev.Fd]
 				delete(p.conns, ev.Fd)

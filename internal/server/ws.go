@@ -288,9 +288,8 @@ func (c *conn) next() bool {
 		frames.Put(buf)
 		return false // gorilla already answered a frame over the limit with 1009
 	}
-	now := time.Now()
+	now := time.Now() // seen was set when the frame's bytes came (waitInput)
 	c.in.lastFrame = now
-	c.in.seen.Store(now.UnixNano())
 	if c.in.raw == nil { // else waitInput sets the deadline of the next wait
 		c.ws.SetReadDeadline(now.Add(c.s.pongWait))
 	}

@@ -33,8 +33,8 @@ func Email(s string) (string, error) {
 	// composition ("İ" + U+030F is NFC; lowered, "i" + U+030F is not,
 	// and composes to "ȉ"), and a normalized address must come out the
 	// same when normalized again.
-	if d := s[at+1:]; strings.ToLower(d) != d {
-		s = s[:at+1] + norm.NFC.String(strings.ToLower(d))
+	if d := strings.ToLower(s[at+1:]); d != s[at+1:] {
+		s = s[:at+1] + norm.NFC.String(d)
 	}
 	if len(s) > 254 {
 		return "", fail("email", "format")
