@@ -40,6 +40,29 @@ const readBufferSize = 512
 type ownReader struct {
 	http.ResponseWriter
 	br *bufio.Reader
+	sr sockReader
+}
+
+// sockReader is the socket under a connection's buffered reader. While
+// the pump's readiness check runs (fd ≥ 0: inside RawConn.Read, which
+// holds the socket's read lock) it reads the descriptor without blocking
+// and says errWouldBlock when nothing is there, so the check fills the
+// buffer gorilla then parses: one read a frame, as gorilla alone would
+// do, not a peek and a read. Otherwise it is the connection's Read.
+type sockReader struct {
+	nc net.Conn
+	fd int
+}
+
+// errWouldBlock is sockReader's "nothing to read yet" during the check;
+// the buffered reader drops it with the check's Peek.
+var errWouldBlock = errors.New("would block")
+
+func (r *sockReader) Read(p []byte) (int, error) {
+	if r.fd < 0 {
+		return r.nc.Read(p)
+	}
+	return readNow(r.fd, p)
 }
 
 func (o *ownReader) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -51,7 +74,8 @@ func (o *ownReader) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil || brw.Reader.Buffered() > 0 {
 		return nc, brw, err // gorilla refuses data sent before the handshake ended
 	}
-	o.br = bufio.NewReaderSize(nc, readBufferSize)
+	o.sr = sockReader{nc: nc, fd: -1}
+	o.br = bufio.NewReaderSize(&o.sr, readBufferSize)
 	return nc, bufio.NewReadWriter(o.br, brw.Writer), nil
 }
 
@@ -61,8 +85,9 @@ func (o *ownReader) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // wait: gorilla does.
 type idleReader struct {
 	br       *bufio.Reader
+	sr       *sockReader // br's
 	raw      syscall.RawConn
-	readable func(fd uintptr) bool // in.peek, made once
+	readable func(fd uintptr) bool // in.fill, made once
 	ponged   bool                  // readable took a pong off the socket
 
 	// Used by the pump's goroutine only.
@@ -82,19 +107,52 @@ type idleReader struct {
 // seconds while they are at it; one who went away costs no goroutine.
 var quietWait = 10 * time.Second
 
-// init readies the wait on nc, whose bytes br buffers for gorilla.
-func (in *idleReader) init(nc net.Conn, br *bufio.Reader) {
+// init readies the wait on nc, whose bytes o's reader buffers for
+// gorilla.
+func (in *idleReader) init(nc net.Conn, o *ownReader) {
 	in.seen.Store(time.Now().UnixNano())
 	sc, ok := nc.(syscall.Conn)
-	if !ok || br == nil || !canPeek {
+	if !ok || o.br == nil || !canReadNow {
 		return
 	}
 	raw, err := sc.SyscallConn()
 	if err != nil {
 		return
 	}
-	in.br, in.raw = br, raw
-	in.readable = in.peek
+	if o.br.Buffered() > 0 {
+		return
+	}
+	// gorilla's Upgrade resets the reader onto the bare socket to learn
+	// its size: put it back on ours (nothing is buffered yet), or fill
+	// would read the socket blocking, under its read lock.
+	o.br.Reset(&o.sr)
+	in.br, in.sr, in.raw = o.br, &o.sr, raw
+	in.readable = in.fill
+}
+
+// fill is the socket's readiness for waitInput, run inside RawConn.Read:
+// false (wait) while the socket has nothing to read, else true with what
+// it had read into br. A whole empty pong at the head of what was read is
+// taken off, with ponged set. An error (a close, a reset) is left for
+// gorilla's read, which meets it again.
+func (in *idleReader) fill(fd uintptr) bool {
+	if in.br.Buffered() == 0 {
+		in.sr.fd = int(fd)
+		_, err := in.br.Peek(1)
+		in.sr.fd = -1
+		if err == errWouldBlock {
+			return false
+		}
+	}
+	// Only what is buffered: a Peek past it would read the socket
+	// blocking, under the read lock this callback runs in.
+	if n := in.br.Buffered(); n >= emptyPongLen {
+		if head, _ := in.br.Peek(emptyPongLen); isEmptyPong(head) {
+			in.br.Discard(emptyPongLen)
+			in.ponged = true
+		}
+	}
+	return true
 }
 
 // waitInput returns false when the client has sent something the pump

@@ -1,22 +1,27 @@
 package server
 
-import "syscall"
+import (
+	"io"
+	"syscall"
+)
 
-const canPeek = true
+const canReadNow = true
 
-// peek is the socket's readiness for idleReader: false (wait) while it has
-// nothing to read. A whole empty pong at the head of the stream is taken
-// off it, and the wait ends with ponged set.
-func (in *idleReader) peek(fd uintptr) bool {
-	var head [8]byte
-	n, _, err := syscall.Recvfrom(int(fd), head[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-	if err == syscall.EAGAIN {
-		return false
-	}
-	if err == nil && isEmptyPong(head[:n]) {
-		if m, _, err := syscall.Recvfrom(int(fd), head[:emptyPongLen], syscall.MSG_DONTWAIT); err == nil && m == emptyPongLen {
-			in.ponged = true
+// readNow reads the socket fd without waiting: errWouldBlock when it has
+// nothing yet, io.EOF when the peer closed it.
+func readNow(fd int, p []byte) (int, error) {
+	for {
+		n, err := syscall.Read(fd, p)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			return 0, errWouldBlock
+		case err != nil:
+			return 0, err
+		case n == 0:
+			return 0, io.EOF
 		}
+		return n, nil
 	}
-	return true
 }

@@ -647,7 +647,7 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader answered
 	}
 	c := &conn{s: s, ws: ws, tokenLang: id.Lang}
-	c.in.init(ws.NetConn(), ow.br)
+	c.in.init(ws.NetConn(), ow)
 	if !s.register(c, id.User) {
 		// Shutdown took its list of connections between the check above
 		// and now: close this one as it closes those.
