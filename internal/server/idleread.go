@@ -243,7 +243,7 @@ func (c *conn) unpark() {
 	in.parked = false
 	in.pmu.Unlock()
 	in.resumed = true
-	go c.pump()
+	c.s.pumpers.run(c.pump)
 }
 
 // unparkForStop ends a parked connection's registration before its socket

@@ -69,6 +69,7 @@ type Server struct {
 	// A connection's pings and when it parks: the package's defaults
 	// when the server was made (tests change those).
 	pingPeriod, pongWait, quietWait time.Duration
+	pumpers                         *pumpers // run the connections' pumps (pumpers.go)
 
 	mu       sync.Mutex
 	conns    map[*conn]struct{}
@@ -100,7 +101,7 @@ var devCookieKey = []byte("claimbot dev mode: loopback only")
 func New(o Options) *Server {
 	s := &Server{cfg: o.Config, log: o.Logger, rdb: o.Redis, metrics: o.Metrics, extra: o.Routes, now: o.Now,
 		pseud: o.Pseudonyms, conns: map[*conn]struct{}{}, users: map[string]*userConns{},
-		pingPeriod: pingPeriod, pongWait: pongWait, quietWait: quietWait}
+		pingPeriod: pingPeriod, pongWait: pongWait, quietWait: quietWait, pumpers: newPumpers(quietWait)}
 	if s.pseud == nil {
 		s.pseud = LogPseudonyms(s.cfg)
 	}
@@ -773,6 +774,7 @@ func (s *Server) isStopping() bool {
 // Shutdown stops taking connections, lets every turn in flight send its
 // reply, then closes each connection with 1012 so pages reconnect.
 func (s *Server) Shutdown(ctx context.Context) {
+	defer s.pumpers.stop()
 	s.mu.Lock()
 	s.stopping = true
 	conns := make([]*conn, 0, len(s.conns))

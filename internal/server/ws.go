@@ -250,7 +250,7 @@ func (c *conn) startReading() {
 		return nil
 	})
 	if !c.park() {
-		go c.pump()
+		c.s.pumpers.run(c.pump)
 	}
 }
 
