@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/vm"
 )
 
 // Event names of the state machine that are not choice values.
@@ -335,12 +336,13 @@ func (p *parser) checkState(f *Flow, s *State, env map[string]any) {
 		}
 		conds[b.If] = true
 		b.Event = "if " + b.If
-		prog, err := expr.Compile(b.If, expr.Env(env), expr.AsBool())
+		prog, err := compileCond(b.If, env)
 		if err != nil {
 			p.errorf(b.Pos, id, "next: if %q: %s", b.If, exprError(err))
 			continue
 		}
 		b.prog = prog
+		b.fast = fastCond(prog)
 	}
 	if n := len(s.Next); n > 0 && s.Next[n-1].If != "" {
 		p.errorf(s.Next[n-1].Pos, id, "next: the last branch needs no if, so the conversation always goes on")
@@ -394,6 +396,12 @@ func allChoicesLead(s *State) bool {
 		}
 	}
 	return true
+}
+
+// compileCond compiles a branch condition against the flow's answer keys
+// (env holds each key's zero value; nil for a computed one).
+func compileCond(src string, env map[string]any) (*vm.Program, error) {
+	return expr.Compile(src, expr.Env(env), expr.AsBool())
 }
 
 func exprError(err error) string {

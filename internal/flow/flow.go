@@ -122,6 +122,7 @@ type Branch struct {
 	Event string
 	Pos   Pos
 	prog  *vm.Program
+	fast  func(answers map[string]any) bool // prog as Go closures, when it is in their subset
 }
 
 // Assign is a computed answer: Key gets the value of Expr on entering the state.
