@@ -60,6 +60,11 @@ func loadtestCmd(args []string) error {
 	if *bareServe != "" {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
+		stopProfiles, err := prof.start() // to compare the bare loop's profile with the server's
+		defer stopProfiles()
+		if err != nil {
+			return err
+		}
 		if err := loadtest.ServeBare(ctx, *bareServe, *redisURL); err != nil {
 			return fmt.Errorf("loadtest: %w", err)
 		}

@@ -177,6 +177,14 @@ func (c *conn) logger() *slog.Logger {
 	return c.s.log.With("session", c.s.pseud.UserID(c.conv.User+"/"+c.conv.Flow), "flow", c.conv.Flow)
 }
 
+// info logs at the info level, when it is on: the session's pseudonym is a
+// keyed hash, not worth making for a line nobody keeps.
+func (c *conn) info(msg string, args ...any) {
+	if c.s.log.Enabled(context.Background(), slog.LevelInfo) {
+		c.logger().Info(msg, args...)
+	}
+}
+
 func (c *conn) stop() {
 	c.once.Do(func() {
 		parked := c.unparkForStop()
@@ -448,15 +456,15 @@ func (c *conn) turn(in engine.Input) bool {
 		c.s.touchFiles(res.Session) // applied: the session lives on, and so do its files
 	}
 	if res.Claim != nil {
-		c.logger().Info("claim filed", "claim_id", res.Claim.ID, "state", res.Reply.State)
+		c.info("claim filed", "claim_id", res.Claim.ID, "state", res.Reply.State)
 		c.s.keepFiles(res.Claim.Attachments)
 	}
 	if res.Evidence != nil {
-		c.logger().Info("evidence added", "claim_id", res.Evidence.ClaimID, "files", len(res.Evidence.Attachments))
+		c.info("evidence added", "claim_id", res.Evidence.ClaimID, "files", len(res.Evidence.Attachments))
 		c.s.keepFiles(res.Evidence.Attachments)
 	}
 	if res.Handoff != nil {
-		c.logger().Info("handoff requested", "handoff_id", res.Handoff.ID, "state", res.Handoff.State)
+		c.info("handoff requested", "handoff_id", res.Handoff.ID, "state", res.Handoff.State)
 	}
 	c.reply(res.Reply)
 	return true
