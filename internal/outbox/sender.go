@@ -300,31 +300,53 @@ func (s *Sender) readSize() int {
 // dispatch starts delivering j on a worker, unless it is queued or in
 // flight here already. It waits for a free worker.
 func (s *Sender) dispatch(work context.Context, j job) {
+	d := &dispatched{s: s, work: work, j: j, key: j.key()}
 	s.mu.Lock()
-	if s.inflight[j.key()] {
+	if s.inflight[d.key] {
 		s.mu.Unlock()
 		return
 	}
-	s.inflight[j.key()] = true
+	s.inflight[d.key] = true
 	s.mu.Unlock()
-	release := sync.OnceFunc(func() {
-		s.mu.Lock()
-		delete(s.inflight, j.key())
-		s.mu.Unlock()
-	})
 	if work.Err() != nil {
-		release()
+		d.release()
 		return
 	}
 	if s.slots.acquire(work) != nil {
-		release()
+		d.release()
 		return
 	}
-	s.deliveries.run(func() {
-		defer s.slots.release()
-		defer release()
-		s.deliver(work, j, release)
-	})
+	s.deliveries.run(d.run)
+}
+
+// dispatched is a delivery handed to a worker. One value holds what the
+// worker needs: closures, sync.OnceFunc and the key made again at each use
+// cost some six allocations a delivery.
+type dispatched struct {
+	s        *Sender
+	work     context.Context
+	j        job
+	key      string // j.key()
+	released bool
+}
+
+func (d *dispatched) run() {
+	defer d.s.slots.release()
+	defer d.release()
+	d.s.deliver(d.work, d.j, d.release)
+}
+
+// release forgets the entry as in flight here, once. It runs on one
+// goroutine at a time (the reader's in dispatch, then the worker's), so a
+// flag is enough.
+func (d *dispatched) release() {
+	if d.released {
+		return
+	}
+	d.released = true
+	d.s.mu.Lock()
+	delete(d.s.inflight, d.key)
+	d.s.mu.Unlock()
 }
 
 // readers are the sets of shards that each reader reads. On one Redis, one
