@@ -211,6 +211,11 @@ func (a *acker) send(batch []*ackCall) {
 func (a *acker) group(batch []*ackCall, now time.Time) []*shardAck {
 	var byShard [shard.Count]*shardAck
 	var order []*shardAck
+	per := len(batch) // entries a call is made room for: on a cluster, a shard's share
+	if a.cluster {
+		per = len(batch)/shard.Count + 1
+	}
+	retention, filesDue := any(a.retention.Milliseconds()), any(now.Add(a.retention).UnixMilli()) // boxed once
 	for _, c := range batch {
 		n, g := c.j.shard, 0
 		if a.cluster {
@@ -219,8 +224,9 @@ func (a *acker) group(batch []*ackCall, now time.Time) []*shardAck {
 		sa := byShard[g]
 		if sa == nil {
 			sa = &shardAck{
-				keys: make([]any, 0, 5*len(batch)),
-				args: append(make([]any, 0, 3+4*len(batch)), shard.Group, a.retention.Milliseconds(), now.Add(a.retention).UnixMilli()),
+				calls: make([]*ackCall, 0, per),
+				keys:  make([]any, 0, 5*per),
+				args:  append(make([]any, 0, 3+4*per), shard.Group, retention, filesDue),
 			}
 			byShard[g] = sa
 			order = append(order, sa)
