@@ -38,7 +38,9 @@ var ackLinger = 2 * time.Millisecond
 // KEYS: per entry its shard's outbox, due, meta and files, and its
 // delivered copy. ARGV: group, retention ms, files due ms, then per entry
 // its id, body, number of files and the ids of those files.
-var ackManyScript = redis.NewScript(`
+var ackManyScript = redis.NewScript(ackManySource)
+
+const ackManySource = `
 local out = {}
 local a = 4
 local function ack(k, id, body, first, last)
@@ -63,7 +65,7 @@ for k = 1, #KEYS, 5 do
   a = a + 3 + nf
 end
 return out
-`)
+`
 
 // acker sends the acknowledgements of deliveries that finish close
 // together in one round trip: one ackManyScript call for them all, or on a
@@ -156,34 +158,24 @@ func (a *acker) flush() {
 // or of all when Redis is no cluster.
 type shardAck struct {
 	calls []*ackCall
-	keys  []string
-	args  []any
+	keys  []any // per entry the five keys of ackManyScript
+	args  []any // its ARGV
 	cmd   *redis.Cmd
 }
 
+// ackShardKeys are the four keys of each shard that ackManyScript takes
+// per entry (outbox, due, meta, files), made and boxed once: each entry
+// of a batch made four strings and boxed five in the script call.
+var ackShardKeys = func() (k [shard.Count][4]any) {
+	for n := range k {
+		k[n] = [4]any{shard.Outbox(n), shard.Due(n), shard.Meta(n), shard.Files(n)}
+	}
+	return k
+}()
+
 // send sends a batch and answers its calls.
 func (a *acker) send(batch []*ackCall) {
-	now := time.Now()
-	var byShard [shard.Count]*shardAck
-	var order []*shardAck
-	for _, c := range batch {
-		n, g := c.j.shard, 0
-		if a.cluster {
-			g = n
-		}
-		sa := byShard[g]
-		if sa == nil {
-			sa = &shardAck{args: []any{shard.Group, a.retention.Milliseconds(), now.Add(a.retention).UnixMilli()}}
-			byShard[g] = sa
-			order = append(order, sa)
-		}
-		sa.calls = append(sa.calls, c)
-		sa.keys = append(sa.keys, shard.Outbox(n), shard.Due(n), shard.Meta(n), shard.Files(n), shard.Delivered(n, c.j.claim))
-		sa.args = append(sa.args, c.j.id, c.j.body, len(c.files))
-		for _, f := range c.files {
-			sa.args = append(sa.args, f)
-		}
-	}
+	order := a.group(batch, time.Now())
 	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
 	defer cancel()
 	a.exec(ctx, order, false)
@@ -214,14 +206,68 @@ func (a *acker) send(batch []*ackCall) {
 	}
 }
 
+// group makes a batch's script calls: one for all, or on a cluster one per
+// shard, in the order of their first entries.
+func (a *acker) group(batch []*ackCall, now time.Time) []*shardAck {
+	var byShard [shard.Count]*shardAck
+	var order []*shardAck
+	per := len(batch) // entries a call is made room for: on a cluster, a shard's share
+	if a.cluster {
+		per = len(batch)/shard.Count + 1
+	}
+	retention, filesDue := any(a.retention.Milliseconds()), any(now.Add(a.retention).UnixMilli()) // boxed once
+	for _, c := range batch {
+		n, g := c.j.shard, 0
+		if a.cluster {
+			g = n
+		}
+		sa := byShard[g]
+		if sa == nil {
+			sa = &shardAck{
+				calls: make([]*ackCall, 0, per),
+				keys:  make([]any, 0, 5*per),
+				args:  append(make([]any, 0, 3+4*per), shard.Group, retention, filesDue),
+			}
+			byShard[g] = sa
+			order = append(order, sa)
+		}
+		sa.calls = append(sa.calls, c)
+		k := &ackShardKeys[n]
+		sa.keys = append(sa.keys, k[0], k[1], k[2], k[3], shard.Delivered(n, c.j.claim))
+		sa.args = append(sa.args, c.j.id, c.j.body, len(c.files))
+		for _, f := range c.files {
+			sa.args = append(sa.args, f)
+		}
+	}
+	return order
+}
+
+// exec sends each shardAck's script call, by its hash or, with source, as
+// its text, in one pipeline. The commands are made here, as EVALSHA and
+// EVAL would make them, from the keys and arguments boxed already: those
+// copied every key and argument once more.
 func (a *acker) exec(ctx context.Context, acks []*shardAck, source bool) {
 	pipe := a.rdb.Pipeline()
 	for _, sa := range acks {
-		if source {
-			sa.cmd = ackManyScript.Eval(ctx, pipe, sa.keys, sa.args...)
-		} else {
-			sa.cmd = ackManyScript.EvalSha(ctx, pipe, sa.keys, sa.args...)
-		}
+		sa.cmd = sa.command(ctx, source)
+		_ = pipe.Process(ctx, sa.cmd)
 	}
 	_, _ = pipe.Exec(ctx) // errors are per command
+}
+
+// command is sa's script call, by the script's hash or, with source, as
+// its text.
+func (sa *shardAck) command(ctx context.Context, source bool) *redis.Cmd {
+	args := make([]any, 0, 3+len(sa.keys)+len(sa.args))
+	if source {
+		args = append(args, "eval", ackManySource)
+	} else {
+		args = append(args, "evalsha", ackManyScript.Hash())
+	}
+	args = append(args, len(sa.keys))
+	args = append(args, sa.keys...)
+	args = append(args, sa.args...)
+	cmd := redis.NewCmd(ctx, args...)
+	cmd.SetFirstKeyPos(3) // a batch has keys: a cluster routes it by them
+	return cmd
 }

@@ -31,6 +31,11 @@ func BenchmarkDeliver(b *testing.B) {
 // means): BenchmarkDeliver, process 254 -> 203, Redis 101 -> 75, 172 -> 131
 // allocs; BenchmarkDeliverPaced, process 639 -> 577, Redis 267 -> 237,
 // 197 -> 157 allocs.
+// Then (issue 17, 4 runs alternately with -cpu 1, 10000 claims) after the
+// acks' keys were boxed once, the request made from a parsed template and
+// the dispatch made one value: BenchmarkDeliver 131 -> 116 allocs and
+// 9.6 -> 9.0 KB a claim, process 152-183 -> 146-184 µs (mean 170 -> 163,
+// within the machine's noise), Redis unchanged (63-82 -> 63-85 µs).
 
 // BenchmarkDeliverPaced delivers b.N claims filed one every 2 ms while the
 // sender runs, as a busy server files them, and reports the processor time

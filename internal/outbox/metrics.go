@@ -22,6 +22,9 @@ const (
 	resultDead  = "dead"  // 410, or the last attempt failed: dead-lettered
 )
 
+// results are the results, each counted from the start.
+var results = [...]string{resultOK, resultRetry, resultError, resultDead}
+
 // scrapeTimeout bounds the Redis reads of one scrape.
 const scrapeTimeout = time.Second
 
@@ -30,6 +33,7 @@ const scrapeTimeout = time.Second
 type Metrics struct {
 	deliveredTotal prometheus.Counter
 	attempts       *prometheus.CounterVec
+	byResult       [len(results)]prometheus.Counter // attempts' children, in results' order
 	duration       prometheus.Histogram
 	gauges         *outboxCollector
 }
@@ -54,8 +58,8 @@ func NewMetrics(reg prometheus.Registerer, rdb redis.UniversalClient) *Metrics {
 		}),
 		gauges: newOutboxCollector(rdb),
 	}
-	for _, r := range []string{resultOK, resultRetry, resultError, resultDead} {
-		m.attempts.WithLabelValues(r)
+	for i, r := range results {
+		m.byResult[i] = m.attempts.WithLabelValues(r)
 	}
 	if reg != nil {
 		reg.MustRegister(m.deliveredTotal, m.attempts, m.duration, m.gauges)
@@ -69,10 +73,20 @@ func (m *Metrics) delivered() {
 	}
 }
 
+// attempt counts an attempt by its result, on the child made in
+// NewMetrics: WithLabelValues hashed the label and looked it up at every
+// attempt.
 func (m *Metrics) attempt(result string) {
-	if m != nil {
-		m.attempts.WithLabelValues(result).Inc()
+	if m == nil {
+		return
 	}
+	for i, r := range results {
+		if r == result {
+			m.byResult[i].Inc()
+			return
+		}
+	}
+	m.attempts.WithLabelValues(result).Inc()
 }
 
 func (m *Metrics) observe(d time.Duration) {

@@ -251,3 +251,31 @@ func TestScrapesShareOneCheapRead(t *testing.T) {
 		t.Errorf("pending %v after the cache period, want 4", got["claimbot_outbox_pending"])
 	}
 }
+
+// TestMetricsAttemptCountsEachResult: an attempt counted by its result
+// adds one to that result's series and none to the others', as
+// WithLabelValues(result).Inc() did.
+func TestMetricsAttemptCountsEachResult(t *testing.T) {
+	m := NewMetrics(nil, nil)
+	for i, r := range results {
+		for range i + 1 {
+			m.attempt(r)
+		}
+	}
+	for i, r := range results {
+		if got := testutil.ToFloat64(m.attempts.WithLabelValues(r)); got != float64(i+1) {
+			t.Errorf("%s = %v, want %d", r, got, i+1)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { m.attempt(resultOK) }); n != 0 {
+		t.Errorf("attempt allocates %.0f times, want 0", n)
+	}
+}
+
+func BenchmarkMetricsAttempt(b *testing.B) {
+	m := NewMetrics(nil, nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		m.attempt(resultOK)
+	}
+}

@@ -64,8 +64,11 @@ func NewEvent(c Claim) Event {
 // MessageID is the webhook-id of a claim's deliveries: the same on every
 // attempt, so the backend can dedupe on it.
 func MessageID(claimID string) string {
-	return "msg_" + claimID
+	return messageIDPrefix + claimID
 }
+
+// messageIDPrefix starts every webhook-id.
+const messageIDPrefix = "msg_"
 
 // EventHandoffRequested is the type of the event that asks for a person
 // to call a user back (CONTRACT §3).

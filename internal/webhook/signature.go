@@ -173,30 +173,49 @@ func (s Secret) NewSigner() *Signer {
 // Sign returns the signature that Secret.Sign returns.
 func (g *Signer) Sign(id string, ts time.Time, body []byte) string {
 	var t [20]byte
-	return string(g.sign(id, strconv.AppendInt(t[:0], ts.Unix(), 10), body))
+	sig, _ := g.sign("", id, strconv.AppendInt(t[:0], ts.Unix(), 10), body)
+	return string(sig)
 }
 
-// sign appends "v1,<base64>" after ts in g.buf and returns that part.
-func (g *Signer) sign(id string, ts, body []byte) []byte {
-	g.buf = append(append(append(append(g.buf[:0], id...), '.'), ts...), '.')
+// sign signs the message prefix+id, ts and body: it leaves in g.buf ts,
+// then "v1,<base64>", then prefix+id, and returns the signature and the
+// id there.
+func (g *Signer) sign(prefix, id string, ts, body []byte) (sig, msgID []byte) {
+	g.buf = append(append(append(append(append(g.buf[:0], prefix...), id...), '.'), ts...), '.')
 	g.mac.Reset()
 	g.mac.Write(g.buf)
 	g.mac.Write(body)
 	g.sum = g.mac.Sum(g.sum[:0])
 	g.buf = append(append(g.buf[:0], ts...), "v1,"...)
 	g.buf = base64.StdEncoding.AppendEncode(g.buf, g.sum)
-	return g.buf[len(ts):]
+	end := len(g.buf)
+	g.buf = append(append(g.buf, prefix...), id...)
+	return g.buf[len(ts):end], g.buf[end:]
 }
 
 // SetHeaders sets the headers that SetHeaders sets. The timestamp and the
 // signature share one string, the four values one slice.
 func (g *Signer) SetHeaders(h http.Header, id string, ts time.Time, body []byte) {
+	g.setHeaders(h, "", id, ts, body)
+}
+
+// SetClaimHeaders sets the headers that SetHeaders sets for the message
+// MessageID(claimID), whose id shares the string of the timestamp and the
+// signature instead of being made on its own.
+func (g *Signer) SetClaimHeaders(h http.Header, claimID string, ts time.Time, body []byte) {
+	g.setHeaders(h, messageIDPrefix, claimID, ts, body)
+}
+
+func (g *Signer) setHeaders(h http.Header, prefix, id string, ts time.Time, body []byte) {
 	var t [20]byte
 	tsText := strconv.AppendInt(t[:0], ts.Unix(), 10)
-	g.sign(id, tsText, body)
-	both := string(g.buf)
+	sig, msgID := g.sign(prefix, id, tsText, body)
+	all := string(g.buf)
 	v := make([]string, 4)
-	v[0], v[1], v[2], v[3] = id, both[:len(tsText)], both[len(tsText):], "application/json"
+	v[0], v[1], v[2], v[3] = id, all[:len(tsText)], all[len(tsText):len(tsText)+len(sig)], "application/json"
+	if prefix != "" {
+		v[0] = all[len(all)-len(msgID):]
+	}
 	h[canonicalID] = v[0:1:1]
 	h[canonicalTimestamp] = v[1:2:2]
 	h[canonicalSignature] = v[2:3:3]

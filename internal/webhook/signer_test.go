@@ -57,6 +57,38 @@ func TestSignerAllocs(t *testing.T) {
 	}
 }
 
+// TestSignerClaimHeaders: SetClaimHeaders sets, over many messages, the
+// headers that SetHeaders sets for MessageID of the claim, and the headers
+// of one message are not changed by the next; it allocates no more than
+// SetHeaders does, the message id included.
+func TestSignerClaimHeaders(t *testing.T) {
+	s := mustSecret(t, vectorSecret)
+	g, w := s.NewSigner(), s.NewSigner()
+	var kept, want []http.Header
+	for i := range 200 {
+		claim := fmt.Sprintf("C-20221019-%d", i*i)
+		ts := time.Unix(int64(i)*977, 0)
+		body := []byte(strings.Repeat(`{"n":`+fmt.Sprint(i)+`}`, i%7+1))
+		h, wh := http.Header{}, http.Header{}
+		g.SetClaimHeaders(h, claim, ts, body)
+		w.SetHeaders(wh, MessageID(claim), ts, body)
+		if err := s.Verify(h, body, ts); err != nil {
+			t.Fatalf("message %d: Verify = %v", i, err)
+		}
+		kept, want = append(kept, h), append(want, wh)
+	}
+	for i := range kept {
+		if fmt.Sprint(kept[i]) != fmt.Sprint(want[i]) {
+			t.Errorf("message %d: headers %v, want %v", i, kept[i], want[i])
+		}
+	}
+	h := make(http.Header, 8)
+	body, ts := []byte(vectorBody), time.Unix(vectorTS, 0)
+	if n := testing.AllocsPerRun(100, func() { g.SetClaimHeaders(h, "C-20221019-1", ts, body) }); n > 2 {
+		t.Errorf("Signer.SetClaimHeaders allocates %.0f times, want at most 2", n)
+	}
+}
+
 func BenchmarkSetHeaders(b *testing.B) {
 	s := mustSecret(b, vectorSecret)
 	body := []byte(fullBody)
