@@ -175,3 +175,27 @@ func pumps() (socket, gorilla int) {
 	}
 	return socket, gorilla
 }
+
+// TestFrameInPieces: a frame longer than the connection's read buffer,
+// whose pieces come apart (its header split, then its payload), and a
+// pong split after its first two bytes, are read whole: the pump's
+// readiness check reads what has come, and gorilla reads the rest.
+func TestFrameInPieces(t *testing.T) {
+	e := startEnv(t)
+	c := e.dial("pieces")
+	text := `{"type":"text","text":"` + strings.Repeat("가", 400) + `"}` // 1,224 bytes
+	frame := append([]byte{0x80 | opText, 0x80 | 126, byte(len(text) >> 8), byte(len(text)), 0, 0, 0, 0}, text...)
+	pong := clientFrame(opPong, "")
+	for _, piece := range [][]byte{pong[:2], pong[2:], frame[:3], frame[3:300], frame[300:]} {
+		if _, err := c.ws.NetConn().Write(piece); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
+	if r := c.read(); r.Type != "reply" || !r.Invalid || r.State != "privacy_consent" {
+		t.Fatalf("a long text at the consent question: %+v, want it refused there", r)
+	}
+	if r := c.choose("yes"); r.Type != "reply" || r.Invalid {
+		t.Fatalf("the next answer: %+v", r)
+	}
+}
