@@ -760,7 +760,7 @@ func (s *Server) left(c *conn) {
 	if c.closedByServer() {
 		return // a deploy or the user's newer tab, not a user leaving: the page reconnects
 	}
-	if v := c.view.Load(); v != nil && !v.done && v.state != "" {
+	if v := c.seen(); !v.done && v.state != "" {
 		s.metrics.abandoned.WithLabelValues(v.flow, v.state).Inc()
 	}
 }

@@ -23,7 +23,7 @@ const testSecret = "test-banner-secret-0123456789abcdef"
 
 // newTestServer builds a production-mode Server on a test Redis; the test
 // may change it (its upgrader) before serving it with serve.
-func newTestServer(t *testing.T) *Server {
+func newTestServer(t testing.TB) *Server {
 	t.Helper()
 	rs := redistest.Start(t)
 	opt, err := redis.ParseURL(rs.URL)
