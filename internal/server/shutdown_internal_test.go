@@ -89,7 +89,7 @@ func TestShutdownDuringUpgradeCloses1012(t *testing.T) {
 	}
 }
 
-func gaugeValue(t *testing.T, g prometheus.Gauge) float64 {
+func gaugeValue(t testing.TB, g prometheus.Gauge) float64 {
 	t.Helper()
 	var m dto.Metric
 	if err := g.Write(&m); err != nil {
