@@ -81,7 +81,7 @@ type conn struct {
 	// whose turns write it): the language of error frames, the state a
 	// close abandons. Kept in place under viewMu, not swapped in as a new
 	// one every turn: no allocation a turn, and an idle connection holds
-	// no view of its own apart from it.
+	// the view itself rather than a pointer to one more object.
 	viewMu    sync.Mutex
 	view      connView
 	tokenLang string     // the language its token or cookie asked for
