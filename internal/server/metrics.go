@@ -2,8 +2,11 @@ package server
 
 import (
 	"errors"
+	"maps"
 	"net/http"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,6 +39,67 @@ type Metrics struct {
 	superseded              prometheus.Counter
 	tcpOpen                 prometheus.Gauge
 	tcpRefused              prometheus.Counter
+
+	// The counters every turn adds to, kept by their labels once used:
+	// a map read instead of the vec's hashing, checks and locking.
+	turnsBy, refusalsBy, enteredBy, handoffsBy *counters
+}
+
+// counters keeps the children of a CounterVec of one or two labels that
+// were used, by their label values. A child is made on first use, as
+// WithLabelValues makes it, so /metrics shows the same series either way.
+// The map is copied on write: its reads take no lock.
+type counters struct {
+	vec *prometheus.CounterVec
+	two bool // the vec has two labels; else one
+	m   atomic.Pointer[map[[2]string]prometheus.Counter]
+	mu  sync.Mutex // held while the map is copied
+}
+
+// maxKept bounds the label sets counters keeps: the labels are a flow's
+// states, a few hundred at most, but a bound costs nothing. Past it a
+// child is looked up in the vec, as before.
+var maxKept = 4096
+
+func newCounters(vec *prometheus.CounterVec, two bool) *counters {
+	return &counters{vec: vec, two: two}
+}
+
+// with is the child of the label values a (and b, with two labels).
+func (cs *counters) with(a, b string) prometheus.Counter {
+	k := [2]string{a, b}
+	if m := cs.m.Load(); m != nil {
+		if c, ok := (*m)[k]; ok {
+			return c
+		}
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	old := cs.m.Load()
+	if old != nil {
+		if c, ok := (*old)[k]; ok {
+			return c
+		}
+	}
+	var c prometheus.Counter
+	if cs.two {
+		c = cs.vec.WithLabelValues(a, b)
+	} else {
+		c = cs.vec.WithLabelValues(a)
+	}
+	n := 0
+	if old != nil {
+		if n = len(*old); n >= maxKept {
+			return c
+		}
+	}
+	next := make(map[[2]string]prometheus.Counter, n+1)
+	if old != nil {
+		maps.Copy(next, *old)
+	}
+	next[k] = c
+	cs.m.Store(&next)
+	return c
 }
 
 // NewMetrics registers the chat's metrics, with the Go and process
@@ -76,6 +140,8 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.connections, m.turns, m.latency, m.refusals, m.entered, m.abandoned, m.filed, m.filedByType, m.handoffs, m.frameErrors, m.unreplicated, m.clockSkew,
 		m.superseded, m.tcpOpen, m.tcpRefused)
+	m.turnsBy, m.refusalsBy = newCounters(m.turns, false), newCounters(m.refusals, true)
+	m.enteredBy, m.handoffsBy = newCounters(m.entered, true), newCounters(m.handoffs, true)
 	return m
 }
 
@@ -87,10 +153,10 @@ func (m *Metrics) Handler() http.Handler {
 func (m *Metrics) observeTurn(flow string, res engine.Result, err error, d time.Duration) {
 	switch {
 	case errors.Is(err, store.ErrUnavailable):
-		m.turns.WithLabelValues("unavailable").Inc()
+		m.turnsBy.with("unavailable", "").Inc()
 		return
 	case err != nil:
-		m.turns.WithLabelValues("error").Inc()
+		m.turnsBy.with("error", "").Inc()
 		return
 	}
 	if d > 0 {
@@ -98,26 +164,26 @@ func (m *Metrics) observeTurn(flow string, res engine.Result, err error, d time.
 	}
 	switch {
 	case res.Reply.Invalid:
-		m.turns.WithLabelValues("refused").Inc()
-		m.refusals.WithLabelValues(flow, res.Reply.State).Inc()
+		m.turnsBy.with("refused", "").Inc()
+		m.refusalsBy.with(flow, res.Reply.State).Inc()
 	case res.Applied:
-		m.turns.WithLabelValues("applied").Inc()
+		m.turnsBy.with("applied", "").Inc()
 	default:
-		m.turns.WithLabelValues("ignored").Inc()
+		m.turnsBy.with("ignored", "").Inc()
 	}
 	for _, mv := range res.Moves {
-		m.entered.WithLabelValues(flow, mv.To).Inc()
+		m.enteredBy.with(flow, mv.To).Inc()
 	}
 	if res.Session != nil && res.Session.State != "" && len(res.Moves) == 0 && res.Applied && !res.Reply.Invalid {
 		// back, restart, a summary change: no flow move, but a state entered
-		m.entered.WithLabelValues(flow, res.Reply.State).Inc()
+		m.enteredBy.with(flow, res.Reply.State).Inc()
 	}
 	if cl := res.Claim; cl != nil {
 		m.filed.Inc()
 		m.filedByType.WithLabelValues(flow, insight.Label(flow, "reporter_type", cl.Answers), insight.Label(flow, "damage_type", cl.Answers)).Inc()
 	}
 	if h := res.Handoff; h != nil {
-		m.handoffs.WithLabelValues(flow, h.State).Inc()
+		m.handoffsBy.with(flow, h.State).Inc()
 	}
 }
 

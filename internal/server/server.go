@@ -649,6 +649,11 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 	}
 	c := &conn{s: s, ws: ws, tokenLang: id.Lang}
 	c.in.init(ws.NetConn(), ow)
+	// ow lives as long as the connection (its reader is the socket's),
+	// but net/http's response is done with: let it go, and with it the
+	// request and the 8 KiB of buffers net/http gave the connection, or
+	// every open socket would keep about 12 KiB it never uses again.
+	ow.ResponseWriter = nil
 	if !s.register(c, id.User) {
 		// Shutdown took its list of connections between the check above
 		// and now: close this one as it closes those.
@@ -760,7 +765,7 @@ func (s *Server) left(c *conn) {
 	if c.closedByServer() {
 		return // a deploy or the user's newer tab, not a user leaving: the page reconnects
 	}
-	if v := c.view.Load(); v != nil && !v.done && v.state != "" {
+	if v := c.seen(); !v.done && v.state != "" {
 		s.metrics.abandoned.WithLabelValues(v.flow, v.state).Inc()
 	}
 }

@@ -23,7 +23,7 @@ const testSecret = "test-banner-secret-0123456789abcdef"
 
 // newTestServer builds a production-mode Server on a test Redis; the test
 // may change it (its upgrader) before serving it with serve.
-func newTestServer(t *testing.T) *Server {
+func newTestServer(t testing.TB) *Server {
 	t.Helper()
 	rs := redistest.Start(t)
 	opt, err := redis.ParseURL(rs.URL)
@@ -89,7 +89,7 @@ func TestShutdownDuringUpgradeCloses1012(t *testing.T) {
 	}
 }
 
-func gaugeValue(t *testing.T, g prometheus.Gauge) float64 {
+func gaugeValue(t testing.TB, g prometheus.Gauge) float64 {
 	t.Helper()
 	var m dto.Metric
 	if err := g.Write(&m); err != nil {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -80,8 +79,11 @@ type conn struct {
 	// view is what the connection last saw of its conversation, for the
 	// code that must not read conv (shared with the user's other sockets,
 	// whose turns write it): the language of error frames, the state a
-	// close abandons.
-	view      atomic.Pointer[connView]
+	// close abandons. Kept in place under viewMu, not swapped in as a new
+	// one every turn: no allocation a turn, and an idle connection holds
+	// the view itself rather than a pointer to one more object.
+	viewMu    sync.Mutex
+	view      connView
 	tokenLang string     // the language its token or cookie asked for
 	user      *userConns // what the user's sockets on this instance share
 
@@ -148,7 +150,7 @@ type connView struct {
 // The caller holds the user's turnMu, so no other socket's turn is
 // writing the shared conversation meanwhile.
 func (c *conn) see() {
-	v := &connView{lang: c.tokenLang}
+	v := connView{lang: c.tokenLang}
 	if c.conv != nil {
 		v.flow = c.conv.Flow
 		if sess := c.conv.Session(); sess != nil {
@@ -158,14 +160,24 @@ func (c *conn) see() {
 			v.state, v.done = sess.State, sess.Done
 		}
 	}
-	c.view.Store(v)
+	c.viewMu.Lock()
+	c.view = v
+	c.viewMu.Unlock()
+}
+
+// seen is what the connection last saw (the zero view before it saw its
+// conversation).
+func (c *conn) seen() connView {
+	c.viewMu.Lock()
+	defer c.viewMu.Unlock()
+	return c.view
 }
 
 // lang is the session's language, which its replies speak: the language
 // it started in, whatever the token that resumed it says. Before a session
 // is loaded, the token's.
 func (c *conn) lang() string {
-	if v := c.view.Load(); v != nil && v.lang != "" {
+	if v := c.seen(); v.lang != "" {
 		return v.lang
 	}
 	return c.tokenLang
