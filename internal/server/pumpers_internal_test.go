@@ -28,10 +28,14 @@ func TestPumpersReuseTheirGoroutines(t *testing.T) {
 		done := make(chan int)
 		p.run(func() { done <- goid() })
 		seen[<-done] = true
-		waitIdle(t, p, 1) // the pumper waits for the next before we give it
+		waitIdle(t, p, 1) // the pumper is about to wait for the next
+		// It counts itself idle just before it waits: on a loaded
+		// machine a pump given in between would start a goroutine of
+		// its own (harmless, but not what this checks).
+		time.Sleep(time.Millisecond)
 	}
-	if len(seen) != 1 {
-		t.Errorf("100 pumps one after the other ran on %d goroutines, want 1", len(seen))
+	if len(seen) > 5 { // a new goroutine each time: 100
+		t.Errorf("100 pumps one after the other ran on %d goroutines, want about 1", len(seen))
 	}
 
 	g0 := runtime.NumGoroutine()
@@ -44,9 +48,14 @@ func TestPumpersReuseTheirGoroutines(t *testing.T) {
 	wg.Wait()
 	close(release)
 	waitIdle(t, p, maxIdlePumpers)
-	time.Sleep(20 * time.Millisecond) // the others end
-	if g := runtime.NumGoroutine() - g0; g > maxIdlePumpers {
-		t.Errorf("%d pumps at once left %d more goroutines, want at most %d waiting", 3*maxIdlePumpers, g, maxIdlePumpers)
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(time.Millisecond) { // the others end
+		g := runtime.NumGoroutine() - g0
+		if g <= maxIdlePumpers {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d pumps at once left %d more goroutines, want at most %d waiting", 3*maxIdlePumpers, g, maxIdlePumpers)
+		}
 	}
 
 	p.stop()
