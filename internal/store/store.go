@@ -208,8 +208,10 @@ func (c *Conv) Turn(ctx context.Context, in engine.Input) (engine.Result, error)
 }
 
 func (c *Conv) turn(ctx context.Context, in engine.Input) (engine.Result, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.st.opt.Timeout)
-	defer cancel()
+	// context.WithTimeout, whose timer is made only if a call waits on it.
+	tc := newTurnContext(ctx, time.Now().Add(c.st.opt.Timeout))
+	defer tc.stop()
+	ctx = tc
 	if c.sess == nil {
 		if err := c.load(ctx); err != nil {
 			return engine.Result{}, err
