@@ -375,12 +375,19 @@ func (c *Conv) write(ctx context.Context, res engine.Result) (bool, error) {
 	}
 	if cl := res.Claim; cl != nil {
 		n := shard.Of(c.User)
-		body, err := Body(cl, c.st.opt.Link)
-		if err != nil {
-			return false, err
+		// Body, in a lent buffer that goes back once the script is sent.
+		body := values.Get()
+		defer values.Put(body)
+		var ok bool
+		if *body, ok = appendBody(*body, cl, c.st.opt.Link); !ok {
+			b, err := marshalBody(cl, c.st.opt.Link)
+			if err != nil {
+				return false, err
+			}
+			*body = append(*body, b...)
 		}
 		keys[1], keys[2] = shard.Outbox(n), shard.ClaimReservation(n, cl.ID)
-		args = append(args, cl.ID, body, cl.SubmittedAt.UnixMilli(), c.st.claimIDTLArg)
+		args = append(args, cl.ID, (*valueArg)(body), cl.SubmittedAt.UnixMilli(), c.st.claimIDTLArg)
 	} else if h := res.Handoff; h != nil {
 		// A handoff request is another outbox entry, under an id from the
 		// receipt numbers' reserved space: the same script appends it with
@@ -557,6 +564,15 @@ func (s *Store) ClockSkewed() int64 { return s.skewed.Load() }
 // every attempt. Each attachment's url is link(id) ("" when link is nil):
 // a link without expiry, so the body never changes.
 func Body(cl *engine.Claim, link func(id string) string) ([]byte, error) {
+	if b, ok := appendBody(make([]byte, 0, 1024), cl, link); ok {
+		return b, nil
+	}
+	return marshalBody(cl, link)
+}
+
+// marshalBody is Body through encoding/json: what appendBody writes
+// without it.
+func marshalBody(cl *engine.Claim, link func(id string) string) ([]byte, error) {
 	return json.Marshal(webhook.NewEvent(webhook.Claim{
 		ClaimID: cl.ID, UserID: cl.User, Locale: cl.Lang,
 		Flow:        webhook.Flow{ID: cl.Flow, Version: cl.Version},
