@@ -132,7 +132,9 @@ var turnLua string
 var turnScript = redis.NewScript(turnLua)
 
 // Conv is one connection's conversation: the user's session in one flow,
-// with the last revision and epoch this connection saw.
+// with the last revision and epoch this connection saw. It takes one turn
+// at a time (the server holds the user's turn lock): a turn reuses the
+// Conv's own buffers.
 type Conv struct {
 	st                 *Store
 	key                string
