@@ -266,14 +266,15 @@ func (e *Engine) command(lang, text string) string {
 }
 
 // longerThan reports whether normWord(s) is surely longer than limit
-// bytes, reading no more of s than it needs: whether s has more than limit
-// runes that start a word's rune of their own. Those are the runes NFC
-// never combines with the rune before them (norm.Properties.BoundaryBefore:
-// each starts a segment of its own, which normalizes to at least one rune),
-// invalid bytes (each becomes U+FFFD), but neither white space nor the
-// zero-width characters validate.Normalize drops, which are not in the
-// word. It may say false for a word that is too long; appendWord finds
-// that out.
+// bytes, reading no more of s than it needs: whether the runes of s that
+// start a rune of the word of their own make more than limit bytes,
+// counting one byte for each, three for a Hangul syllable (which stays a
+// syllable). Those are the runes NFC never combines with the rune before
+// them (norm.Properties.BoundaryBefore: each starts a segment of its own,
+// which normalizes to at least one rune), invalid bytes (each becomes
+// U+FFFD), but neither white space nor the zero-width characters
+// validate.Normalize drops, which are not in the word. It may say false
+// for a word that is too long; appendWord finds that out.
 func longerThan(s string, limit int) bool {
 	if len(s) <= limit {
 		return false // not that many runes
@@ -287,8 +288,9 @@ func longerThan(s string, limit int) bool {
 		switch {
 		case r >= 0xAC00 && r <= 0xD7A3:
 			// A Hangul syllable: it combines with a trailing jamo after
-			// it, never with what comes before.
-			if n++; n > limit {
+			// it, never with what comes before, into a syllable again,
+			// which is three bytes of the word.
+			if n += 3; n > limit {
 				return true
 			}
 		case unicode.IsSpace(r), r == 0x200b, r == 0x2060, r == 0xfeff:

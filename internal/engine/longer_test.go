@@ -17,7 +17,7 @@ import (
 var longPieces = []string{"a", "B", " ", "  ", "\t", "\n", "\u00a0", "\u3000", "\u2028", "\u0085", "\u200b", "\u2060", "\ufeff",
 	"\u200d", "e\u0301", "\u0301", "\u0323\u0302", "\u0344", "\u212a", "\u2126", "İ", "ß", "\u1100\u1161", "\u11a8",
 	"\u110e\u1165\u110b\u1173\u11b7\u110b\u1173\u1105\u1169", "처음으로", "이전", "상담원", "가", "\xff", "\xe2\x80", "🙂", "ｂａｃｋ",
-	"back", "restart", "\u0f73", "\u0b47\u0b3e", "\u0340"}
+	"back", "restart", "\u0f73", "\u0b47\u0b3e", "\u0340", "가\u11a8", "힣\u0301", "\ud7a3", "\uac00\u11c2\u11a8", "처음", "으로"}
 
 // longerThan says a text's word is longer than limit only when it is.
 func TestLongerThanOnlyWhenLonger(t *testing.T) {
@@ -58,6 +58,15 @@ func TestLongerThanCountsWordRunes(t *testing.T) {
 		}
 		if counted && normWord(s) == "" {
 			t.Fatalf("%U is counted, but its word is empty", r)
+		}
+		if r >= 0xAC00 && r <= 0xD7A3 {
+			// Counted as three bytes: alone, or with a trailing jamo or a
+			// mark after it, it is a syllable of the word.
+			for _, after := range []string{"", "\u11a8", "\u11c2", "\u0301", "\u1161"} {
+				if w := normWord(s + after); len(w) < 3 || !utf8.ValidString(w[:3]) || []rune(w)[0] < 0xAC00 || []rune(w)[0] > 0xD7A3 {
+					t.Fatalf("%U%q: word %q does not start with a syllable", r, after, w)
+				}
+			}
 		}
 	}
 }
