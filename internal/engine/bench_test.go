@@ -15,6 +15,20 @@ func BenchmarkStep(b *testing.B) {
 	benchStep(b, c, engine.Input{Kind: engine.Text, Text: "owner@example.com", ID: "x-1", State: "email"})
 }
 
+// BenchmarkStepWithIDs is BenchmarkStep in a session that remembers the
+// ids of the frames it applied, as it does with clients that send them
+// (CONTRACT §2).
+func BenchmarkStepWithIDs(b *testing.B) {
+	c := newChat(b, "ko")
+	c.choose("yes").choose("small_business").choose("messenger").choose("free_monetary").text("행복분식").text("220-81-62517").text("25만원")
+	s := *c.s
+	for i := range 7 {
+		s.Applied = append(s.Applied, fmt.Sprintf("k3f9-%d", i+1))
+	}
+	c.s = &s
+	benchStep(b, c, engine.Input{Kind: engine.Text, Text: "owner@example.com", ID: "k3f9-8", State: "email"})
+}
+
 // BenchmarkStepToSummary changes an answer from the summary: the summary
 // lists every answer again.
 func BenchmarkStepToSummary(b *testing.B) {

@@ -15,6 +15,7 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/looplab/fsm"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/claimbot/claimbot/internal/flow"
 	"github.com/claimbot/claimbot/internal/locale"
@@ -249,14 +250,58 @@ func (e *Engine) command(lang, text string) string {
 	if len(words) == 0 {
 		return ""
 	}
-	// Command words are short: build the text's word on the stack, and give
-	// up as soon as it is longer than any of them.
+	// Command words are short: a long text is none of them, and is not
+	// normalized whole to find that out.
+	if longerThan(text, e.maxWord) {
+		return ""
+	}
+	// Build the text's word on the stack, and give up as soon as it is
+	// longer than any of them.
 	var buf [64]byte
 	w, ok := appendWord(buf[:0], text, e.maxWord)
 	if !ok {
 		return ""
 	}
 	return words[string(w)]
+}
+
+// longerThan reports whether normWord(s) is surely longer than limit
+// bytes, reading no more of s than it needs: whether the runes of s that
+// start a rune of the word of their own make more than limit bytes,
+// counting one byte for each, three for a Hangul syllable (which stays a
+// syllable). Those are the runes NFC never combines with the rune before
+// them (norm.Properties.BoundaryBefore: each starts a segment of its own,
+// which normalizes to at least one rune), invalid bytes (each becomes
+// U+FFFD), but neither white space nor the zero-width characters
+// validate.Normalize drops, which are not in the word. It may say false
+// for a word that is too long; appendWord finds that out.
+func longerThan(s string, limit int) bool {
+	if len(s) <= limit {
+		return false // not that many runes
+	}
+	n := 0
+	for i := 0; i < len(s); {
+		r, size := rune(s[i]), 1
+		if r >= utf8.RuneSelf {
+			r, size = utf8.DecodeRuneInString(s[i:])
+		}
+		switch {
+		case r >= 0xAC00 && r <= 0xD7A3:
+			// A Hangul syllable: it combines with a trailing jamo after
+			// it, never with what comes before, into a syllable again,
+			// which is three bytes of the word.
+			if n += 3; n > limit {
+				return true
+			}
+		case unicode.IsSpace(r), r == 0x200b, r == 0x2060, r == 0xfeff:
+		case r < utf8.RuneSelf, r == utf8.RuneError && size == 1, norm.NFC.PropertiesString(s[i:]).BoundaryBefore():
+			if n++; n > limit {
+				return true
+			}
+		}
+		i += size
+	}
+	return false
 }
 
 // resolve finds the flow a session runs on. A session stays on the version

@@ -78,25 +78,40 @@ func (s *Session) Clone() *Session {
 
 // cloneForStep is Clone for a Step that keeps the answers shared with s:
 // the step must not change them (see turn.sharedAnswers). The history and
-// the applied ids get room for the one entry a step usually adds.
+// the applied ids get room for the one entry a step usually adds. The
+// three lists are copied into one new array, each capped at its own part
+// of it, so growing one never writes into another; an empty list stays
+// nil, as in Clone.
 func (s *Session) cloneForStep() *Session {
 	c := *s
-	c.History = withRoom(s.History)
-	c.Skipped = append([]string(nil), s.Skipped...)
-	c.Applied = withRoom(s.Applied)
+	h, a, k := len(s.History), len(s.Applied), len(s.Skipped)
+	n := k
+	if h > 0 {
+		n += h + 1
+	}
+	if a > 0 {
+		n += a + 1
+	}
+	c.History, c.Applied, c.Skipped = nil, nil, nil
+	if n > 0 {
+		buf := make([]string, n)
+		if h > 0 {
+			c.History, buf = buf[:h:h+1], buf[h+1:]
+			copy(c.History, s.History)
+		}
+		if a > 0 {
+			c.Applied, buf = buf[:a:a+1], buf[a+1:]
+			copy(c.Applied, s.Applied)
+		}
+		if k > 0 {
+			c.Skipped = buf[:k:k]
+			copy(c.Skipped, s.Skipped)
+		}
+	}
 	if s.Files != nil {
 		c.Files = append(make([]Attachment, 0, len(s.Files)+1), s.Files...)
 	}
 	return &c
-}
-
-// withRoom copies a list into a new one with room for one more; nil stays
-// nil, as in Clone.
-func withRoom(l []string) []string {
-	if len(l) == 0 {
-		return nil
-	}
-	return append(make([]string, 0, len(l)+1), l...)
 }
 
 // Seen reports whether a frame id was applied already.

@@ -23,7 +23,12 @@ func wordEngine(t testing.TB) *Engine {
 }
 
 var wordSeeds = []string{"", " ", "back", "BACK", " b a c k ", "Restart", "처음으로", "처음 으로", "이전", "ｂａｃｋ", "\u3000이전\u00a0",
-	"\xff\xfe", "KELVIN \u212a", "İstanbul", "back\u200b", "restart please", strings.Repeat("가", 40), "a\u0085b\u2028c"}
+	"\xff\xfe", "KELVIN \u212a", "İstanbul", "back\u200b", "restart please", strings.Repeat("가", 40), "a\u0085b\u2028c",
+	// Texts past the longest word in bytes whose word is a command: decomposed
+	// jamo, spaces and zero-width characters between its letters.
+	"\u110e\u1165\u110b\u1173\u11b7\u110b\u1173\u1105\u1169", " 처 \u200b 음 \u3000 으 \u00a0 로 \u200b\u200b\u200b ",
+	"b\u200ba\u200bc\u200bk\u200b\u200b\u200b\u200b\u200b\u200b", strings.Repeat(" ", 30) + "back" + strings.Repeat("\n", 30),
+	strings.Repeat("e\u0301", 30), strings.Repeat("\u212a", 30)}
 
 func TestCommandWords(t *testing.T) {
 	e := wordEngine(t)

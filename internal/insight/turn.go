@@ -1,10 +1,12 @@
 package insight
 
 import (
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/claimbot/claimbot/internal/engine"
 	"github.com/claimbot/claimbot/internal/flow"
@@ -29,6 +31,57 @@ type Turn struct {
 	// are few (the moves a turn can make, times the values of a claim),
 	// so the hash stays small.
 	Field string
+	// arg is Field boxed as the script's argument, interned (see
+	// fieldArg); nil when the Turn was not made by Of.
+	arg any
+}
+
+// fieldArgs interns the turns' fields, each boxed as the turn script's
+// argument: a flow gives few of them (see Turn.Field), so a turn finds its
+// own there and makes neither the string nor its box. Readers load the
+// map without a lock; a new field is added to a copy. It keeps at most
+// maxFieldArgs; fields past that are made every time, as before.
+var fieldArgs struct {
+	mu sync.Mutex
+	m  atomic.Pointer[map[string]any]
+}
+
+const maxFieldArgs = 1024
+
+// fieldArg returns field as a string boxed in an interface, interned.
+func fieldArg(field []byte) any {
+	if m := fieldArgs.m.Load(); m != nil {
+		if v, ok := (*m)[string(field)]; ok {
+			return v
+		}
+	}
+	s := string(field)
+	var v any = s
+	fieldArgs.mu.Lock()
+	defer fieldArgs.mu.Unlock()
+	old := fieldArgs.m.Load()
+	if old != nil {
+		if w, ok := (*old)[s]; ok {
+			return w // another turn added it meanwhile
+		}
+		if len(*old) >= maxFieldArgs {
+			return v
+		}
+	}
+	m := make(map[string]any, 1+lenOf(old))
+	if old != nil {
+		maps.Copy(m, *old)
+	}
+	m[s] = v
+	fieldArgs.m.Store(&m)
+	return v
+}
+
+func lenOf(m *map[string]any) int {
+	if m == nil {
+		return 0
+	}
+	return len(*m)
 }
 
 // field is a count kept once per conversation, with the short token that
@@ -210,7 +263,8 @@ func Of(f *flow.Flow, before *engine.Session, res engine.Result, fresh bool) Tur
 			add(fs.move(is).in)
 		}
 	}
-	t.Field = string(field)
+	t.arg = fieldArg(field)
+	t.Field = t.arg.(string)
 	return t
 }
 
@@ -241,5 +295,8 @@ func restarted(f *flow.Flow, before, after *engine.Session) bool {
 
 // Append adds the turn's argument for the turn script: its Field.
 func (t Turn) Append(args []any) []any {
+	if t.arg != nil && t.arg.(string) == t.Field {
+		return append(args, t.arg)
+	}
 	return append(args, t.Field)
 }

@@ -71,6 +71,11 @@ type Store struct {
 
 	unreplicated, skewed atomic.Int64
 
+	// ttlArg and claimIDTLArg are opt.TTL and opt.ClaimIDTL in
+	// milliseconds, as the turn script's arguments: boxed once, not
+	// every turn.
+	ttlArg, claimIDTLArg any
+
 	sourcesMu sync.Mutex
 	sources   map[flowVersion]time.Time // when this instance last set or refreshed a flow version's source in Redis
 }
@@ -99,7 +104,8 @@ func New(rdb redis.UniversalClient, eng func() *engine.Engine, opt Options) *Sto
 	if opt.ClaimIDTL <= 0 {
 		opt.ClaimIDTL = 30 * 24 * time.Hour
 	}
-	return &Store{rdb: rdb, engine: eng, opt: opt, batch: rbatch.New(rdb, opt.Timeout), sources: map[flowVersion]time.Time{}}
+	return &Store{rdb: rdb, engine: eng, opt: opt, batch: rbatch.New(rdb, opt.Timeout), sources: map[flowVersion]time.Time{},
+		ttlArg: opt.TTL.Milliseconds(), claimIDTLArg: opt.ClaimIDTL.Milliseconds()}
 }
 
 // Redis returns the store's client.
@@ -126,7 +132,9 @@ var turnLua string
 var turnScript = redis.NewScript(turnLua)
 
 // Conv is one connection's conversation: the user's session in one flow,
-// with the last revision and epoch this connection saw.
+// with the last revision and epoch this connection saw. It takes one turn
+// at a time (the server holds the user's turn lock): a turn reuses the
+// Conv's own buffers.
 type Conv struct {
 	st                 *Store
 	key                string
@@ -137,6 +145,20 @@ type Conv struct {
 	shown              string // the state of the last reply this connection gave
 	showed             bool   // a reply was given
 	submitted, applied int
+
+	// claimIDs is every step's engine.Env.ClaimID, made once.
+	claimIDs func() string
+	// countsFlow and countsKey: the intake counts' key of the flow last
+	// counted (insight.CountsKey in the user's shard).
+	countsFlow, countsKey string
+	// epochArg is c.epoch as the script's argument, boxed once per epoch.
+	epochArg   any
+	epochBoxed string
+	// keys and args are write's, reused by every turn of the connection:
+	// nothing reads them once the script has returned (see
+	// rbatch.Batcher.Script; filed runs its pipeline before it returns).
+	keys [4]string
+	args [10]any
 }
 
 // Open loads or starts the user's conversation in a flow and returns the
@@ -188,8 +210,10 @@ func (c *Conv) Turn(ctx context.Context, in engine.Input) (engine.Result, error)
 }
 
 func (c *Conv) turn(ctx context.Context, in engine.Input) (engine.Result, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.st.opt.Timeout)
-	defer cancel()
+	// context.WithTimeout, whose timer is made only if a call waits on it.
+	tc := newTurnContext(ctx, time.Now().Add(c.st.opt.Timeout))
+	defer tc.stop()
+	ctx = tc
 	if c.sess == nil {
 		if err := c.load(ctx); err != nil {
 			return engine.Result{}, err
@@ -201,11 +225,10 @@ func (c *Conv) turn(ctx context.Context, in engine.Input) (engine.Result, error)
 		if err := c.st.ensureVersion(ctx, eng, c.sess); err != nil {
 			return engine.Result{}, err
 		}
-		var claimID string
-		res, err := eng.Step(c.sess, in, engine.Env{Now: c.st.opt.Now(), ClaimID: func() string {
-			claimID = newClaimID(c.User)
-			return claimID
-		}})
+		if c.claimIDs == nil {
+			c.claimIDs = func() string { return newClaimID(c.User) }
+		}
+		res, err := eng.Step(c.sess, in, engine.Env{Now: c.st.opt.Now(), ClaimID: c.claimIDs})
 		if err != nil {
 			return engine.Result{}, err
 		}
@@ -317,6 +340,9 @@ func (c *Conv) write(ctx context.Context, res engine.Result) (bool, error) {
 	val := values.Get()
 	defer values.Put(val)
 	*val = appendValue(*val, next, res.Session)
+	// Nothing keeps the arguments once the script returned: the lent
+	// buffer goes back clean.
+	defer clear(c.args[:])
 	if fv := (flowVersion{res.Session.Flow, res.Session.Version}); c.st.sourceDue(fv) {
 		// Alongside the script, not before it: the turn waits for the
 		// slower of the two, not for both in turn.
@@ -328,29 +354,42 @@ func (c *Conv) write(ctx context.Context, res engine.Result) (bool, error) {
 		defer func() { <-done }()
 	}
 	// Room for the counts' key, so it appends in place.
-	keys := append(make([]string, 0, 4), c.key, c.key, c.key)
+	keys := append(c.keys[:0], c.key, c.key, c.key)
 	waitFor := 0
 	if res.Claim != nil {
 		waitFor = c.st.opt.FiledReplicas
 	}
 	fence := c.st.fence(ctx, waitFor > 0)
-	args := append(make([]any, 0, 10), c.rev, c.epoch, *val, c.st.opt.TTL.Milliseconds(), fence.UnixMilli())
+	if c.epochArg == nil || c.epochBoxed != c.epoch {
+		c.epochArg, c.epochBoxed = c.epoch, c.epoch
+	}
+	args := append(c.args[:0], c.rev, c.epochArg, (*valueArg)(val), c.st.ttlArg, fence.UnixMilli())
 	if counted != nil {
 		// The intake counts (package insight): the script applies them
 		// with the write, in the same round trip, in the user's shard.
-		keys = append(keys, insight.CountsKey(shard.Of(c.User), counted.ID))
+		if c.countsKey == "" || c.countsFlow != counted.ID {
+			c.countsFlow, c.countsKey = counted.ID, insight.CountsKey(shard.Of(c.User), counted.ID)
+		}
+		keys = append(keys, c.countsKey)
 		args = t.Append(args)
 	} else {
 		args = append(args, "") // nothing counted
 	}
 	if cl := res.Claim; cl != nil {
 		n := shard.Of(c.User)
-		body, err := Body(cl, c.st.opt.Link)
-		if err != nil {
-			return false, err
+		// Body, in a lent buffer that goes back once the script is sent.
+		body := values.Get()
+		defer values.Put(body)
+		var ok bool
+		if *body, ok = appendBody(*body, cl, c.st.opt.Link); !ok {
+			b, err := marshalBody(cl, c.st.opt.Link)
+			if err != nil {
+				return false, err
+			}
+			*body = append(*body, b...)
 		}
 		keys[1], keys[2] = shard.Outbox(n), shard.ClaimReservation(n, cl.ID)
-		args = append(args, cl.ID, body, cl.SubmittedAt.UnixMilli(), c.st.opt.ClaimIDTL.Milliseconds())
+		args = append(args, cl.ID, (*valueArg)(body), cl.SubmittedAt.UnixMilli(), c.st.claimIDTLArg)
 	} else if h := res.Handoff; h != nil {
 		// A handoff request is another outbox entry, under an id from the
 		// receipt numbers' reserved space: the same script appends it with
@@ -362,7 +401,7 @@ func (c *Conv) write(ctx context.Context, res engine.Result) (bool, error) {
 			return false, err
 		}
 		keys[1], keys[2] = shard.Outbox(n), shard.ClaimReservation(n, h.ID)
-		args = append(args, h.ID, body, h.RequestedAt.UnixMilli(), c.st.opt.ClaimIDTL.Milliseconds())
+		args = append(args, h.ID, body, h.RequestedAt.UnixMilli(), c.st.claimIDTLArg)
 	} else if ev := res.Evidence; ev != nil {
 		// Files added to a filed claim: another outbox entry, as a
 		// handoff is, under its own id from the receipt numbers' space.
@@ -372,7 +411,7 @@ func (c *Conv) write(ctx context.Context, res engine.Result) (bool, error) {
 			return false, err
 		}
 		keys[1], keys[2] = shard.Outbox(n), shard.ClaimReservation(n, ev.ID)
-		args = append(args, ev.ID, body, ev.AddedAt.UnixMilli(), c.st.opt.ClaimIDTL.Milliseconds())
+		args = append(args, ev.ID, body, ev.AddedAt.UnixMilli(), c.st.claimIDTLArg)
 	}
 	var out []any
 	var err error
@@ -527,6 +566,15 @@ func (s *Store) ClockSkewed() int64 { return s.skewed.Load() }
 // every attempt. Each attachment's url is link(id) ("" when link is nil):
 // a link without expiry, so the body never changes.
 func Body(cl *engine.Claim, link func(id string) string) ([]byte, error) {
+	if b, ok := appendBody(make([]byte, 0, 1024), cl, link); ok {
+		return b, nil
+	}
+	return marshalBody(cl, link)
+}
+
+// marshalBody is Body through encoding/json: what appendBody writes
+// without it.
+func marshalBody(cl *engine.Claim, link func(id string) string) ([]byte, error) {
 	return json.Marshal(webhook.NewEvent(webhook.Claim{
 		ClaimID: cl.ID, UserID: cl.User, Locale: cl.Lang,
 		Flow:        webhook.Flow{ID: cl.Flow, Version: cl.Version},
@@ -672,6 +720,14 @@ func Encode(rev int64, sess *engine.Session) ([]byte, error) {
 
 // values lends the buffers that session values are encoded into.
 var values = bufpool.New(1024)
+
+// valueArg is a lent session value as the turn script's argument: a
+// pointer, so passing it boxes nothing; go-redis writes it as the bytes
+// MarshalBinary returns, as it writes a []byte.
+type valueArg []byte
+
+// MarshalBinary returns the value's bytes, not a copy.
+func (v *valueArg) MarshalBinary() ([]byte, error) { return *v, nil }
 
 func appendValue(b []byte, rev int64, sess *engine.Session) []byte {
 	b = strconv.AppendInt(b, rev, 10)

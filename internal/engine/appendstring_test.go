@@ -1,0 +1,70 @@
+package engine
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"testing"
+)
+
+// pieces of strings that appendString treats apart: escapes, the bytes
+// around U+2028 and U+2029 (other runes that start with E2 among them),
+// invalid and cut UTF-8, Korean, emoji.
+var stringPieces = []string{"", "a", "plain text ", "\"", "\\", "\n", "\r", "\t", "\x00", "\x1f", "\x7f", " ",
+	"\u2028", "\u2029", "\u2027", "\u202a", "…", "€", "\u2000", "\xe2", "\xe2\x80", "\xe2\x80\xa8\xa8", "\xff", "\xc3",
+	"é", "한글", "행복분식", "🙂", "<>&", "\ufffd"}
+
+// appendString gives what the rune-by-rune writer gives for every string.
+func TestAppendStringAsRunes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 1))
+	check := func(s string) {
+		t.Helper()
+		got, want := appendString([]byte("x"), s), appendRunes([]byte("x"), s)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%q: %s, want %s", s, got, want)
+		}
+	}
+	for _, p := range stringPieces {
+		check(p)
+	}
+	for range 100000 {
+		var s []byte
+		for range rng.IntN(8) {
+			s = append(s, stringPieces[rng.IntN(len(stringPieces))]...)
+		}
+		check(string(s))
+	}
+	for range 20000 { // any bytes at all
+		s := make([]byte, rng.IntN(12))
+		for i := range s {
+			s[i] = byte(rng.UintN(256))
+		}
+		check(string(s))
+	}
+}
+
+func FuzzAppendString(f *testing.F) {
+	for _, p := range stringPieces {
+		f.Add(p)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := appendString(nil, s), appendRunes(nil, s); !bytes.Equal(got, want) {
+			t.Fatalf("%q: %s, want %s", s, got, want)
+		}
+	})
+}
+
+// BenchmarkAppendString writes a session's Korean text as JSON.
+func BenchmarkAppendString(b *testing.B) {
+	s := "10월 15일 저녁 주문 알림이 오지 않았습니다. \"행복분식\" 매장 주문을 놓쳤습니다."
+	buf := make([]byte, 0, 256)
+	b.Run("appendString", func(b *testing.B) {
+		for b.Loop() {
+			buf = appendString(buf[:0], s)
+		}
+	})
+	b.Run("appendRunes", func(b *testing.B) {
+		for b.Loop() {
+			buf = appendRunes(buf[:0], s)
+		}
+	})
+}
