@@ -211,8 +211,9 @@ const hexDigits = "0123456789abcdef"
 // appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD,
 // as encoding/json does; so do control characters' escapes.
 //
-// It is appendRunes with the runes of three bytes (Korean among them)
-// checked in place rather than decoded: they are written as they are,
+// It is appendRunes (appendstring_test.go, the rune-by-rune writer it
+// replaced) with the runes of three bytes (Korean among them) checked in
+// place rather than decoded: they are written as they are,
 // but U+2028 and U+2029.
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
@@ -279,51 +280,3 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// appendRunes is appendString rune by rune, for any string.
-func appendRunes(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}

@@ -102,7 +102,9 @@ func appendBody(b []byte, cl *engine.Claim, link func(id string) string) (_ []by
 const hexDigits = "0123456789abcdef"
 
 // appendJSONString appends s as encoding/json writes a string with HTML
-// escaping (json.Marshal's): <, > and & as \u003c, \u003e and \u0026,
+// escaping (json.Marshal's; not the engine's writer, whose replies and
+// sessions are not HTML-escaped): a claim's body is signed, and must be
+// the bytes json.Marshal made before: <, > and & as \u003c, \u003e and \u0026,
 // control characters as their short escapes or \u00XX, U+2028 and U+2029
 // escaped, invalid UTF-8 as \ufffd.
 func appendJSONString(b []byte, s string) []byte {
