@@ -146,7 +146,7 @@ func (in *idleReader) fill(fd uintptr) bool {
 	}
 	// Only what is buffered: a Peek past it would read the socket
 	// blocking, under the read lock this callback runs in.
-	if n := in.br.Buffered(); n >= emptyPongLen {
+	if in.br.Buffered() >= emptyPongLen {
 		if head, _ := in.br.Peek(emptyPongLen); isEmptyPong(head) {
 			in.br.Discard(emptyPongLen)
 			in.ponged = true
