@@ -82,14 +82,17 @@ type acker struct {
 
 	mu      sync.Mutex
 	pending []*ackCall
-	timer   *time.Timer // flushes pending after ackLinger; nil when none is set
+	done    chan struct{} // the pending calls' done; nil when none is pending
+	timer   *time.Timer   // flushes pending after ackLinger; nil when none is set
 }
 
 type ackCall struct {
 	j     job
 	files []string
 	err   error
-	done  chan struct{}
+	// done is closed once every call of its batch has its answer: one
+	// channel a batch, where one a call cost an allocation a delivery.
+	done chan struct{}
 }
 
 func newAcker(rdb redis.UniversalClient, retention time.Duration, inflight func() int) *acker {
@@ -103,11 +106,19 @@ func (a *acker) ack(ctx context.Context, j job, files []string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	c := &ackCall{j: j, files: files, done: make(chan struct{})}
+	c := &ackCall{j: j, files: files}
 	a.mu.Lock()
+	inflight := a.inflight()
+	if a.pending == nil {
+		// Room for as many as may join it: the batch is sent when all
+		// the deliveries in flight wait here.
+		a.pending = make([]*ackCall, 0, max(1, min(ackMax, inflight)))
+		a.done = make(chan struct{})
+	}
+	c.done = a.done
 	a.pending = append(a.pending, c)
 	var batch []*ackCall
-	if len(a.pending) >= ackMax || len(a.pending) >= a.inflight() {
+	if len(a.pending) >= ackMax || len(a.pending) >= inflight {
 		batch = a.takeLocked()
 	} else if a.timer == nil {
 		a.timer = time.AfterFunc(ackLinger, a.flush)
@@ -137,7 +148,7 @@ func (a *acker) ack(ctx context.Context, j job, files []string) error {
 // takeLocked takes the pending batch and stops its timer; a.mu is held.
 func (a *acker) takeLocked() []*ackCall {
 	batch := a.pending
-	a.pending = nil
+	a.pending, a.done = nil, nil
 	if a.timer != nil {
 		a.timer.Stop()
 		a.timer = nil
@@ -201,9 +212,9 @@ func (a *acker) send(batch []*ackCall) {
 					c.err = errors.New(msg)
 				}
 			}
-			close(c.done)
 		}
 	}
+	close(batch[0].done) // every call of the batch has its answer
 }
 
 // group makes a batch's script calls: one for all, or on a cluster one per

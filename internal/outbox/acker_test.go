@@ -2,7 +2,11 @@ package outbox
 
 import (
 	"context"
+	"errors"
 	"reflect"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -117,5 +121,76 @@ func BenchmarkAckGroup(b *testing.B) {
 		for _, sa := range a.group(batch, now) {
 			sa.command(ctx, false)
 		}
+	}
+}
+
+// TestAckBatchAnswersEach: the acknowledgements that share a batch each
+// get their own answer (written, gone, an error), and one that gave up
+// while its batch waited is never sent, also when it was the batch's only
+// call and others joined the batch after it.
+func TestAckBatchAnswersEach(t *testing.T) {
+	defer func(d time.Duration) { ackLinger = d }(ackLinger)
+	ackLinger = 150 * time.Millisecond
+	rdb := redistest.Start(t).Client(t)
+	ctx := context.Background()
+	const ok, gone, broken, gaveUp = 1, 2, 5, 6
+	jobs := map[int]job{}
+	for _, n := range []int{ok, gone, broken, gaveUp} {
+		j := job{shard: n, claim: newClaimID(n), body: []byte(`{"n":` + strconv.Itoa(n) + `}`)}
+		id, err := Enqueue(ctx, rdb, j.claim, j.body, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		j.id = id
+		jobs[n] = j
+		if err := rdb.XGroupCreate(ctx, shard.Outbox(n), shard.Group, "0").Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rdb.XDel(ctx, shard.Outbox(gone), jobs[gone].id).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Set(ctx, shard.Due(broken), "not a schedule", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	a := newAcker(rdb, time.Hour, func() int { return 10 }) // the batch waits for ackLinger
+
+	// Alone in its batch, it gives up before the batch is sent.
+	giveUp, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if err := a.ack(giveUp, jobs[gaveUp], nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("an acknowledgement that gave up: %v", err)
+	}
+	errs := map[int]error{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, n := range []int{ok, gone, broken} {
+		wg.Go(func() {
+			err := a.ack(ctx, jobs[n], []string{"file-" + strconv.Itoa(n)})
+			mu.Lock()
+			errs[n] = err
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if errs[ok] != nil || errs[gone] != nil {
+		t.Errorf("written: %v, gone: %v; want no error", errs[ok], errs[gone])
+	}
+	if errs[broken] == nil || !strings.Contains(errs[broken].Error(), "WRONGTYPE") {
+		t.Errorf("a shard whose schedule is no sorted set: %v, want WRONGTYPE", errs[broken])
+	}
+	for n, want := range map[int]int64{ok: 1, gone: 0, broken: 0, gaveUp: 0} {
+		if got := rdb.Exists(ctx, shard.Delivered(n, jobs[n].claim)).Val(); got != want {
+			t.Errorf("shard %d: %d delivered copies, want %d", n, got, want)
+		}
+	}
+	if got := rdb.XLen(ctx, shard.Outbox(gaveUp)).Val(); got != 1 {
+		t.Errorf("the entry whose acknowledgement gave up: %d in the outbox, want 1 (never sent)", got)
+	}
+	if got := rdb.ZScore(ctx, shard.Files(ok), "file-"+strconv.Itoa(ok)).Err(); got != nil {
+		t.Errorf("the written entry's file not scheduled: %v", got)
+	}
+	if got := rdb.ZCard(ctx, shard.Files(gone)).Val(); got != 0 {
+		t.Errorf("the gone entry's file scheduled")
 	}
 }

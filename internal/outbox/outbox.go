@@ -251,8 +251,15 @@ type job struct {
 	attempts int   // attempts made before this one
 }
 
-// key names the entry among all shards.
-func (j job) key() string { return strconv.Itoa(j.shard) + "/" + j.id }
+// entryKey names an entry among all shards.
+type entryKey struct {
+	shard int
+	id    string
+}
+
+// key names the entry among all shards: a value, where a string made of
+// both cost an allocation a delivery.
+func (j job) key() entryKey { return entryKey{j.shard, j.id} }
 
 // jobOf reads an entry's fields.
 func jobOf(n int, id string, values map[string]any, attempts int) job {

@@ -214,7 +214,7 @@ type Sender struct {
 	deliveries *workers // of this Run
 
 	mu       sync.Mutex
-	inflight map[string]bool // job.key of entries queued or in flight here
+	inflight map[entryKey]bool // job.key of entries queued or in flight here
 	abort    context.CancelFunc
 }
 
@@ -229,7 +229,7 @@ func NewSender(rdb redis.UniversalClient, cfg Config) *Sender {
 		cfg:      cfg,
 		log:      cfg.Logger.With("component", "outbox"),
 		slots:    newWindow(cfg.Workers),
-		inflight: make(map[string]bool),
+		inflight: make(map[entryKey]bool),
 	}
 	s.acks = newAcker(rdb, cfg.Retention, s.slots.busy)
 	s.direct = directTransport(cfg, madeClient)
@@ -333,7 +333,7 @@ type dispatched struct {
 	s        *Sender
 	work     context.Context
 	j        job
-	key      string // j.key()
+	key      entryKey // j.key()
 	released bool
 }
 

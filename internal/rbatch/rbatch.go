@@ -34,6 +34,14 @@ type Batcher struct {
 	mu    sync.Mutex
 	busy  int     // batches in flight
 	queue []*call // callers waiting for a slot
+	free  []*slot // slots' state, kept for the next batch; at most Slots are made
+}
+
+// slot is what a batch in flight uses and the next one reuses: a batch
+// made its pipeline (three objects) and its list of calls anew.
+type slot struct {
+	pipe  redis.Pipeliner // empty between batches: Exec leaves it so
+	calls []*call
 }
 
 type call struct {
@@ -85,9 +93,9 @@ func (b *Batcher) run(ctx context.Context, c *call) *redis.Cmd {
 	b.mu.Lock()
 	if b.busy < Slots {
 		b.busy++
-		batch := b.take(c)
+		s := b.take(c)
 		b.mu.Unlock()
-		b.lead(batch)
+		b.lead(s)
 		return c.cmd
 	}
 	b.queue = append(b.queue, c)
@@ -113,9 +121,9 @@ func (b *Batcher) run(ctx context.Context, c *call) *redis.Cmd {
 	}
 	if c.lead {
 		b.mu.Lock()
-		batch := b.take(c)
+		s := b.take(c)
 		b.mu.Unlock()
-		b.lead(batch)
+		b.lead(s)
 	}
 	return c.cmd
 }
@@ -145,16 +153,24 @@ func (b *Batcher) expire() {
 	b.queue = keep
 }
 
-// take makes a batch of first and the queued calls; b.mu is held.
-func (b *Batcher) take(first *call) []*call {
+// take makes a batch of first and the queued calls, in a slot's state;
+// b.mu is held, and the caller holds a slot.
+func (b *Batcher) take(first *call) *slot {
 	b.expire()
+	var s *slot
+	if n := len(b.free); n > 0 {
+		s = b.free[n-1]
+		b.free[n-1] = nil
+		b.free = b.free[:n-1]
+	} else {
+		s = &slot{pipe: b.rdb.Pipeline()}
+	}
 	n := min(len(b.queue), MaxBatch-1)
-	batch := make([]*call, 0, n+1)
-	batch = append(append(batch, first), b.queue[:n]...)
+	s.calls = append(append(s.calls[:0], first), b.queue[:n]...)
 	rest := copy(b.queue, b.queue[n:])
 	clear(b.queue[rest:])
 	b.queue = b.queue[:rest]
-	return batch
+	return s
 }
 
 // remove takes c out of the queue; false when it is not there.
@@ -171,14 +187,16 @@ func (b *Batcher) remove(c *call) bool {
 	return false
 }
 
-// lead sends a batch whose first call is the caller's own, answers the
-// others, then hands the slot to the first queued call or frees it.
-func (b *Batcher) lead(batch []*call) {
-	b.send(batch)
-	for _, c := range batch[1:] {
+// lead sends a slot's batch, whose first call is the caller's own, answers
+// the others, then hands the slot to the first queued call or frees it.
+func (b *Batcher) lead(s *slot) {
+	b.send(s.pipe, s.calls)
+	for _, c := range s.calls[1:] {
 		c.wake <- struct{}{}
 	}
+	clear(s.calls) // their args may hold lent buffers
 	b.mu.Lock()
+	b.free = append(b.free, s)
 	b.expire()
 	if len(b.queue) == 0 {
 		b.busy--
@@ -193,10 +211,10 @@ func (b *Batcher) lead(batch []*call) {
 	next.wake <- struct{}{}
 }
 
-func (b *Batcher) send(calls []*call) {
+func (b *Batcher) send(pipe redis.Pipeliner, calls []*call) {
 	ctx, cancel := context.WithDeadline(context.Background(), batchDeadline(calls, time.Now(), b.timeout/3))
 	defer cancel()
-	b.exec(ctx, calls, false)
+	exec(ctx, pipe, calls, false)
 	var missing []*call
 	for _, c := range calls {
 		if err := c.cmd.Err(); c.script != nil && err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
@@ -204,7 +222,7 @@ func (b *Batcher) send(calls []*call) {
 		}
 	}
 	if len(missing) > 0 { // Redis restarted or flushed its scripts: send their source once
-		b.exec(ctx, missing, true)
+		exec(ctx, pipe, missing, true)
 	}
 }
 
@@ -227,8 +245,8 @@ func batchDeadline(calls []*call, now time.Time, floor time.Duration) time.Time 
 	return d
 }
 
-func (b *Batcher) exec(ctx context.Context, calls []*call, source bool) {
-	pipe := b.rdb.Pipeline()
+// exec sends calls in pipe, which Exec leaves empty for the next batch.
+func exec(ctx context.Context, pipe redis.Pipeliner, calls []*call, source bool) {
 	for _, c := range calls {
 		switch {
 		case c.script == nil:

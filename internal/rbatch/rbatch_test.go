@@ -106,6 +106,23 @@ func TestBatcherQueuesAndHandsOn(t *testing.T) {
 	if b.busy != 0 || len(b.queue) != 0 {
 		t.Errorf("after the storm: %d slots busy, %d queued", b.busy, len(b.queue))
 	}
+	// The slots' state is kept for the next batches, no more of it than
+	// there are slots, and none holds on to a call (its args may be a lent
+	// buffer) or a command.
+	if len(b.free) == 0 || len(b.free) > Slots {
+		t.Errorf("after the storm: %d slots' state kept, want 1 to %d", len(b.free), Slots)
+	}
+	for i, s := range b.free {
+		if s.pipe.Len() != 0 {
+			t.Errorf("slot %d: its pipeline holds %d commands", i, s.pipe.Len())
+		}
+		for _, c := range s.calls[:cap(s.calls)] {
+			if c != nil {
+				t.Errorf("slot %d holds a call after its batch", i)
+				break
+			}
+		}
+	}
 }
 
 // silentRedis listens on loopback, accepts connections and never answers
