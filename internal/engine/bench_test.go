@@ -142,13 +142,11 @@ func BenchmarkReplyJSONSummary(b *testing.B) {
 }
 
 // BenchmarkStepFreshStack is BenchmarkStep on a goroutine whose stack has
-// not grown yet, below about as many bytes of frames as the server's own
-// under the engine (the WebSocket's turn and the store's, 4 KiB): as a
-// connection's goroutine runs a turn after the garbage collector shrank
-// its stack, or a parked connection's new one. The stack growth a step
-// causes is part of its cost. Run it with GODEBUG=adaptivestackstart=0
-// for goroutines that start as small as the server's many idle ones make
-// them.
+// not grown yet, under about the server's frames (see TestStepStack), as
+// a connection's goroutine runs a turn after the garbage collector shrank
+// its stack, or a parked connection's new one: the stack growth a step
+// causes is part of its cost. Run it with GODEBUG=adaptivestackstart=0 for
+// goroutines that start as small as the server's many idle ones make them.
 func BenchmarkStepFreshStack(b *testing.B) {
 	c := newChat(b, "ko")
 	c.choose("yes").choose("small_business").choose("messenger").choose("free_monetary").text("행복분식").text("220-81-62517").text("25만원")
@@ -159,24 +157,11 @@ func BenchmarkStepFreshStack(b *testing.B) {
 	for b.Loop() {
 		go func() {
 			var err error
-			below(4096, func() { _, err = c.e.Step(c.s, in, env) })
+			below(serverFrames, func() { _, err = c.e.Step(c.s, in, env) })
 			done <- err
 		}()
 		if err := <-done; err != nil {
 			b.Fatal(err)
 		}
 	}
-}
-
-// below calls f under n bytes or so of frames of its own.
-//
-//go:noinline
-func below(n int, f func()) byte {
-	var pad [256]byte
-	if n <= len(pad) {
-		f()
-		return pad[0]
-	}
-	pad[n%len(pad)] = byte(n)
-	return pad[n%len(pad)] + below(n-len(pad), f)
 }
