@@ -609,17 +609,51 @@ func (t *turn) answer(st *flow.State, in *Input) (v any, code string, ok bool) {
 // frame by its value, typed text by its label or a close variant; "" when
 // none.
 func (t *turn) pick(st *flow.State, in *Input) string {
+	if in.Kind == Choose && st.Ask == flow.InputSummary {
+		// The summary's choice frames (submit, or change an answer) are
+		// checked without building its labels.
+		return t.summaryValue(st, in.Text)
+	}
 	opts := t.options(st)
 	if in.Kind == Choose {
-		for _, o := range opts {
-			if o.Value == in.Text {
-				return o.Value
-			}
-		}
-		return ""
+		return chosen(opts, in.Text)
 	}
 	if i := validate.MatchChoice(in.Text, opts); i >= 0 {
 		return opts[i].Value
+	}
+	return ""
+}
+
+// chosen is the option with value, as a choice frame picks it; "" when
+// none.
+func chosen(opts []validate.Option, value string) string {
+	for _, o := range opts {
+		if o.Value == value {
+			return o.Value
+		}
+	}
+	return ""
+}
+
+// summaryValue is chosen(t.options(st), value) for the summary st: value
+// when it is one of the quick replies choices gives it (submit, and the
+// one that changes each answer on the path it lists), else "".
+func (t *turn) summaryValue(st *flow.State, value string) string {
+	if value == flow.ValueSubmit {
+		return value
+	}
+	if !strings.HasPrefix(value, flow.EditPrefix) {
+		return "" // none of the others is
+	}
+	p := t.plan()
+	for _, id := range t.s.History {
+		q := t.f.States[id]
+		if q == nil || q.Save == "" || !st.Editable(q.Save) {
+			continue
+		}
+		if p.edit[id] == value {
+			return value
+		}
 	}
 	return ""
 }
