@@ -47,6 +47,9 @@ func TestStepStack(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs child processes")
 	}
+	if raceEnabled {
+		t.Skip("measures the frames of the build without the race detector")
+	}
 	fits := func(pad int) bool {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestStepStack$", "-test.count=1")
 		// A goroutine starts with the smallest stack, not the average one
