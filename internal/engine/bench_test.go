@@ -40,6 +40,23 @@ func BenchmarkStepToSummary(b *testing.B) {
 	benchStep(b, c, engine.Input{Kind: engine.Text, Text: "owner@example.com", ID: "x-1", State: "email"})
 }
 
+// BenchmarkStepSubmit files the claim from the summary: the last turn of
+// every conversation.
+func BenchmarkStepSubmit(b *testing.B) {
+	c := newChat(b, "ko")
+	c.fill(map[string]string{"privacy_consent": "yes", "reporter_type": "small_business", "service": "messenger",
+		"damage_type": "free_monetary", "business_name": "행복분식", "business_number": "220-81-62517", "loss_amount": "25만원",
+		"email": "a@b.co", "phone": "01012345678", "title": "제목", "content": "내용"})
+	in := engine.Input{Kind: engine.Choose, Text: "submit", ID: "x-1", State: "summary"}
+	env := engine.Env{Now: duringIntake, ClaimID: func() string { return "T001-TEST" }}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.e.Step(c.s, in, env); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkConversation files a whole claim: 15 turns.
 func BenchmarkConversation(b *testing.B) {
 	answers := map[string]string{"privacy_consent": "yes", "reporter_type": "small_business", "service": "messenger",
@@ -138,5 +155,30 @@ func BenchmarkReplyJSONSummary(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf = c.r.AppendJSON(buf[:0])
+	}
+}
+
+// BenchmarkStepFreshStack is BenchmarkStep on a goroutine whose stack has
+// not grown yet, under about the server's frames (see TestStepStack), as
+// a connection's goroutine runs a turn after the garbage collector shrank
+// its stack, or a parked connection's new one: the stack growth a step
+// causes is part of its cost. Run it with GODEBUG=adaptivestackstart=0 for
+// goroutines that start as small as the server's many idle ones make them.
+func BenchmarkStepFreshStack(b *testing.B) {
+	c := newChat(b, "ko")
+	c.choose("yes").choose("small_business").choose("messenger").choose("free_monetary").text("행복분식").text("220-81-62517").text("25만원")
+	in := engine.Input{Kind: engine.Text, Text: "owner@example.com", ID: "x-1", State: "email"}
+	env := engine.Env{Now: duringIntake}
+	done := make(chan error)
+	b.ReportAllocs()
+	for b.Loop() {
+		go func() {
+			var err error
+			below(serverFrames, func() { _, err = c.e.Step(c.s, in, env) })
+			done <- err
+		}()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
 	}
 }

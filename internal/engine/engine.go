@@ -219,7 +219,7 @@ func appendWord(b []byte, s string, limit int) (_ []byte, ok bool) {
 // commandOf returns the command an input gives in lang: a command frame's
 // name (as sent: apply refuses one it does not know), the choice values
 // back, restart and handoff, or a typed command word; "" for none.
-func (e *Engine) commandOf(lang string, in Input) string {
+func (e *Engine) commandOf(lang string, in *Input) string {
 	switch in.Kind {
 	case Command:
 		return in.Text
@@ -240,7 +240,7 @@ func isCommand(value string) bool {
 
 // unoffered reports whether an input is a choice frame other than back,
 // restart and handoff: in a conversation that is over, one it does not offer.
-func unoffered(in Input) bool {
+func unoffered(in *Input) bool {
 	return in.Kind == Choose && !isCommand(in.Text)
 }
 
@@ -325,13 +325,18 @@ func (e *Engine) resolve(s *Session) (f *flow.Flow, moved bool, err error) {
 var ErrUnknownFlow = errors.New("engine: unknown flow")
 
 // Step applies one input to a session. It never changes s.
-func (e *Engine) Step(s *Session, in Input, env Env) (Result, error) {
+func (e *Engine) Step(s *Session, in Input, env Env) (res Result, err error) {
 	f, moved, err := e.resolve(s)
 	if err != nil {
 		return Result{}, fmt.Errorf("%w %q", ErrUnknownFlow, s.Flow)
 	}
 	t := &turn{e: e, f: f, env: env, uncached: e.noReplyCache}
 	fresh := s.State == "" || (moved && f.States[s.State] == nil)
+	// Step's frame is under every call of the turn, the deepest included
+	// (see TestStepStack): what goes in it is the turn, and little else.
+	// The result is written where the caller gets it, by result or
+	// unchanged, and the replies where they stay, in the turn, by functions
+	// not inlined here.
 	if !e.flows[s.Flow].Intake.Open(env.Now) {
 		// Outside the intake window nothing is applied and nothing is
 		// written. A conversation not finished is over for now: every
@@ -340,14 +345,9 @@ func (e *Engine) Step(s *Session, in Input, env Env) (Result, error) {
 		// (which the closed message offers: it gets the message again). A
 		// finished one shows its receipt, or the closed message.
 		t.s = s
-		var r Reply
-		if fresh || !s.Done || e.commandOf(s.Lang, in) == flow.ValueRestart {
-			r = t.closed()
-		} else {
-			r = t.current()
-		}
-		r.Invalid = unoffered(in)
-		return Result{Reply: r}, nil
+		t.outside(&in, fresh)
+		t.unchanged(&res)
+		return res, nil
 	}
 	if fresh {
 		// A new conversation, or one whose flow version is gone and whose
@@ -355,21 +355,27 @@ func (e *Engine) Step(s *Session, in Input, env Env) (Result, error) {
 		t.s = s.Clone()
 		t.start()
 		t.s.remember(in.ID)
-		return t.result(true), nil
+		t.result(&res, true)
+		return res, nil
 	}
 	if in.Kind == Resume {
 		if moved {
 			t.s = s.Clone()
 			t.s.Version = f.Version
-			t.reply = t.current()
-			return t.result(true), nil
+			t.showCurrent()
+			t.result(&res, true)
+			return res, nil
 		}
 		t.s = s
-		return Result{Reply: t.current()}, nil
+		t.showCurrent()
+		t.unchanged(&res)
+		return res, nil
 	}
 	if s.Seen(in.ID) || (in.State != "" && in.State != s.waiting()) {
 		t.s = s
-		return Result{Reply: t.current()}, nil
+		t.showCurrent()
+		t.unchanged(&res)
+		return res, nil
 	}
 	// The answers stay shared with s until the step changes them (see
 	// turn.sharedAnswers): most steps re-derive them anew.
@@ -378,8 +384,23 @@ func (e *Engine) Step(s *Session, in Input, env Env) (Result, error) {
 		t.s.Version = f.Version
 	}
 	t.s.remember(in.ID)
-	t.apply(in)
-	return t.result(true), nil
+	t.apply(&in)
+	t.result(&res, true)
+	return res, nil
+}
+
+// outside sets the reply of a step outside the intake window (see Step).
+// Not inlined: the reply closed returns would be copied in Step's frame.
+//
+//go:noinline
+func (t *turn) outside(in *Input, fresh bool) {
+	s := t.s
+	if fresh || !s.Done || t.e.commandOf(s.Lang, in) == flow.ValueRestart {
+		t.reply = t.closed()
+	} else {
+		t.showCurrent()
+	}
+	t.reply.Invalid = unoffered(in)
 }
 
 // turn is the working state of one Step.
@@ -414,12 +435,22 @@ type turn struct {
 	}
 }
 
-func (t *turn) result(applied bool) Result {
+// result is what the step produced: the session changed.
+//
+//go:noinline
+func (t *turn) result(res *Result, applied bool) {
 	if t.sharedAnswers {
 		t.s.Answers, t.sharedAnswers = maps.Clone(t.s.Answers), false
 	}
 	t.s.Updated = t.env.Now
-	return Result{Session: t.s, Reply: t.reply, Claim: t.claim, Handoff: t.hand, Evidence: t.ev, Applied: applied, Moves: t.moves}
+	*res = Result{Session: t.s, Reply: t.reply, Claim: t.claim, Handoff: t.hand, Evidence: t.ev, Applied: applied, Moves: t.moves}
+}
+
+// unchanged is the result of a step that changed nothing: its reply.
+//
+//go:noinline
+func (t *turn) unchanged(res *Result) {
+	*res = Result{Reply: t.reply}
 }
 
 // plan returns the plan of the turn's flow.
@@ -446,7 +477,7 @@ func (t *turn) start() {
 	t.derive(nil)
 }
 
-func (t *turn) apply(in Input) {
+func (t *turn) apply(in *Input) {
 	s := t.s
 	switch t.e.commandOf(s.Lang, in) {
 	case flow.ValueRestart:
@@ -456,14 +487,14 @@ func (t *turn) apply(in Input) {
 		if s.Adding != "" {
 			// Back from adding files to a filed claim: nothing is added.
 			s.Adding, s.Files = "", nil
-			t.reply = t.current()
+			t.showCurrent()
 			return
 		}
 		if s.Handoff != "" && !s.Done {
 			// Back from the call-back question: to the question it was
 			// asked at, as it was.
 			s.Handoff = ""
-			t.reply = t.current()
+			t.showCurrent()
 			return
 		}
 		t.back()
@@ -473,7 +504,7 @@ func (t *turn) apply(in Input) {
 		return
 	case "":
 	default:
-		t.reply = t.current()
+		t.showCurrent()
 		t.reply.Invalid = true
 		return
 	}
@@ -483,7 +514,7 @@ func (t *turn) apply(in Input) {
 	if s.Done {
 		// Typed text gets the reply again; a choice value it does not
 		// offer is an answer problem (contract §2).
-		t.reply = t.current()
+		t.showCurrent()
 		t.reply.Invalid = unoffered(in)
 		return
 	}
@@ -520,7 +551,7 @@ func (t *turn) apply(in Input) {
 }
 
 // answer validates an input for a waiting state.
-func (t *turn) answer(st *flow.State, in Input) (v any, code string, ok bool) {
+func (t *turn) answer(st *flow.State, in *Input) (v any, code string, ok bool) {
 	switch st.Ask {
 	case flow.InputChoice, flow.InputConfirm:
 		value := t.pick(st, in)
@@ -577,18 +608,52 @@ func (t *turn) answer(st *flow.State, in Input) (v any, code string, ok bool) {
 // pick returns the value of the quick reply an input selects: a choice
 // frame by its value, typed text by its label or a close variant; "" when
 // none.
-func (t *turn) pick(st *flow.State, in Input) string {
+func (t *turn) pick(st *flow.State, in *Input) string {
+	if in.Kind == Choose && st.Ask == flow.InputSummary {
+		// The summary's choice frames (submit, or change an answer) are
+		// checked without building its labels.
+		return t.summaryValue(st, in.Text)
+	}
 	opts := t.options(st)
 	if in.Kind == Choose {
-		for _, o := range opts {
-			if o.Value == in.Text {
-				return o.Value
-			}
-		}
-		return ""
+		return chosen(opts, in.Text)
 	}
 	if i := validate.MatchChoice(in.Text, opts); i >= 0 {
 		return opts[i].Value
+	}
+	return ""
+}
+
+// chosen is the option with value, as a choice frame picks it; "" when
+// none.
+func chosen(opts []validate.Option, value string) string {
+	for _, o := range opts {
+		if o.Value == value {
+			return o.Value
+		}
+	}
+	return ""
+}
+
+// summaryValue is chosen(t.options(st), value) for the summary st: value
+// when it is one of the quick replies choices gives it (submit, and the
+// one that changes each answer on the path it lists), else "".
+func (t *turn) summaryValue(st *flow.State, value string) string {
+	if value == flow.ValueSubmit {
+		return value
+	}
+	if !strings.HasPrefix(value, flow.EditPrefix) {
+		return "" // none of the others is
+	}
+	p := t.plan()
+	for _, id := range t.s.History {
+		q := t.f.States[id]
+		if q == nil || q.Save == "" || !st.Editable(q.Save) {
+			continue
+		}
+		if p.edit[id] == value {
+			return value
+		}
 	}
 	return ""
 }
@@ -629,13 +694,13 @@ func (t *turn) refuse(st *flow.State, code string) {
 		return
 	}
 	if a := t.asked(st); a != nil && a.refuse {
-		t.reply = t.askedReply(st, a)
+		t.askedReply(st, a)
 		t.reply.Invalid = true
 		t.reply.Messages, t.reply.enc = t.refused(st, a, code)
 		return
 	}
 	msg := t.refusal(st, code)
-	t.reply = t.ask(st)
+	t.asks(st)
 	t.reply.Invalid = true
 	again := lastOf(t.reply.Messages)
 	if len(again) == 1 && strings.Contains(msg, again[0]) {
@@ -701,17 +766,17 @@ func (t *turn) refusal(st *flow.State, code string) string {
 func (t *turn) back() {
 	s := t.s
 	if s.Done || len(s.History) == 0 {
-		t.reply = t.current()
+		t.showCurrent()
 		return
 	}
 	prev := s.History[len(s.History)-1]
 	s.History = s.History[:len(s.History)-1]
 	s.State, s.Refused = prev, 0
-	t.reply = t.ask(t.f.States[prev])
+	t.asks(t.f.States[prev])
 }
 
 // summaryAnswer handles the summary: submit, or change one answer.
-func (t *turn) summaryAnswer(st *flow.State, in Input) {
+func (t *turn) summaryAnswer(st *flow.State, in *Input) {
 	value := t.pick(st, in)
 	switch {
 	case value == flow.ValueSubmit:
@@ -722,7 +787,7 @@ func (t *turn) summaryAnswer(st *flow.State, in Input) {
 		t.fire(st.ID, value)
 		t.s.History = append(t.s.History, st.ID)
 		t.s.State, t.s.Refused = q.ID, 0
-		t.reply = t.ask(q)
+		t.asks(q)
 	default:
 		t.refuse(st, "")
 	}
@@ -748,19 +813,7 @@ func (t *turn) derive(from *flow.State) {
 	// answers on the path remain.
 	stop := func(cur string, prune bool) {
 		if !prune {
-			for k, v := range s.Answers {
-				if t.given.ok && k == t.given.key {
-					continue // replaced by the answer just given
-				}
-				if _, ok := kept[k]; !ok {
-					kept[k] = v
-				}
-			}
-			if t.given.ok {
-				if _, ok := kept[t.given.key]; !ok {
-					kept[t.given.key] = t.given.v
-				}
-			}
+			t.keepRest(kept)
 		}
 		s.State, s.Answers, s.History = cur, kept, history
 		t.sharedAnswers = false
@@ -769,7 +822,7 @@ func (t *turn) derive(from *flow.State) {
 	var prev, event string
 	for hops := 0; ; hops++ {
 		if hops > 4*len(f.States) {
-			panic(fmt.Sprintf("engine: flow %s loops at %q", f.ID, cur)) // lint rejects such flows
+			loops(f, cur) // lint rejects such flows
 		}
 		st := f.States[cur]
 		if firing && prev != "" {
@@ -781,14 +834,14 @@ func (t *turn) derive(from *flow.State) {
 			}
 		}
 		if firing && !st.Waits() && !st.Submit {
-			for _, txt := range st.Say {
-				t.msgs = append(t.msgs, t.say(txt, kept))
+			for i := range st.Say {
+				t.msgs = append(t.msgs, t.say(st.Say[i], kept))
 			}
 		}
 		switch {
 		case st.Ask == flow.InputSummary && (from == nil || from.ID != cur):
 			stop(cur, true)
-			t.reply = t.ask(st)
+			t.asks(st)
 			return
 		case st.Terminal():
 			stop(cur, true)
@@ -803,7 +856,7 @@ func (t *turn) derive(from *flow.State) {
 			v, ok := t.known(st.Save)
 			if !ok {
 				stop(cur, false)
-				t.reply = t.ask(st)
+				t.asks(st)
 				return
 			}
 			kept[st.Save] = v
@@ -826,6 +879,35 @@ func (t *turn) derive(from *flow.State) {
 			t.msgs = t.msgs[:0]
 		}
 	}
+}
+
+// keepRest adds to kept the known answers it does not have: those past
+// the unanswered question derive stops at. Not inlined into derive, whose
+// frame would hold the map iterator on every path.
+//
+//go:noinline
+func (t *turn) keepRest(kept map[string]any) {
+	for k, v := range t.s.Answers {
+		if t.given.ok && k == t.given.key {
+			continue // replaced by the answer just given
+		}
+		if _, ok := kept[k]; !ok {
+			kept[k] = v
+		}
+	}
+	if t.given.ok {
+		if _, ok := kept[t.given.key]; !ok {
+			kept[t.given.key] = t.given.v
+		}
+	}
+}
+
+// loops panics: derive went round flow f, at cur. Not inlined into derive,
+// whose frame would hold the message's arguments.
+//
+//go:noinline
+func loops(f *flow.Flow, cur string) {
+	panic(fmt.Sprintf("engine: flow %s loops at %q", f.ID, cur))
 }
 
 // known returns the answer to key: the one just given, or one of
@@ -863,7 +945,10 @@ func choiceValue(v any) string {
 }
 
 // fire moves the flow's state machine along one edge; a move the flow does
-// not allow is a bug in the engine, not in the input.
+// not allow is a bug in the engine, not in the input. Not inlined: the
+// move it appends would be in the frames of derive and summaryAnswer.
+//
+//go:noinline
 func (t *turn) fire(from, event string) {
 	m := t.machine(from, event)
 	t.moves = append(t.moves, flow.Edge{Event: event, From: from, To: m})
@@ -906,18 +991,27 @@ func (t *turn) finish(st *flow.State) {
 	if st.Submit {
 		claimID = s.ClaimID
 	}
-	t.reply = t.ended(st.ID, claimID)
+	t.ends(st.ID, claimID)
 }
 
 // ended is the reply of a finished conversation: the messages so far, the
 // receipt number when a claim was filed, and the restart button.
 func (t *turn) ended(state, claimID string) Reply {
+	t.ends(state, claimID)
+	return t.reply
+}
+
+// ends sets the turn's reply to ended's, where it stays (see asks).
+func (t *turn) ends(state, claimID string) {
 	msgs := t.msgs
 	if len(msgs) == 0 {
 		msgs = []string{t.text("bot.done.ended", nil)}
 	}
-	return Reply{Type: "reply", State: state, Input: flow.InputNone.Wire(), Messages: msgs, Done: true, ClaimID: claimID,
-		Choices: t.endChoices(claimID), enc: t.pieces()}
+	choices, enc := t.endChoices(claimID), t.pieces()
+	r := &t.reply
+	*r = Reply{}
+	r.Type, r.State, r.Input, r.Messages, r.Done, r.ClaimID, r.Choices, r.enc = "reply", state, flow.InputNone.Wire(), msgs, true, claimID,
+		choices, enc
 }
 
 func (t *turn) restart() []Choice {
@@ -960,6 +1054,14 @@ func formatDate(d time.Time, lang string) string {
 	return fmt.Sprintf("%d년 %d월 %d일 %02d:%02d", d.Year(), d.Month(), d.Day(), d.Hour(), d.Minute())
 }
 
+// showCurrent sets the turn's reply to current's. Not inlined: the reply
+// current returns is copied in the frame of showCurrent, not of apply and
+// Step, which are under every turn's deepest calls (see
+// TestStepStack).
+//
+//go:noinline
+func (t *turn) showCurrent() { t.reply = t.current() }
+
 // current is the reply for the session as it stands, as sent on connect.
 func (t *turn) current() Reply {
 	s := t.s
@@ -991,9 +1093,19 @@ func (t *turn) current() Reply {
 // ask is the reply for a waiting state: the messages of the states passed on
 // the way, the state's own messages, and its choices.
 func (t *turn) ask(st *flow.State) Reply {
-	s := t.s
+	t.asks(st)
+	return t.reply
+}
+
+// asks sets the turn's reply to ask's. It builds the reply where it stays,
+// in the turn: a reply returned is one more copy in the frames of ask and
+// of its caller, and the turns that ask are the deepest (see
+// TestStepStack).
+func (t *turn) asks(st *flow.State) {
+	s, r := t.s, &t.reply
 	if a := t.asked(st); a != nil {
-		return t.askedReply(st, a)
+		t.askedReply(st, a)
+		return
 	}
 	// The messages: those on the way, the state's, then the summary or the
 	// current answer. Sized once; nil when there are none.
@@ -1020,9 +1132,11 @@ func (t *turn) ask(st *flow.State) Reply {
 	if back {
 		room = 1
 	}
-	r := Reply{Type: "reply", State: st.ID, Field: st.Save, Input: st.Ask.Wire(), Messages: msgs, Choices: t.choices(st, room)}
+	choices := t.choices(st, room)
+	*r = Reply{}
+	r.Type, r.State, r.Field, r.Input, r.Messages, r.Choices = "reply", st.ID, st.Save, st.Ask.Wire(), msgs, choices
 	if st.Ask == flow.InputFiles {
-		t.filesReply(&r, st)
+		t.filesReply(r, st)
 	}
 	if st.Ask == flow.InputSummary {
 		r.enc = t.pieces()
@@ -1030,7 +1144,6 @@ func (t *turn) ask(st *flow.State) Reply {
 	if back {
 		r.Choices = append(r.Choices, Choice{Value: flow.ValueBack, Label: t.text("bot.choice.back", nil)})
 	}
-	return r
 }
 
 // asked returns the plan's parts of question st's reply, when ask would
@@ -1058,14 +1171,17 @@ func (t *turn) pieces() *encoded {
 	return t.plan().replies(t.s.Lang).pieces
 }
 
-// askedReply is ask's reply to question st from its parts a.
-func (t *turn) askedReply(st *flow.State, a *asked) Reply {
+// askedReply sets the turn's reply to ask's reply to question st from its
+// parts a.
+func (t *turn) askedReply(st *flow.State, a *asked) {
 	back := 0
 	if len(t.s.History) > 0 {
 		back = 1
 	}
-	return Reply{Type: "reply", State: st.ID, Field: st.Save, Input: st.Ask.Wire(), Messages: a.msgs, Choices: a.choices[back],
-		enc: a.enc[back]}
+	r := &t.reply
+	*r = Reply{}
+	r.Type, r.State, r.Field, r.Input, r.Messages, r.Choices, r.enc = "reply", st.ID, st.Save, st.Ask.Wire(), a.msgs, a.choices[back],
+		a.enc[back]
 }
 
 // choices are the quick replies a state offers, without back, in a new

@@ -23,7 +23,7 @@ const ValueAttach = "attach"
 // The files go with the claim when its answer is "attached".
 
 // filesAnswer takes an input at the flow's files question.
-func (t *turn) filesAnswer(st *flow.State, in Input) {
+func (t *turn) filesAnswer(st *flow.State, in *Input) {
 	s := t.s
 	if in.Kind == Attach {
 		if code := t.attach(st.Files, in); code != "" {
@@ -31,7 +31,7 @@ func (t *turn) filesAnswer(st *flow.State, in Input) {
 			return
 		}
 		s.Refused = 0
-		t.reply = t.ask(st)
+		t.asks(st)
 		t.reply.Messages = []string{t.attachedText(st.Files)}
 		return
 	}
@@ -58,7 +58,7 @@ func (t *turn) filesAnswer(st *flow.State, in Input) {
 			delete(s.Answers, st.Save)
 		}
 		s.Refused = 0
-		t.reply = t.ask(st)
+		t.asks(st)
 		t.reply.Messages = []string{t.text("bot.files.removed", map[string]any{"name": name})}
 	default:
 		t.refuse(st, "")
@@ -67,7 +67,7 @@ func (t *turn) filesAnswer(st *flow.State, in Input) {
 
 // attach adds the input's file to the session's files; it returns why not
 // ("" when attached, or when it was attached already).
-func (t *turn) attach(fs *flow.Files, in Input) string {
+func (t *turn) attach(fs *flow.Files, in *Input) string {
 	s := t.s
 	if in.File != nil {
 		t.fileName = in.File.Name
@@ -197,7 +197,7 @@ func (t *turn) endChoices(claimID string) []Choice {
 // attach (start adding files to the filed claim), anything while adding,
 // and a file frame, which a finished conversation does not take. It
 // reports whether it did.
-func (t *turn) lateFiles(in Input) bool {
+func (t *turn) lateFiles(in *Input) bool {
 	s := t.s
 	st := t.filesState()
 	if st == nil || !s.Late || s.ClaimID == "" {
@@ -235,7 +235,7 @@ func (t *turn) lateFiles(in Input) bool {
 			Version: t.f.Version, Attachments: slices.Clone(s.Files), AddedAt: t.env.Now.UTC().Truncate(time.Second)}
 		t.msgs = []string{t.text("bot.evidence.added", map[string]any{"count": len(s.Files), "claim_id": s.ClaimID})}
 		s.Adding, s.Files = "", nil
-		t.reply = t.ended(s.State, s.ClaimID)
+		t.ends(s.State, s.ClaimID)
 	case strings.HasPrefix(value, flow.RemovePrefix):
 		name := t.remove(strings.TrimPrefix(value, flow.RemovePrefix))
 		t.reply = t.addingReply([]string{t.text("bot.files.removed", map[string]any{"name": name})})
@@ -272,7 +272,7 @@ func (t *turn) addingReply(msgs []string) Reply {
 
 // pickFrom is pick over quick replies that the flow does not list: a
 // choice frame by its value, typed text by its label.
-func (t *turn) pickFrom(cs []Choice, in Input) string {
+func (t *turn) pickFrom(cs []Choice, in *Input) string {
 	switch in.Kind {
 	case Choose:
 		for _, c := range cs {

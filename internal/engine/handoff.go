@@ -30,7 +30,7 @@ func (t *turn) handoff() {
 	s := t.s
 	if t.f.Handoff.Off {
 		// The flow has none: as any command the bot does not know.
-		t.reply = t.current()
+		t.showCurrent()
 		t.reply.Invalid = true
 		return
 	}
@@ -57,7 +57,7 @@ func (t *turn) askPhone() Reply {
 }
 
 // callBack takes the answer to the call-back question.
-func (t *turn) callBack(in Input) {
+func (t *turn) callBack(in *Input) {
 	code := ""
 	if in.Kind == Text {
 		phone, err := validate.Phone(in.Text)

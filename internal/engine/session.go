@@ -60,7 +60,11 @@ func NewSession(user, flowID, lang string) *Session {
 	return &Session{User: user, Flow: flowID, Lang: lang}
 }
 
-// Clone returns a deep copy, so a step never changes its input.
+// Clone returns a deep copy, so a step never changes its input. Not
+// inlined: its locals would be in Step's frame, under every turn's deepest
+// calls (see TestStepStack).
+//
+//go:noinline
 func (s *Session) Clone() *Session {
 	c := *s
 	if s.Answers != nil {
