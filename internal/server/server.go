@@ -663,8 +663,21 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// The rest runs on a pumper, whose stack a turn has already grown: on
+	// net/http's goroutine, new for every connection, the session's first
+	// step grew the stack, copying it, once a conversation (2 % of the
+	// server's processor time under load). The pumper goes on to read the
+	// connection's frames, or parks it. net/http is done with the request
+	// (hijacked), so the open does not run under its context.
+	s.pumpers.run(func() { c.open(id) })
+}
+
+// open loads the connection's session and sends its first reply, then
+// reads the client's frames: on a pumper (see ws).
+func (c *conn) open(id identity) {
+	s := c.s
 	c.user.turnMu.Lock() // the user's other tabs may be mid-turn
-	conv, res, err := s.store.Open(r.Context(), id.User, id.Flow, id.Lang)
+	conv, res, err := s.store.Open(context.Background(), id.User, id.Flow, id.Lang)
 	c.conv = conv
 	if err == nil {
 		c.user.share(conv) // freshly loaded: the user's other tabs go on from it
@@ -688,7 +701,10 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 	s.metrics.observeTurn(id.Flow, res, nil, 0)
 	c.shown, c.limits = res.Reply.State, upload.LimitsOf(res.Reply)
 	c.reply(res.Reply)
-	c.startReading()
+	c.prepareReading()
+	if !c.park() {
+		c.pump() // on this pumper: no hand-off to another
+	}
 }
 
 // burst is the rate limit's burst: twice the rate, and at least one frame,

@@ -255,11 +255,11 @@ func (c *conn) ping() {
 	c.pinger.Reset(c.s.pingPeriod)
 }
 
-// startReading starts the connection's reading once its first reply is
-// sent: it parks at once (a connection that has only shown its first
-// question costs no goroutine until the client writes), or, where it
-// cannot park, its pump starts waiting.
-func (c *conn) startReading() {
+// prepareReading starts the pings and sets the read limit and deadline,
+// once the connection's first reply is sent; then it parks (a connection
+// that has only shown its first question costs no goroutine until the
+// client writes) or, where it cannot park, its pump waits (see open).
+func (c *conn) prepareReading() {
 	c.pinger = time.AfterFunc(c.s.pingPeriod, c.ping)
 	c.ws.SetReadLimit(maxMessageSize)
 	c.ws.SetReadDeadline(time.Now().Add(c.s.pongWait))
@@ -269,9 +269,6 @@ func (c *conn) startReading() {
 		c.ws.SetReadDeadline(now.Add(c.s.pongWait))
 		return nil
 	})
-	if !c.park() {
-		c.s.pumpers.run(c.pump)
-	}
 }
 
 // pump reads the client's frames and handles each, until the connection
